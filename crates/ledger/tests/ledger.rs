@@ -1,0 +1,258 @@
+//! Ledger rules and properties, through the public API only.
+
+use ledger::{InclusionError, Receipt, State, TxError};
+use primitives::{
+    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, FiatRef, Genesis, Nonce,
+    Payload, SecretKey, TimestampMs, Transaction, Validator, VerifiedTransaction,
+};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+const ISSUER: u8 = 0;
+const MEMBERS: u8 = 5;
+
+fn key(index: u8) -> SecretKey {
+    SecretKey::from_seed([index.wrapping_add(1); 32])
+}
+
+fn address(index: u8) -> Address {
+    Address(key(index).public_key())
+}
+
+fn chain_id() -> ChainId {
+    ChainId::new("ledger-test").unwrap()
+}
+
+fn genesis() -> Genesis {
+    Genesis {
+        config: ChainConfig {
+            chain_id: chain_id(),
+            engine: EngineKind::Solo,
+            validators: vec![Validator { name: "v".into(), key: key(99).public_key(), power: 1 }],
+            issuer: address(ISSUER),
+            operator: address(ISSUER),
+            params: ChainParams::default(),
+        },
+        genesis_time: TimestampMs(0),
+        balances: (1..=MEMBERS).map(|i| (address(i), Amount(1_000))).collect(),
+    }
+}
+
+fn signed(sender: u8, nonce: u64, payload: Payload) -> VerifiedTransaction {
+    Transaction { chain_id: chain_id(), sender: address(sender), nonce: Nonce(nonce), payload }
+        .sign(&key(sender))
+        .verify(&chain_id())
+        .unwrap()
+}
+
+fn transfer(sender: u8, nonce: u64, to: u8, amount: u128) -> VerifiedTransaction {
+    signed(sender, nonce, Payload::Transfer { to: address(to), amount: Amount(amount) })
+}
+
+fn fiat(text: &str) -> FiatRef {
+    FiatRef::new(text).unwrap()
+}
+
+fn balance(state: &State, index: u8) -> u128 {
+    state.account(&address(index)).balance.0
+}
+
+fn total_balances(state: &State) -> Amount {
+    state
+        .accounts()
+        .fold(Amount::ZERO, |sum, (_, account)| sum.checked_add(account.balance).unwrap())
+}
+
+#[test]
+fn a_transfer_moves_tokens_and_uses_the_nonce() {
+    let mut state = State::from_genesis(&genesis()).unwrap();
+    let root = state.root();
+    let outcome = state.apply_block(&[transfer(1, 0, 2, 300)]).unwrap();
+    assert_eq!(outcome.receipts, vec![Receipt::Success]);
+    assert_eq!((balance(&state, 1), balance(&state, 2)), (700, 1300));
+    assert_eq!(state.account(&address(1)).nonce, Nonce(1));
+    assert_ne!(state.root(), root);
+    assert_eq!(outcome.diff.root, state.root());
+    assert_eq!(outcome.diff.changes.len(), 2, "two accounts changed");
+}
+
+#[test]
+fn failures_use_the_nonce_and_change_nothing_else() {
+    let mut state = State::from_genesis(&genesis()).unwrap();
+    let cases = [
+        (
+            transfer(1, 0, 2, 1_001),
+            TxError::InsufficientBalance { balance: Amount(1000), needed: Amount(1001) },
+        ),
+        (transfer(1, 1, 2, 0), TxError::ZeroAmount),
+        (
+            signed(1, 2, Payload::Mint { to: address(1), amount: Amount(5), fiat_ref: fiat("x") }),
+            TxError::NotIssuer,
+        ),
+        (
+            signed(1, 3, Payload::Redeem { amount: Amount(5), fiat_ref: fiat("x") }),
+            TxError::NotIssuer,
+        ),
+    ];
+    for (tx, expected) in cases {
+        assert_eq!(state.check(tx.tx()), Err(expected.clone()));
+        let outcome = state.apply_block(&[tx]).unwrap();
+        assert_eq!(outcome.receipts, vec![Receipt::Failed(expected)]);
+        assert_eq!(outcome.diff.changes.len(), 1, "only the sender's nonce changed");
+    }
+    assert_eq!(balance(&state, 1), 1_000);
+    assert_eq!(balance(&state, 2), 1_000);
+    assert_eq!(state.account(&address(1)).nonce, Nonce(4));
+    assert_eq!(state.supply().circulating(), Amount(5_000));
+}
+
+#[test]
+fn mint_and_redeem_are_the_issuers_and_each_fiat_reference_counts_once() {
+    let mut state = State::from_genesis(&genesis()).unwrap();
+    let mint = |nonce, reference: &str| {
+        signed(
+            ISSUER,
+            nonce,
+            Payload::Mint { to: address(3), amount: Amount(250), fiat_ref: fiat(reference) },
+        )
+    };
+    let outcome = state.apply_block(&[mint(0, "bank-1"), mint(1, "bank-1")]).unwrap();
+    assert_eq!(outcome.receipts[0], Receipt::Success);
+    assert_eq!(outcome.receipts[1], Receipt::Failed(TxError::FiatRefUsed(fiat("bank-1"))));
+    assert_eq!(balance(&state, 3), 1_250);
+    assert_eq!(state.supply().minted, Amount(5_250));
+
+    // Redeeming burns from the issuer's own balance: first it needs tokens.
+    let redeem =
+        signed(ISSUER, 2, Payload::Redeem { amount: Amount(100), fiat_ref: fiat("bank-1") });
+    assert_eq!(
+        state.check(redeem.tx()),
+        Err(TxError::InsufficientBalance { balance: Amount(0), needed: Amount(100) })
+    );
+    state.apply_block(&[transfer(3, 0, ISSUER, 100)]).unwrap();
+    let outcome = state.apply_block(&[redeem]).unwrap();
+    assert_eq!(
+        outcome.receipts,
+        vec![Receipt::Success],
+        "a mint reference may back one redemption"
+    );
+    assert_eq!(state.supply().redeemed, Amount(100));
+    assert_eq!(total_balances(&state), state.supply().circulating());
+}
+
+#[test]
+fn a_wrong_nonce_keeps_the_transaction_out_and_the_block_is_undone() {
+    let mut state = State::from_genesis(&genesis()).unwrap();
+    let before = state.clone();
+    let result = state.apply_block(&[transfer(1, 0, 2, 10), transfer(1, 5, 2, 10)]);
+    assert_eq!(
+        result.unwrap_err(),
+        (1, InclusionError::WrongNonce { expected: Nonce(1), got: Nonce(5) })
+    );
+    assert_eq!(state.root(), before.root());
+    assert_eq!(state.entries(), before.entries(), "the first transaction was undone too");
+    let replay = state.apply_block(&[transfer(1, 0, 2, 10)]).unwrap();
+    assert_eq!(replay.receipts, vec![Receipt::Success]);
+    assert!(state.apply_block(&[transfer(1, 0, 2, 10)]).is_err(), "a replay is refused");
+}
+
+/// One step of a random history.
+#[derive(Clone, Debug)]
+enum Step {
+    Transfer { from: u8, to: u8, amount: u128 },
+    Mint { by: u8, to: u8, amount: u128, reference: u8 },
+    Redeem { by: u8, amount: u128, reference: u8 },
+    EndBlock,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let member = 0..=MEMBERS;
+    prop_oneof![
+        6 => (member.clone(), member.clone(), 0u128..1_500).prop_map(|(from, to, amount)| Step::Transfer { from, to, amount }),
+        2 => (prop_oneof![Just(ISSUER), member.clone()], member.clone(), 0u128..2_000, 0u8..6)
+            .prop_map(|(by, to, amount, reference)| Step::Mint { by, to, amount, reference }),
+        1 => (prop_oneof![Just(ISSUER), member], 0u128..500, 0u8..6)
+            .prop_map(|(by, amount, reference)| Step::Redeem { by, amount, reference }),
+        2 => Just(Step::EndBlock),
+    ]
+}
+
+/// Replays `steps` on a fresh state, checking the invariants after every block, and returns the
+/// state and a store-like map of entries maintained only from the block diffs.
+fn run(steps: &[Step]) -> (State, BTreeMap<Vec<u8>, Vec<u8>>) {
+    let mut state = State::from_genesis(&genesis()).unwrap();
+    let mut store: BTreeMap<Vec<u8>, Vec<u8>> = state.entries().into_iter().collect();
+    let mut nonces = [0u64; (MEMBERS + 1) as usize];
+    let mut block = Vec::new();
+    let end_block = |state: &mut State,
+                     block: &mut Vec<VerifiedTransaction>,
+                     store: &mut BTreeMap<Vec<u8>, Vec<u8>>| {
+        let outcome = state.apply_block(block).unwrap();
+        assert_eq!(outcome.receipts.len(), block.len());
+        block.clear();
+        for (key, value) in outcome.diff.changes {
+            match value {
+                Some(value) => store.insert(key, value),
+                None => store.remove(&key),
+            };
+        }
+        // Conservation: the balances always add up to what was minted minus what was redeemed.
+        assert_eq!(total_balances(state), state.supply().circulating());
+        assert!(state.supply().minted >= state.supply().redeemed);
+    };
+    for step in steps {
+        let (sender, payload) = match step {
+            Step::Transfer { from, to, amount } => {
+                (*from, Payload::Transfer { to: address(*to), amount: Amount(*amount) })
+            }
+            Step::Mint { by, to, amount, reference } => (
+                *by,
+                Payload::Mint {
+                    to: address(*to),
+                    amount: Amount(*amount),
+                    fiat_ref: fiat(&format!("ref-{reference}")),
+                },
+            ),
+            Step::Redeem { by, amount, reference } => (
+                *by,
+                Payload::Redeem {
+                    amount: Amount(*amount),
+                    fiat_ref: fiat(&format!("ref-{reference}")),
+                },
+            ),
+            Step::EndBlock => {
+                end_block(&mut state, &mut block, &mut store);
+                continue;
+            }
+        };
+        let nonce = &mut nonces[sender as usize];
+        block.push(signed(sender, *nonce, payload));
+        *nonce += 1;
+    }
+    end_block(&mut state, &mut block, &mut store);
+    (state, store)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn supply_is_conserved_and_roots_are_deterministic(steps in proptest::collection::vec(step(), 0..60)) {
+        let (first, store) = run(&steps);
+        let (second, _) = run(&steps);
+        // The same blocks on the same state give the same root.
+        prop_assert_eq!(first.root(), second.root());
+        // What a store kept from the diffs alone rebuilds the very same state.
+        let rebuilt = State::from_entries(store.clone()).unwrap();
+        prop_assert_eq!(rebuilt.root(), first.root());
+        prop_assert_eq!(rebuilt.entries(), first.entries());
+        prop_assert_eq!(store.into_iter().collect::<Vec<_>>(), first.entries());
+    }
+
+    #[test]
+    fn a_different_history_gives_a_different_root(amount in 1u128..1_000) {
+        let (one, _) = run(&[Step::Transfer { from: 1, to: 2, amount }]);
+        let (two, _) = run(&[Step::Transfer { from: 1, to: 2, amount: amount + 1 }]);
+        prop_assert_ne!(one.root(), two.root());
+    }
+}
