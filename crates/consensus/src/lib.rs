@@ -1,0 +1,35 @@
+//! Joule's consensus engines.
+//!
+//! Consensus decides which block comes next and proves that the validators agreed. Every engine
+//! is a pure state machine behind the [`Engine`] trait: the node feeds it [`Event`]s together
+//! with the current time, and carries out the [`Command`]s it returns (build a block, commit it
+//! with a proof, wake me later). Engines do no I/O, read no clock, spawn nothing and never see
+//! the mempool or the database, so they can be tested by feeding events and comparing the exact
+//! commands that come out, and later simulated deterministically.
+//!
+//! Engines order opaque blocks: executing transactions is the ledger's job, and the node hands
+//! the engine a header that already carries the state root.
+//!
+//! Today there is one engine, [`SoloEngine`]: one validator proposes and finalises every block.
+
+mod engine;
+mod proof;
+mod solo;
+
+pub use engine::{Command, Engine, Event};
+pub use proof::{ProofError, verify_proof};
+pub use solo::SoloEngine;
+
+use primitives::{ChainConfig, EngineKind, Header, SecretKey};
+
+/// The engine the genesis asks for, resuming after `head`. `key` is this node's validator key,
+/// if it has one.
+pub fn engine_for(
+    config: &ChainConfig,
+    key: Option<SecretKey>,
+    head: &Header,
+) -> Box<dyn Engine + Send> {
+    match config.engine {
+        EngineKind::Solo => Box::new(SoloEngine::new(config, key, head)),
+    }
+}

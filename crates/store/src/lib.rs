@@ -1,0 +1,21 @@
+//! Joule's persistence.
+//!
+//! One redb file holds the chain: headers, transaction lists, receipts, the ledger state as
+//! key/value entries, an index of transactions by hash and an index of each account's history.
+//! A block and everything it changes are written in **one** write transaction, fsync'd once
+//! ([`Store::commit_block`]), so a node killed at any instant restarts with every committed
+//! block, its receipts and indexes, and the state those blocks produced, and nothing of a block
+//! that was not committed.
+//!
+//! The store does not interpret blocks beyond what its indexes need, does not execute anything,
+//! and holds no state in memory: readers ([`Store::read`]) see a consistent snapshot (redb MVCC)
+//! while the node keeps writing.
+
+mod error;
+mod reader;
+mod tables;
+mod writer;
+
+pub use error::StoreError;
+pub use reader::{HistoryEntry, Reader, TxRecord};
+pub use writer::Store;

@@ -1,0 +1,174 @@
+//! The store against a real redb file: commit, reopen, read back, refuse what does not fit.
+
+use ledger::{Receipt, State};
+use primitives::{
+    Address, Amount, Block, BlockHash, ChainConfig, ChainId, ChainParams, ConsensusProof,
+    EngineKind, Genesis, Hash, Header, Height, Nonce, Payload, SecretKey, TimestampMs, Transaction,
+    Validator,
+};
+use store::{Store, StoreError};
+
+fn key(seed: u8) -> SecretKey {
+    SecretKey::from_seed([seed; 32])
+}
+
+fn address(seed: u8) -> Address {
+    Address(key(seed).public_key())
+}
+
+fn chain_id() -> ChainId {
+    ChainId::new("store-test").unwrap()
+}
+
+fn make_genesis(balance: u128) -> Genesis {
+    Genesis {
+        config: ChainConfig {
+            chain_id: chain_id(),
+            engine: EngineKind::Solo,
+            validators: vec![Validator { name: "v".into(), key: key(9).public_key(), power: 1 }],
+            issuer: address(1),
+            operator: address(1),
+            params: ChainParams::default(),
+        },
+        genesis_time: TimestampMs(1),
+        balances: vec![(address(2), Amount(balance)), (address(3), Amount(balance))],
+    }
+}
+
+fn genesis_block(state: &State) -> Block {
+    Block {
+        header: Header {
+            height: Height(0),
+            parent: BlockHash::default(),
+            timestamp: TimestampMs(1),
+            proposer: address(9),
+            tx_root: Hash::ZERO,
+            state_root: state.root(),
+            proof: ConsensusProof::Genesis,
+        },
+        txs: vec![],
+    }
+}
+
+/// Executes transfers from account 2 to 3 as block `parent.height + 1`.
+fn next_block(
+    state: &mut State,
+    parent: &Header,
+    nonces: std::ops::Range<u64>,
+) -> (Block, Vec<Receipt>, ledger::StateDiff) {
+    let verified: Vec<_> = nonces
+        .map(|nonce| {
+            Transaction {
+                chain_id: chain_id(),
+                sender: address(2),
+                nonce: Nonce(nonce),
+                payload: Payload::Transfer { to: address(3), amount: Amount(1) },
+            }
+            .sign(&key(2))
+            .verify(&chain_id())
+            .unwrap()
+        })
+        .collect();
+    let outcome = state.apply_block(&verified).unwrap();
+    let txs: Vec<_> = verified.into_iter().map(|v| v.into_signed()).collect();
+    let header = Header {
+        height: parent.height.next().unwrap(),
+        parent: parent.hash(),
+        timestamp: TimestampMs(parent.timestamp.0 + 1),
+        proposer: address(9),
+        tx_root: Block::tx_root(&txs),
+        state_root: outcome.diff.root,
+        proof: ConsensusProof::Genesis,
+    };
+    (Block { header, txs }, outcome.receipts, outcome.diff)
+}
+
+#[test]
+fn blocks_survive_reopening_with_indexes_and_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let genesis = make_genesis(1_000);
+    let mut state = State::from_genesis(&genesis).unwrap();
+    let block0 = genesis_block(&state);
+    let mut blocks = vec![block0.clone()];
+    {
+        let store = Store::open(&path).unwrap();
+        store.initialize(&genesis, &block0, &state.entries()).unwrap();
+        // Initialising again with the same genesis is a no-op.
+        store.initialize(&genesis, &block0, &state.entries()).unwrap();
+        let mut parent = block0.header.clone();
+        for round in 0..5u64 {
+            let (block, receipts, diff) =
+                next_block(&mut state, &parent, round * 10..round * 10 + 10);
+            store.commit_block(&block, &receipts, &diff).unwrap();
+            parent = block.header.clone();
+            blocks.push(block);
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    let reader = store.read().unwrap();
+    assert_eq!(reader.genesis().unwrap(), Some(genesis));
+    assert_eq!(reader.head_height().unwrap(), Some(Height(5)));
+    for block in &blocks {
+        assert_eq!(reader.block(block.header.height).unwrap().as_ref(), Some(block));
+        assert_eq!(reader.height_of(&block.hash()).unwrap(), Some(block.header.height));
+        for (index, tx) in block.txs.iter().enumerate() {
+            let record = reader.transaction(&tx.hash()).unwrap().unwrap();
+            assert_eq!(&record.tx, tx);
+            assert_eq!(record.receipt, Receipt::Success);
+            assert_eq!((record.height, record.index as usize), (block.header.height, index));
+        }
+    }
+    let stored_state = reader.state().unwrap();
+    assert_eq!(stored_state.root(), state.root());
+    assert_eq!(stored_state.root(), reader.head().unwrap().unwrap().state_root);
+    assert_eq!(stored_state.account(&address(3)).balance, Amount(1_050));
+
+    // History: newest first, paged.
+    let first_page = reader.history(&address(3), None, 7).unwrap();
+    assert_eq!(first_page.len(), 7);
+    assert_eq!((first_page[0].height, first_page[0].index), (Height(5), 9));
+    let last = first_page.last().unwrap();
+    let rest = reader.history(&address(3), Some((last.height, last.index)), 100).unwrap();
+    assert_eq!(first_page.len() + rest.len(), 50);
+    assert!(rest.iter().all(|entry| (entry.height, entry.index) < (last.height, last.index)));
+    assert!(reader.history(&address(7), None, 10).unwrap().is_empty());
+}
+
+#[test]
+fn refuses_gaps_replays_and_another_genesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("chain.redb")).unwrap();
+    let genesis = make_genesis(1_000);
+    let mut state = State::from_genesis(&genesis).unwrap();
+    let block0 = genesis_block(&state);
+    store.initialize(&genesis, &block0, &state.entries()).unwrap();
+
+    let (block1, receipts1, diff1) = next_block(&mut state, &block0.header, 0..1);
+    let (block2, receipts2, diff2) = next_block(&mut state, &block1.header, 1..2);
+    assert!(matches!(
+        store.commit_block(&block2, &receipts2, &diff2),
+        Err(StoreError::NotNextBlock { height: 2, head: 0 })
+    ));
+    store.commit_block(&block1, &receipts1, &diff1).unwrap();
+    assert!(matches!(
+        store.commit_block(&block1, &receipts1, &diff1),
+        Err(StoreError::NotNextBlock { .. })
+    ));
+    assert_eq!(store.read().unwrap().head_height().unwrap(), Some(Height(1)));
+
+    let other = make_genesis(5);
+    let other_state = State::from_genesis(&other).unwrap();
+    let error =
+        store.initialize(&other, &genesis_block(&other_state), &other_state.entries()).unwrap_err();
+    assert!(matches!(error, StoreError::GenesisMismatch { .. }), "{error}");
+}
+
+#[test]
+fn a_second_process_cannot_open_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let _first = Store::open(&path).unwrap();
+    let error = Store::open(&path).unwrap_err();
+    assert!(error.to_string().contains("cannot open the chain database"), "{error}");
+}
