@@ -1,0 +1,349 @@
+//! The mempool: verified transactions waiting for a block.
+//!
+//! Transactions are kept per sender in nonce order. A transaction is admitted only if its
+//! signature has been verified (it is a [`VerifiedTransaction`]), its nonce is not already used
+//! or taken, it is not too far ahead of the sender's next nonce, it passes the ledger's checks
+//! against the current state, and the pool has room. Blocks take transactions in arrival order,
+//! never out of a sender's nonce order and never across a gap.
+//!
+//! The pool is a plain data structure: the node's task owns it and passes the state in.
+
+use ledger::{State, TxError};
+use primitives::{Address, Nonce, TxHash, VerifiedTransaction};
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap, HashMap},
+};
+
+/// Bounds on the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MempoolLimits {
+    /// Most transactions held in total.
+    pub max_txs: usize,
+    /// Most transactions held for one sender; also how far ahead of the sender's next nonce a
+    /// transaction may be.
+    pub max_per_sender: usize,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> MempoolLimits {
+        MempoolLimits { max_txs: 200_000, max_per_sender: 1_024 }
+    }
+}
+
+/// Why the pool refused a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// The same transaction is already waiting.
+    #[error("transaction {0} is already in the mempool")]
+    Duplicate(TxHash),
+    /// The nonce has been used by a committed transaction (a replay, or a resubmission).
+    #[error("nonce {got} has already been used: the sender's next nonce is {next}")]
+    NonceUsed {
+        /// The sender's next nonce.
+        next: Nonce,
+        /// The transaction's nonce.
+        got: Nonce,
+    },
+    /// Another transaction with this nonce is waiting.
+    #[error("another transaction of this sender with nonce {0} is already waiting")]
+    NonceTaken(Nonce),
+    /// The nonce leaves too large a gap.
+    #[error(
+        "nonce {got} is too far ahead: the sender's next nonce is {next}, at most {max_ahead} ahead are held"
+    )]
+    NonceTooFarAhead {
+        /// The sender's next nonce.
+        next: Nonce,
+        /// The transaction's nonce.
+        got: Nonce,
+        /// The window.
+        max_ahead: usize,
+    },
+    /// The transaction would fail against the current state.
+    #[error("{0}")]
+    Invalid(TxError),
+    /// This sender already has the most transactions waiting that one sender may have.
+    #[error("the sender already has {0} transactions waiting; wait for some to be committed")]
+    SenderFull(usize),
+    /// The pool is full.
+    #[error("mempool full ({0} transactions waiting); retry shortly")]
+    Full(usize),
+}
+
+impl AdmitError {
+    /// A stable, machine-readable name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdmitError::Duplicate(_) => "duplicate",
+            AdmitError::NonceUsed { .. } => "nonce_used",
+            AdmitError::NonceTaken(_) => "nonce_taken",
+            AdmitError::NonceTooFarAhead { .. } => "nonce_too_far_ahead",
+            AdmitError::Invalid(error) => error.code(),
+            AdmitError::SenderFull(_) => "sender_full",
+            AdmitError::Full(_) => "mempool_full",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Waiting {
+    tx: VerifiedTransaction,
+    arrival: u64,
+}
+
+/// The pool. See the module documentation.
+#[derive(Debug, Default)]
+pub struct Mempool {
+    limits: MempoolLimits,
+    senders: HashMap<Address, BTreeMap<Nonce, Waiting>>,
+    hashes: HashMap<TxHash, (Address, Nonce)>,
+    next_arrival: u64,
+}
+
+impl Mempool {
+    /// An empty pool.
+    pub fn new(limits: MempoolLimits) -> Mempool {
+        Mempool { limits, ..Mempool::default() }
+    }
+
+    /// How many transactions wait.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Whether `hash` waits here.
+    pub fn contains(&self, hash: &TxHash) -> bool {
+        self.hashes.contains_key(hash)
+    }
+
+    /// The nonce a sender's next transaction should carry, counting the ones waiting here.
+    pub fn next_nonce(&self, state: &State, sender: &Address) -> Nonce {
+        let mut next = state.account(sender).nonce;
+        if let Some(queue) = self.senders.get(sender) {
+            while queue.contains_key(&next) {
+                match next.next() {
+                    Some(after) => next = after,
+                    None => break,
+                }
+            }
+        }
+        next
+    }
+
+    /// Admits a verified transaction. Returns whether it can go into the very next block (its
+    /// nonce is the sender's next).
+    pub fn admit(&mut self, tx: VerifiedTransaction, state: &State) -> Result<bool, AdmitError> {
+        let hash = tx.hash();
+        if self.hashes.contains_key(&hash) {
+            return Err(AdmitError::Duplicate(hash));
+        }
+        let sender = tx.tx().sender;
+        let nonce = tx.tx().nonce;
+        let next = state.account(&sender).nonce;
+        if nonce < next {
+            return Err(AdmitError::NonceUsed { next, got: nonce });
+        }
+        let ahead = nonce.0 - next.0;
+        if ahead >= self.limits.max_per_sender as u64 {
+            return Err(AdmitError::NonceTooFarAhead {
+                next,
+                got: nonce,
+                max_ahead: self.limits.max_per_sender,
+            });
+        }
+        let queue_len = self.senders.get(&sender).map_or(0, BTreeMap::len);
+        if self.senders.get(&sender).is_some_and(|queue| queue.contains_key(&nonce)) {
+            return Err(AdmitError::NonceTaken(nonce));
+        }
+        state.check(tx.tx()).map_err(AdmitError::Invalid)?;
+        if queue_len >= self.limits.max_per_sender {
+            return Err(AdmitError::SenderFull(queue_len));
+        }
+        if self.hashes.len() >= self.limits.max_txs {
+            return Err(AdmitError::Full(self.hashes.len()));
+        }
+        let arrival = self.next_arrival;
+        self.next_arrival += 1;
+        self.hashes.insert(hash, (sender, nonce));
+        self.senders.entry(sender).or_default().insert(nonce, Waiting { tx, arrival });
+        Ok(nonce == next)
+    }
+
+    /// Whether some transaction could go into the next block.
+    pub fn has_ready(&self, state: &State) -> bool {
+        self.senders.iter().any(|(sender, queue)| queue.contains_key(&state.account(sender).nonce))
+    }
+
+    /// Removes and returns up to `max` transactions for the next block: oldest arrival first,
+    /// each sender's in nonce order from its next nonce, stopping at a gap.
+    pub fn take_block(&mut self, state: &State, max: usize) -> Vec<VerifiedTransaction> {
+        let mut heads: BinaryHeap<Reverse<(u64, Address, Nonce)>> = BinaryHeap::new();
+        for (sender, queue) in &self.senders {
+            let next = state.account(sender).nonce;
+            if let Some(waiting) = queue.get(&next) {
+                heads.push(Reverse((waiting.arrival, *sender, next)));
+            }
+        }
+        let mut block = Vec::new();
+        while block.len() < max {
+            let Some(Reverse((_, sender, nonce))) = heads.pop() else { break };
+            let Some(queue) = self.senders.get_mut(&sender) else { continue };
+            let Some(waiting) = queue.remove(&nonce) else { continue };
+            if let Some(following) = nonce.next()
+                && let Some(next_waiting) = queue.get(&following)
+            {
+                heads.push(Reverse((next_waiting.arrival, sender, following)));
+            }
+            if queue.is_empty() {
+                self.senders.remove(&sender);
+            }
+            self.hashes.remove(&waiting.tx.hash());
+            block.push(waiting.tx);
+        }
+        block
+    }
+
+    /// Drops transactions whose nonce a committed block has used (they can never execute).
+    pub fn prune(&mut self, state: &State) -> usize {
+        let mut pruned = 0;
+        let hashes = &mut self.hashes;
+        self.senders.retain(|sender, queue| {
+            let next = state.account(sender).nonce;
+            while let Some(entry) = queue.first_entry() {
+                if *entry.key() >= next {
+                    break;
+                }
+                hashes.remove(&entry.remove().tx.hash());
+                pruned += 1;
+            }
+            !queue.is_empty()
+        });
+        pruned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use primitives::{
+        Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, Payload, SecretKey,
+        TimestampMs, Transaction, Validator,
+    };
+
+    fn key(seed: u8) -> SecretKey {
+        SecretKey::from_seed([seed; 32])
+    }
+
+    fn address(seed: u8) -> Address {
+        Address(key(seed).public_key())
+    }
+
+    fn chain_id() -> ChainId {
+        ChainId::new("pool").unwrap()
+    }
+
+    fn state() -> State {
+        State::from_genesis(&Genesis {
+            config: ChainConfig {
+                chain_id: chain_id(),
+                engine: EngineKind::Solo,
+                validators: vec![Validator {
+                    name: "v".into(),
+                    key: key(100).public_key(),
+                    power: 1,
+                }],
+                issuer: address(0),
+                operator: address(0),
+                params: ChainParams::default(),
+            },
+            genesis_time: TimestampMs(0),
+            balances: (1..=3).map(|seed| (address(seed), Amount(100))).collect(),
+        })
+        .unwrap()
+    }
+
+    fn transfer(seed: u8, nonce: u64, amount: u128) -> VerifiedTransaction {
+        Transaction {
+            chain_id: chain_id(),
+            sender: address(seed),
+            nonce: Nonce(nonce),
+            payload: Payload::Transfer { to: address(9), amount: Amount(amount) },
+        }
+        .sign(&key(seed))
+        .verify(&chain_id())
+        .unwrap()
+    }
+
+    #[test]
+    fn refuses_what_cannot_execute() {
+        let state = state();
+        let mut pool = Mempool::new(MempoolLimits { max_txs: 3, max_per_sender: 2 });
+        assert_eq!(pool.admit(transfer(1, 0, 10), &state), Ok(true));
+        assert_eq!(
+            pool.admit(transfer(1, 0, 10), &state),
+            Err(AdmitError::Duplicate(transfer(1, 0, 10).hash()))
+        );
+        assert_eq!(pool.admit(transfer(1, 0, 11), &state), Err(AdmitError::NonceTaken(Nonce(0))));
+        assert!(matches!(
+            pool.admit(transfer(1, 2, 10), &state),
+            Err(AdmitError::NonceTooFarAhead { .. })
+        ));
+        assert!(matches!(
+            pool.admit(transfer(2, 0, 101), &state),
+            Err(AdmitError::Invalid(TxError::InsufficientBalance { .. }))
+        ));
+        assert!(matches!(pool.admit(transfer(4, 0, 1), &state), Err(AdmitError::Invalid(_))));
+        assert_eq!(pool.admit(transfer(1, 1, 10), &state), Ok(false));
+        assert_eq!(pool.admit(transfer(2, 0, 10), &state), Ok(true));
+        assert_eq!(pool.admit(transfer(3, 0, 10), &state), Err(AdmitError::Full(3)));
+        assert_eq!(pool.len(), 3);
+        assert_eq!(pool.next_nonce(&state, &address(1)), Nonce(2));
+    }
+
+    #[test]
+    fn blocks_follow_arrival_and_nonce_order_and_stop_at_gaps() {
+        let mut state = state();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        // Sender 1's nonce 1 arrives before its nonce 0; sender 2 has a gap at nonce 1.
+        for tx in [
+            transfer(1, 1, 1),
+            transfer(2, 0, 1),
+            transfer(1, 0, 1),
+            transfer(2, 2, 1),
+            transfer(3, 0, 1),
+        ] {
+            pool.admit(tx, &state).unwrap();
+        }
+        assert!(pool.has_ready(&state));
+        let block = pool.take_block(&state, 10);
+        let order: Vec<(Address, u64)> =
+            block.iter().map(|tx| (tx.tx().sender, tx.tx().nonce.0)).collect();
+        assert_eq!(order, vec![(address(2), 0), (address(1), 0), (address(1), 1), (address(3), 0)]);
+        assert_eq!(pool.len(), 1, "sender 2's nonce 2 waits for nonce 1");
+        assert_eq!(state.apply_block(&block).unwrap().receipts.len(), 4);
+        assert!(!pool.has_ready(&state));
+        pool.admit(transfer(2, 1, 1), &state).unwrap();
+        assert_eq!(pool.take_block(&state, 1).len(), 1, "the limit is respected");
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn committed_nonces_are_pruned() {
+        let mut state = state();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        pool.admit(transfer(1, 0, 5), &state).unwrap();
+        pool.admit(transfer(1, 1, 5), &state).unwrap();
+        // Another node's block used nonce 0 with a different transaction.
+        state.apply_block(&[transfer(1, 0, 7)]).unwrap();
+        assert_eq!(pool.prune(&state), 1);
+        assert_eq!(pool.len(), 1);
+        assert!(pool.contains(&transfer(1, 1, 5).hash()));
+        assert!(matches!(pool.admit(transfer(1, 0, 5), &state), Err(AdmitError::NonceUsed { .. })));
+    }
+}

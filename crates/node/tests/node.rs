@@ -1,0 +1,235 @@
+//! A real node on a real database file: submit, commit, stop, restart.
+
+use ledger::Receipt;
+use node::{AdmitError, MempoolLimits, Node, NodeConfig, NodeMetrics, SubmitError};
+use primitives::{
+    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, Height, Nonce,
+    Payload, SecretKey, SignedTransaction, Transaction, TxRejection, Validator,
+};
+use prometheus_client::registry::Registry;
+use std::{path::Path, time::Duration};
+
+fn key(seed: u8) -> SecretKey {
+    SecretKey::from_seed([seed; 32])
+}
+
+fn address(seed: u8) -> Address {
+    Address(key(seed).public_key())
+}
+
+fn chain_id() -> ChainId {
+    ChainId::new("node-test").unwrap()
+}
+
+fn genesis() -> Genesis {
+    Genesis {
+        config: ChainConfig {
+            chain_id: chain_id(),
+            engine: EngineKind::Solo,
+            validators: vec![Validator { name: "v0".into(), key: key(100).public_key(), power: 1 }],
+            issuer: address(0),
+            operator: address(0),
+            params: ChainParams {
+                block_interval_ms: 50,
+                empty_block_interval_ms: 200,
+                max_block_txs: 500,
+            },
+        },
+        genesis_time: node::now_ms(),
+        balances: (1..=20).map(|seed| (address(seed), Amount(1_000_000))).collect(),
+    }
+}
+
+async fn start(dir: &Path, genesis: &Genesis) -> Node {
+    let config = NodeConfig {
+        data_dir: dir.to_owned(),
+        genesis: genesis.clone(),
+        validator_key: Some(key(100)),
+        mempool: MempoolLimits::default(),
+    };
+    Node::start(config, NodeMetrics::register(&mut Registry::default())).await.unwrap()
+}
+
+fn transfer(sender: u8, nonce: u64, to: u8, amount: u128) -> SignedTransaction {
+    Transaction {
+        chain_id: chain_id(),
+        sender: address(sender),
+        nonce: Nonce(nonce),
+        payload: Payload::Transfer { to: address(to), amount: Amount(amount) },
+    }
+    .sign(&key(sender))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_submissions_and_keeps_them_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = genesis();
+    let node = start(dir.path(), &genesis).await;
+    let handle = node.handle();
+    let mut blocks = handle.subscribe_blocks();
+
+    // 20 senders × 25 transfers, submitted concurrently in batches.
+    let mut submissions = Vec::new();
+    for sender in 1..=20u8 {
+        let handle = handle.clone();
+        submissions.push(tokio::spawn(async move {
+            let txs: Vec<_> =
+                (0..25).map(|nonce| transfer(sender, nonce, (sender % 20) + 1, 7)).collect();
+            handle.submit(txs).await.unwrap()
+        }));
+    }
+    let mut hashes = Vec::new();
+    for submission in submissions {
+        for result in submission.await.unwrap() {
+            hashes.push(result.unwrap());
+        }
+    }
+    assert_eq!(hashes.len(), 500);
+
+    let mut committed = 0;
+    while committed < 500 {
+        let block =
+            tokio::time::timeout(Duration::from_secs(10), blocks.recv()).await.unwrap().unwrap();
+        committed += block.txs.len();
+    }
+    assert_eq!(committed, 500, "each transaction committed exactly once");
+    let head = handle.head();
+    let reader = handle.store().read().unwrap();
+    for hash in &hashes {
+        let record = reader.transaction(hash).unwrap().expect("committed");
+        assert_eq!(record.receipt, Receipt::Success);
+    }
+    let state = reader.state().unwrap();
+    for seed in 1..=20 {
+        assert_eq!(state.account(&address(seed)).nonce, Nonce(25));
+        assert_eq!(
+            state.account(&address(seed)).balance,
+            Amount(1_000_000),
+            "each sends and receives 25 × 7"
+        );
+    }
+    drop(reader);
+
+    handle.shutdown();
+    node.stopped().await.unwrap();
+    // The database closes when the last handle is gone.
+    drop(handle);
+
+    // Restart on the same directory: same blocks, same state root, and it goes on.
+    let node = start(dir.path(), &genesis).await;
+    let handle = node.handle();
+    let restarted_head = handle.head();
+    assert!(restarted_head.height >= head.height);
+    let reader = handle.store().read().unwrap();
+    assert_eq!(reader.header(head.height).unwrap().unwrap(), head);
+    drop(reader);
+    let result = handle.submit(vec![transfer(1, 25, 2, 1)]).await.unwrap();
+    let hash = result[0].clone().unwrap();
+    let mut heads = handle.watch_head();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            heads.changed().await.unwrap();
+            if handle.store().read().unwrap().transaction(&hash).unwrap().is_some() {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    handle.shutdown();
+    node.stopped().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_submissions_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &genesis()).await;
+    let handle = node.handle();
+    let root = handle.store().read().unwrap().state().unwrap().root();
+
+    let good = transfer(1, 0, 2, 5);
+    let mut forged = transfer(1, 0, 2, 5);
+    forged.signature = transfer(2, 0, 2, 5).signature;
+    let foreign = Transaction {
+        chain_id: ChainId::new("elsewhere").unwrap(),
+        sender: address(1),
+        nonce: Nonce(0),
+        payload: Payload::Transfer { to: address(2), amount: Amount(5) },
+    }
+    .sign(&key(1));
+    let results = handle
+        .submit_encoded(vec![
+            vec![1, 2, 3],
+            vec![0; 5000],
+            forged.encode(),
+            foreign.encode(),
+            transfer(3, 0, 2, 2_000_000).encode(),
+            Transaction {
+                chain_id: chain_id(),
+                sender: address(4),
+                nonce: Nonce(0),
+                payload: Payload::Mint {
+                    to: address(4),
+                    amount: Amount(1),
+                    fiat_ref: primitives::FiatRef::new("x").unwrap(),
+                },
+            }
+            .sign(&key(4))
+            .encode(),
+        ])
+        .await
+        .unwrap();
+    let codes: Vec<&str> = results.iter().map(|r| r.as_ref().unwrap_err().code()).collect();
+    assert_eq!(
+        codes,
+        [
+            "malformed",
+            "too_large",
+            "bad_signature",
+            "wrong_chain",
+            "insufficient_balance",
+            "not_issuer"
+        ]
+    );
+    assert!(matches!(results[3], Err(SubmitError::Rejected(TxRejection::WrongChain { .. }))));
+
+    // A good one goes through; sending it again is a duplicate, then a replay once committed.
+    let hash = handle.submit(vec![good.clone()]).await.unwrap()[0].clone().unwrap();
+    let again = handle.submit(vec![good.clone()]).await.unwrap();
+    assert_eq!(again[0], Err(SubmitError::Refused(AdmitError::Duplicate(hash))));
+    let mut heads = handle.watch_head();
+    while handle.store().read().unwrap().transaction(&hash).unwrap().is_none() {
+        tokio::time::timeout(Duration::from_secs(10), heads.changed()).await.unwrap().unwrap();
+    }
+    let replay = handle.submit(vec![good]).await.unwrap();
+    assert!(matches!(replay[0], Err(SubmitError::Refused(AdmitError::NonceUsed { .. }))));
+
+    let state = handle.store().read().unwrap().state().unwrap();
+    assert_ne!(state.root(), root, "only the good transfer changed the state");
+    assert_eq!(state.account(&address(1)).balance, Amount(999_995));
+    assert_eq!(state.account(&address(3)).nonce, Nonce(0));
+    assert_eq!(state.account(&address(4)).nonce, Nonce(0));
+    assert_eq!(state.supply().minted, Amount(20_000_000));
+    assert!(handle.head().height > Height(0));
+    handle.shutdown();
+    node.stopped().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_another_chain_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &genesis()).await;
+    node.handle().shutdown();
+    node.stopped().await.unwrap();
+    let mut other = genesis();
+    other.config.chain_id = ChainId::new("another").unwrap();
+    let config = NodeConfig {
+        data_dir: dir.path().to_owned(),
+        genesis: other,
+        validator_key: Some(key(100)),
+        mempool: MempoolLimits::default(),
+    };
+    let error =
+        Node::start(config, NodeMetrics::register(&mut Registry::default())).await.err().unwrap();
+    assert!(error.to_string().contains("holds another chain"), "{error}");
+}
