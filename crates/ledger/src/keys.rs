@@ -1,6 +1,9 @@
 //! The layout of state entries: one prefix byte per kind of entry, then the entry's identity.
 //! The store persists entries under these keys and the commitment hashes them, so changing the
 //! layout changes every state root.
+//!
+//! Readers of a persisted state (the store, the API) use [`account`] and [`supply`] to look
+//! entries up without rebuilding the whole state.
 
 use primitives::{Address, FiatRef};
 
@@ -20,11 +23,13 @@ pub(crate) fn config() -> Vec<u8> {
     vec![CONFIG]
 }
 
-pub(crate) fn supply() -> Vec<u8> {
+/// The key of the supply counters.
+pub fn supply() -> Vec<u8> {
     vec![SUPPLY]
 }
 
-pub(crate) fn account(address: &Address) -> Vec<u8> {
+/// The key of an account.
+pub fn account(address: &Address) -> Vec<u8> {
     let mut key = Vec::with_capacity(33);
     key.push(ACCOUNT);
     key.extend_from_slice(address.as_bytes());

@@ -24,7 +24,7 @@
 
 mod commitment;
 mod error;
-mod keys;
+pub mod keys;
 mod state;
 
 pub use error::{InclusionError, StateError, TxError};

@@ -117,7 +117,7 @@ struct Shared {
     config: ChainConfig,
     genesis_hash: BlockHash,
     blocks: broadcast::Sender<Arc<Block>>,
-    head: watch::Receiver<Header>,
+    head: watch::Receiver<Arc<Block>>,
     shutdown: watch::Sender<bool>,
     verify_permits: Semaphore,
     metrics: NodeMetrics,
@@ -149,11 +149,12 @@ impl Node {
         })?;
         let path = config.data_dir.join(DATABASE_FILE);
         let genesis = config.genesis.clone();
-        let (store, state, head, genesis_hash) =
+        let (store, state, head_block, genesis_hash) =
             tokio::task::spawn_blocking(move || open_chain(&path, &genesis))
                 .await
                 .map_err(|error| NodeError::Panicked(error.to_string()))??;
         let store = Arc::new(store);
+        let head = head_block.header.clone();
         let chain_config = state.config().clone();
         info!(
             height = head.height.0,
@@ -165,7 +166,7 @@ impl Node {
 
         let engine = engine_for(&chain_config, config.validator_key.clone(), &head);
         let proposer = config.validator_key.as_ref().map(|key| Address(key.public_key()));
-        let (head_sender, head_receiver) = watch::channel(head.clone());
+        let (head_sender, head_receiver) = watch::channel(Arc::new(head_block));
         let (blocks, _) = broadcast::channel(256);
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let (inbox_sender, inbox) = mpsc::channel(1024);
@@ -220,13 +221,18 @@ impl Node {
 fn open_chain(
     path: &std::path::Path,
     genesis: &Genesis,
-) -> Result<(Store, State, Header, BlockHash), NodeError> {
+) -> Result<(Store, State, Block, BlockHash), NodeError> {
     let genesis_state = State::from_genesis(genesis)?;
     let block0 = genesis_block(genesis, &genesis_state);
     let store = Store::open(path)?;
     store.initialize(genesis, &block0, &genesis_state.entries())?;
     let reader = store.read()?;
-    let head = reader.head()?.ok_or_else(|| NodeError::Inconsistent("no head block".into()))?;
+    let head_height =
+        reader.head_height()?.ok_or_else(|| NodeError::Inconsistent("no head block".into()))?;
+    let head_block = reader
+        .block(head_height)?
+        .ok_or_else(|| NodeError::Inconsistent(format!("head block {head_height} is missing")))?;
+    let head = &head_block.header;
     let state = if head.height == Height(0) { genesis_state } else { reader.state()? };
     if state.root() != head.state_root {
         return Err(NodeError::Inconsistent(format!(
@@ -236,9 +242,10 @@ fn open_chain(
             head.state_root
         )));
     }
-    verify_proof(state.config(), &head)
+    verify_proof(state.config(), head)
         .map_err(|error| NodeError::Inconsistent(format!("head block {}: {error}", head.height)))?;
-    Ok((store, state, head, block0.hash()))
+    drop(reader);
+    Ok((store, state, head_block, block0.hash()))
 }
 
 impl NodeHandle {
@@ -257,8 +264,8 @@ impl NodeHandle {
         self.shared.genesis_hash
     }
 
-    /// The last committed header.
-    pub fn head(&self) -> Header {
+    /// The last committed block.
+    pub fn head(&self) -> Arc<Block> {
         self.shared.head.borrow().clone()
     }
 
@@ -268,8 +275,8 @@ impl NodeHandle {
         self.shared.blocks.subscribe()
     }
 
-    /// A receiver that always holds the latest committed header.
-    pub fn watch_head(&self) -> watch::Receiver<Header> {
+    /// A receiver that always holds the latest committed block.
+    pub fn watch_head(&self) -> watch::Receiver<Arc<Block>> {
         self.shared.head.clone()
     }
 
@@ -452,7 +459,7 @@ struct Manager {
     proposer: Option<Address>,
     is_validator: bool,
     head: Header,
-    head_sender: watch::Sender<Header>,
+    head_sender: watch::Sender<Arc<Block>>,
     blocks: broadcast::Sender<Arc<Block>>,
     built: Option<Built>,
     wake: Option<TimestampMs>,
@@ -656,7 +663,7 @@ impl Manager {
             "block committed"
         );
         self.head = header.clone();
-        self.head_sender.send_replace(header.clone());
+        self.head_sender.send_replace(block.clone());
         let _ = self.blocks.send(block);
         Ok(header)
     }

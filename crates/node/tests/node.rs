@@ -93,7 +93,7 @@ async fn commits_submissions_and_keeps_them_across_a_restart() {
         committed += block.txs.len();
     }
     assert_eq!(committed, 500, "each transaction committed exactly once");
-    let head = handle.head();
+    let head = handle.head().header.clone();
     let reader = handle.store().read().unwrap();
     for hash in &hashes {
         let record = reader.transaction(hash).unwrap().expect("committed");
@@ -119,7 +119,7 @@ async fn commits_submissions_and_keeps_them_across_a_restart() {
     let node = start(dir.path(), &genesis).await;
     let handle = node.handle();
     let restarted_head = handle.head();
-    assert!(restarted_head.height >= head.height);
+    assert!(restarted_head.header.height >= head.height);
     let reader = handle.store().read().unwrap();
     assert_eq!(reader.header(head.height).unwrap().unwrap(), head);
     drop(reader);
@@ -210,7 +210,7 @@ async fn bad_submissions_are_refused_and_change_nothing() {
     assert_eq!(state.account(&address(3)).nonce, Nonce(0));
     assert_eq!(state.account(&address(4)).nonce, Nonce(0));
     assert_eq!(state.supply().minted, Amount(20_000_000));
-    assert!(handle.head().height > Height(0));
+    assert!(handle.head().header.height > Height(0));
     handle.shutdown();
     node.stopped().await.unwrap();
 }

@@ -5,7 +5,7 @@ use crate::{
     tables::{self, TxLocation},
     writer::decode_height,
 };
-use ledger::{Receipt, State};
+use ledger::{Account, Receipt, State, Supply};
 use primitives::{
     Address, Block, BlockHash, Genesis, Header, Height, SignedTransaction, TxHash, decode,
 };
@@ -170,6 +170,22 @@ impl Reader {
     pub fn state_entry(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let state = self.txn.open_table(tables::STATE)?;
         Ok(state.get(key)?.map(|value| value.value().to_vec()))
+    }
+
+    /// An account as of this snapshot (an unknown address is an empty account).
+    pub fn account(&self, address: &Address) -> Result<Account, StoreError> {
+        match self.state_entry(&ledger::keys::account(address))? {
+            Some(bytes) => Ok(decode(&bytes)?),
+            None => Ok(Account::default()),
+        }
+    }
+
+    /// The supply counters as of this snapshot.
+    pub fn supply(&self) -> Result<Supply, StoreError> {
+        let bytes = self
+            .state_entry(&ledger::keys::supply())?
+            .ok_or_else(|| StoreError::Corrupt("no supply entry".into()))?;
+        Ok(decode(&bytes)?)
     }
 
     /// The whole ledger state, rebuilt from its entries.

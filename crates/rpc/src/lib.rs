@@ -1,0 +1,32 @@
+//! Joule's JSON-RPC 2.0 API.
+//!
+//! One port serves JSON-RPC over HTTP (POST) and WebSocket (with subscriptions), plus plain
+//! `GET /metrics` (Prometheus text) and `GET /health`. The API is declared once in
+//! [`JouleApi`](api::JouleApiServer): the server implements it over a [`node::NodeHandle`], and
+//! the generated client is what the wallet and the benchmark use. `rpc.discover` returns an
+//! OpenRPC document of every method.
+//!
+//! Reads go straight to the store's snapshots; submissions go through the node handle, which
+//! checks signatures before the mempool sees anything. Every request is bounded: body size,
+//! batch length, connections, subscriptions, page sizes. Malformed or hostile input gets a
+//! JSON-RPC error, never a crash.
+//!
+//! This crate owns the JSON shape of the API ([`dto`]); no core type derives serde.
+
+pub mod api;
+mod convert;
+pub mod dto;
+pub mod errors;
+mod http;
+pub mod openrpc;
+mod server;
+
+pub use api::{JouleApiClient, JouleApiServer, RpcResult};
+pub use server::{MAX_HISTORY_PAGE, RpcConfig, RpcServer, rpc_module};
+
+/// Clients for the API.
+pub mod client {
+    pub use jsonrpsee::core::client::{ClientT, Error as ClientError, SubscriptionClientT};
+    pub use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
+    pub use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
+}

@@ -1,0 +1,353 @@
+//! The server: the API implementation over a [`NodeHandle`], its limits, and start-up.
+
+use crate::{
+    api::{JouleApiServer, RpcResult},
+    convert::{account_dto, block_dto, head_dto, payload_dto, receipt_dto},
+    dto::{
+        AccountDto, BlockDto, BlockId, HeadDto, HistoryCursor, HistoryDto, HistoryEntryDto,
+        StatusDto, SubmitErrorDto, SubmitResultDto, SupplyDto, TxDto,
+    },
+    errors::{self, internal, invalid_params, limit_exceeded, submit_error, unavailable},
+    http::PlainHttpLayer,
+    openrpc,
+};
+use jsonrpsee::{
+    PendingSubscriptionSink, RpcModule,
+    core::{SubscriptionResult, async_trait},
+    server::{BatchRequestConfig, ServerBuilder, ServerConfig, ServerHandle},
+};
+use node::{NodeHandle, SubmitError};
+use primitives::{
+    Address, BlockHash, EngineKind, Hash, Height, TxHash, TxRejection, tx::MAX_TX_BYTES,
+};
+use prometheus_client::registry::Registry;
+use std::{net::SocketAddr, sync::Arc};
+use tokio::sync::broadcast::error::RecvError;
+use tracing::info;
+
+/// Limits of the API server.
+#[derive(Clone, Debug)]
+pub struct RpcConfig {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Most simultaneous connections (HTTP and WebSocket).
+    pub max_connections: u32,
+    /// Largest request body, in bytes.
+    pub max_request_bytes: u32,
+    /// Largest response body, in bytes.
+    pub max_response_bytes: u32,
+    /// Most calls in one JSON-RPC batch.
+    pub max_batch_calls: u32,
+    /// Most transactions in one `tx_submitBatch`.
+    pub max_submit_batch: usize,
+    /// Most subscriptions per WebSocket connection.
+    pub max_subscriptions_per_connection: u32,
+}
+
+impl Default for RpcConfig {
+    fn default() -> RpcConfig {
+        RpcConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8645)),
+            max_connections: 256,
+            max_request_bytes: 16 * 1024 * 1024,
+            max_response_bytes: 32 * 1024 * 1024,
+            max_batch_calls: 100,
+            max_submit_batch: 10_000,
+            max_subscriptions_per_connection: 32,
+        }
+    }
+}
+
+/// Most entries in one page of account history.
+pub const MAX_HISTORY_PAGE: u32 = 1_000;
+
+/// A running API server.
+pub struct RpcServer {
+    handle: ServerHandle,
+    addr: SocketAddr,
+}
+
+impl RpcServer {
+    /// Starts serving `node` with the given limits; `/metrics` encodes `registry`.
+    pub async fn start(
+        config: RpcConfig,
+        node: NodeHandle,
+        registry: Arc<Registry>,
+    ) -> std::io::Result<RpcServer> {
+        let server_config = ServerConfig::builder()
+            .max_connections(config.max_connections)
+            .max_request_body_size(config.max_request_bytes)
+            .max_response_body_size(config.max_response_bytes)
+            .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
+            .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_calls))
+            .build();
+        let server = ServerBuilder::with_config(server_config)
+            .set_http_middleware(tower::ServiceBuilder::new().layer(PlainHttpLayer::new(registry)))
+            .build(config.addr)
+            .await?;
+        let addr = server.local_addr()?;
+        let module = rpc_module(node, config.max_submit_batch);
+        let handle = server.start(module);
+        info!(%addr, "JSON-RPC listening (HTTP and WebSocket)");
+        Ok(RpcServer { handle, addr })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting calls.
+    pub fn stop(&self) {
+        let _ = self.handle.stop();
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn stopped(self) {
+        self.handle.stopped().await;
+    }
+}
+
+/// Every method of the API, `rpc.discover` included.
+pub fn rpc_module(node: NodeHandle, max_submit_batch: usize) -> RpcModule<()> {
+    let mut module = RpcModule::new(());
+    module
+        .merge(JouleRpc { node, max_submit_batch }.into_rpc())
+        .expect("the API's method names are unique");
+    module
+        .register_method("rpc.discover", |_, _, _| openrpc::document())
+        .expect("rpc.discover is registered once");
+    module
+}
+
+struct JouleRpc {
+    node: NodeHandle,
+    max_submit_batch: usize,
+}
+
+fn parse_address(text: &str) -> RpcResult<Address> {
+    text.parse().map_err(|error| invalid_params(format!("address: {error}")))
+}
+
+fn parse_hash(text: &str) -> RpcResult<Hash> {
+    Hash::from_hex(text).map_err(|error| invalid_params(format!("hash: {error}")))
+}
+
+/// Hex to bytes, refusing anything longer than the largest transaction before decoding.
+fn decode_tx_hex(text: &str) -> Result<Vec<u8>, SubmitError> {
+    let text = text.strip_prefix("0x").unwrap_or(text);
+    if text.len() > MAX_TX_BYTES * 2 {
+        return Err(SubmitError::Rejected(TxRejection::TooLarge { size: text.len() / 2 }));
+    }
+    hex::decode(text).map_err(|error| {
+        SubmitError::Rejected(TxRejection::Malformed(primitives::DecodeError(format!(
+            "not hexadecimal: {error}"
+        ))))
+    })
+}
+
+impl JouleRpc {
+    fn tx_dto(&self, hash: TxHash) -> RpcResult<Option<TxDto>> {
+        let reader = self.node.store().read().map_err(internal)?;
+        let Some(record) = reader.transaction(&hash).map_err(internal)? else { return Ok(None) };
+        Ok(Some(TxDto {
+            hash: hash.to_string(),
+            status: "committed".into(),
+            height: Some(record.height.0),
+            index: Some(record.index),
+            sender: Some(record.tx.tx.sender.to_string()),
+            nonce: Some(record.tx.tx.nonce.0),
+            payload: Some(payload_dto(&record.tx.tx.payload)),
+            receipt: Some(receipt_dto(&record.receipt)),
+        }))
+    }
+}
+
+#[async_trait]
+impl JouleApiServer for JouleRpc {
+    async fn chain_head(&self) -> RpcResult<HeadDto> {
+        Ok(head_dto(&self.node.head()))
+    }
+
+    async fn chain_block(&self, id: BlockId) -> RpcResult<Option<BlockDto>> {
+        let reader = self.node.store().read().map_err(internal)?;
+        let height = match id {
+            BlockId::Height(height) => Some(Height(height)),
+            BlockId::Hash(text) if text == "latest" => reader.head_height().map_err(internal)?,
+            BlockId::Hash(text) => {
+                reader.height_of(&BlockHash(parse_hash(&text)?)).map_err(internal)?
+            }
+        };
+        let Some(height) = height else { return Ok(None) };
+        Ok(reader.block(height).map_err(internal)?.map(|block| block_dto(&block)))
+    }
+
+    async fn chain_supply(&self) -> RpcResult<SupplyDto> {
+        let reader = self.node.store().read().map_err(internal)?;
+        let supply = reader.supply().map_err(internal)?;
+        Ok(SupplyDto {
+            minted: supply.minted.to_string(),
+            redeemed: supply.redeemed.to_string(),
+            circulating: supply.circulating().to_string(),
+            issuer: self.node.chain_config().issuer.to_string(),
+        })
+    }
+
+    async fn tx_submit(&self, tx: String) -> RpcResult<String> {
+        let bytes = decode_tx_hex(&tx).map_err(|error| submit_error(&error))?;
+        let mut results = self.node.submit_encoded(vec![bytes]).await.map_err(|_| unavailable())?;
+        match results.pop() {
+            Some(Ok(hash)) => Ok(hash.to_string()),
+            Some(Err(error)) => Err(submit_error(&error)),
+            None => Err(unavailable()),
+        }
+    }
+
+    async fn tx_submit_batch(&self, txs: Vec<String>) -> RpcResult<Vec<SubmitResultDto>> {
+        if txs.len() > self.max_submit_batch {
+            return Err(limit_exceeded(format!(
+                "tx_submitBatch takes at most {} transactions, got {}",
+                self.max_submit_batch,
+                txs.len()
+            )));
+        }
+        let decoded: Vec<Result<Vec<u8>, SubmitError>> =
+            txs.iter().map(|text| decode_tx_hex(text)).collect();
+        let valid: Vec<Vec<u8>> = decoded.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        let submitted = if valid.is_empty() {
+            Vec::new()
+        } else {
+            self.node.submit_encoded(valid).await.map_err(|_| unavailable())?
+        };
+        let mut submitted = submitted.into_iter();
+        Ok(decoded
+            .into_iter()
+            .map(|decoded| {
+                let outcome = match decoded {
+                    Ok(_) => submitted.next().unwrap_or(Err(SubmitError::Rejected(
+                        TxRejection::Malformed(primitives::DecodeError("lost".into())),
+                    ))),
+                    Err(error) => Err(error),
+                };
+                match outcome {
+                    Ok(hash) => SubmitResultDto { hash: Some(hash.to_string()), error: None },
+                    Err(error) => SubmitResultDto {
+                        hash: None,
+                        error: Some(SubmitErrorDto {
+                            code: errors::submit_code(&error),
+                            reason: error.code().to_owned(),
+                            message: error.to_string(),
+                        }),
+                    },
+                }
+            })
+            .collect())
+    }
+
+    async fn tx_get(&self, hash: String) -> RpcResult<Option<TxDto>> {
+        let hash = TxHash(parse_hash(&hash)?);
+        if let Some(dto) = self.tx_dto(hash)? {
+            return Ok(Some(dto));
+        }
+        if self.node.is_pending(hash).await.map_err(|_| unavailable())? {
+            return Ok(Some(TxDto {
+                hash: hash.to_string(),
+                status: "pending".into(),
+                height: None,
+                index: None,
+                sender: None,
+                nonce: None,
+                payload: None,
+                receipt: None,
+            }));
+        }
+        // It may have been committed between the two looks.
+        self.tx_dto(hash)
+    }
+
+    async fn account_get(&self, address: String) -> RpcResult<AccountDto> {
+        let address = parse_address(&address)?;
+        let account = {
+            let reader = self.node.store().read().map_err(internal)?;
+            reader.account(&address).map_err(internal)?
+        };
+        let next_nonce = self.node.next_nonce(address).await.map_err(|_| unavailable())?;
+        Ok(account_dto(&address, &account, next_nonce.max(account.nonce)))
+    }
+
+    async fn account_history(
+        &self,
+        address: String,
+        limit: Option<u32>,
+        before: Option<HistoryCursor>,
+    ) -> RpcResult<HistoryDto> {
+        let address = parse_address(&address)?;
+        let limit = limit.unwrap_or(50);
+        if limit == 0 || limit > MAX_HISTORY_PAGE {
+            return Err(limit_exceeded(format!(
+                "limit must be 1 to {MAX_HISTORY_PAGE}, got {limit}"
+            )));
+        }
+        let reader = self.node.store().read().map_err(internal)?;
+        let before = before.map(|cursor| (Height(cursor.height), cursor.index));
+        let page = reader.history(&address, before, limit as usize).map_err(internal)?;
+        let mut entries = Vec::with_capacity(page.len());
+        for entry in &page {
+            let record = reader
+                .transaction(&entry.tx_hash)
+                .map_err(internal)?
+                .ok_or_else(|| internal(format!("history names unknown tx {}", entry.tx_hash)))?;
+            entries.push(HistoryEntryDto {
+                height: entry.height.0,
+                index: entry.index,
+                hash: entry.tx_hash.to_string(),
+                sender: record.tx.tx.sender.to_string(),
+                payload: payload_dto(&record.tx.tx.payload),
+                receipt: receipt_dto(&record.receipt),
+            });
+        }
+        let next = if page.len() == limit as usize {
+            page.last().map(|last| HistoryCursor { height: last.height.0, index: last.index })
+        } else {
+            None
+        };
+        Ok(HistoryDto { address: address.to_string(), entries, next })
+    }
+
+    async fn node_status(&self) -> RpcResult<StatusDto> {
+        let status = self.node.status().await.map_err(|_| unavailable())?;
+        let config = self.node.chain_config();
+        Ok(StatusDto {
+            chain_id: config.chain_id.to_string(),
+            genesis_hash: self.node.genesis_hash().to_string(),
+            engine: match config.engine {
+                EngineKind::Solo => "solo".into(),
+            },
+            head: head_dto(&self.node.head()),
+            mempool_size: status.mempool_size as u64,
+            is_validator: status.is_validator,
+            version: env!("CARGO_PKG_VERSION").into(),
+        })
+    }
+
+    async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut blocks = self.node.subscribe_blocks();
+        let sink = pending.accept().await?;
+        loop {
+            tokio::select! {
+                () = sink.closed() => return Ok(()),
+                received = blocks.recv() => match received {
+                    Ok(block) => {
+                        let message = serde_json::value::to_raw_value(&head_dto(&block))?;
+                        if sink.send(message).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    // A slow subscriber skips heads it missed; the next one still arrives.
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+}
