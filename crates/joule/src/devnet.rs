@@ -1,0 +1,441 @@
+//! `joule devnet`: a whole local chain from one command.
+//!
+//! It creates a genesis, validator keys and funded demo accounts in a directory, starts each
+//! validator as its own `joule node` process, writes `devnet.json` (what runs where, and how to
+//! restart it), and keeps running until Ctrl-C, when it stops the nodes. Run again on the same
+//! directory, it resumes the same chain.
+
+use crate::{client, genesis_file, node_cmd, wallet};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use keystore::{KdfParams, Keystore};
+use primitives::{
+    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, SecretKey, Validator,
+};
+use rand::RngExt;
+use rpc::JouleApiClient;
+use serde::{Deserialize, Serialize};
+use std::{
+    fs,
+    io::Write,
+    net::{SocketAddr, TcpListener},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The file that describes a running devnet.
+pub(crate) const DEVNET_FILE: &str = "devnet.json";
+
+/// `joule devnet`
+#[derive(Args, Debug)]
+pub(crate) struct DevnetArgs {
+    /// Directory for the devnet's chain data, keys and accounts.
+    #[arg(long, default_value = "joule-devnet")]
+    dir: PathBuf,
+    /// Number of validators. This version runs the single-validator engine.
+    #[arg(long, default_value_t = 1)]
+    validators: usize,
+    /// Delete what DIR holds and start a new chain.
+    #[arg(long)]
+    fresh: bool,
+    /// JSON-RPC port of the first node (node i uses port + i); 0 picks free ports.
+    #[arg(long, default_value_t = 8645)]
+    rpc_port: u16,
+    /// Demo accounts to create and fund, besides the operator.
+    #[arg(long, default_value_t = 4)]
+    accounts: usize,
+    /// Tokens given to each demo account.
+    #[arg(long, default_value = "1000000000")]
+    balance: Amount,
+    /// Time between blocks while transactions wait, in ms.
+    #[arg(long, default_value_t = 1000)]
+    block_ms: u64,
+    /// Longest time without a block while idle, in ms.
+    #[arg(long, default_value_t = 5000)]
+    empty_block_ms: u64,
+}
+
+/// `devnet.json`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct DevnetFile {
+    /// The chain's name.
+    pub(crate) chain_id: String,
+    /// The genesis file.
+    pub(crate) genesis: PathBuf,
+    /// The nodes.
+    pub(crate) nodes: Vec<NodeEntry>,
+    /// The demo accounts.
+    pub(crate) accounts: Vec<AccountEntry>,
+}
+
+/// One node of a devnet.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct NodeEntry {
+    /// Its name.
+    pub(crate) name: String,
+    /// Its data directory.
+    pub(crate) dir: PathBuf,
+    /// Its JSON-RPC URL.
+    pub(crate) rpc_url: String,
+    /// The process id of the running node.
+    pub(crate) pid: u32,
+    /// The exact command that (re)starts it, one argument per item.
+    pub(crate) command: Vec<String>,
+    /// The same command as one shell line.
+    pub(crate) restart: String,
+    /// Where its output goes.
+    pub(crate) log: PathBuf,
+}
+
+/// One demo account.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct AccountEntry {
+    /// Its keystore name.
+    pub(crate) name: String,
+    /// Its address.
+    pub(crate) address: String,
+    /// The keystore directory.
+    pub(crate) keystore: PathBuf,
+    /// The file holding its password.
+    pub(crate) password_file: PathBuf,
+    /// What it may do beyond transfers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) roles: Vec<String>,
+}
+
+impl DevnetFile {
+    /// Reads `DIR/devnet.json`.
+    pub(crate) fn read(dir: &Path) -> Result<DevnetFile> {
+        let path = dir.join(DEVNET_FILE);
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {} (start one with: joule devnet --dir {})",
+                path.display(),
+                dir.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a devnet file", path.display()))
+    }
+
+    fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(DEVNET_FILE);
+        let temporary = dir.join(".devnet.json.tmp");
+        fs::write(&temporary, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("cannot write {}", temporary.display()))?;
+        fs::rename(&temporary, &path).with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+const DEMO_NAMES: [&str; 8] = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
+
+fn demo_name(index: usize) -> String {
+    DEMO_NAMES.get(index).map_or_else(|| format!("member{}", index + 1), |name| (*name).to_owned())
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn port_for(base: u16, index: usize) -> Result<u16> {
+    if base == 0 {
+        return free_port();
+    }
+    let port = base
+        .checked_add(u16::try_from(index).unwrap_or(u16::MAX))
+        .context("--rpc-port is too high for this many nodes")?;
+    if TcpListener::bind(("127.0.0.1", port)).is_err() {
+        bail!("port {port} is in use (another devnet?); pass --rpc-port 0 to pick free ports");
+    }
+    Ok(port)
+}
+
+/// Creates keys, accounts and the genesis in `dir`.
+fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
+    if args.validators != 1 {
+        bail!(
+            "--validators {}: this version runs the single-validator engine, so a devnet has exactly 1 validator",
+            args.validators
+        );
+    }
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let password: String = {
+        let mut rng = rand::rng();
+        (0..24)
+            .map(|_| char::from(b"abcdefghijkmnpqrstuvwxyz23456789"[rng.random_range(0..32)]))
+            .collect()
+    };
+    let password_file = dir.join("password.txt");
+    write_private(&password_file, &format!("{password}\n"))?;
+    let keystore_dir = dir.join("keystore");
+    let keystore = Keystore::open(&keystore_dir)?;
+
+    let mut accounts = Vec::new();
+    let mut balances = Vec::new();
+    let names: Vec<String> =
+        std::iter::once("operator".to_owned()).chain((0..args.accounts).map(demo_name)).collect();
+    for name in &names {
+        let (account, _) = keystore.create(name, &password, KdfParams::light(), rand::rng())?;
+        let is_operator = name == "operator";
+        if !is_operator {
+            balances.push((account.address, args.balance));
+        }
+        accounts.push(AccountEntry {
+            name: name.clone(),
+            address: account.address.to_string(),
+            keystore: keystore_dir.clone(),
+            password_file: password_file.clone(),
+            roles: if is_operator { vec!["issuer".into(), "operator".into()] } else { vec![] },
+        });
+    }
+    let operator: Address = accounts[0].address.parse()?;
+
+    let mut validators = Vec::new();
+    for index in 0..args.validators {
+        let node_dir = dir.join(format!("node{index}"));
+        fs::create_dir_all(&node_dir)?;
+        let key = SecretKey::generate(rand::rng());
+        write_private(
+            &node_dir.join(node_cmd::VALIDATOR_KEY_FILE),
+            &format!("{}\n", hex::encode(key.seed())),
+        )?;
+        validators.push(Validator {
+            name: format!("node{index}"),
+            key: key.public_key(),
+            power: 1,
+        });
+    }
+    let genesis = Genesis {
+        config: ChainConfig {
+            chain_id: ChainId::new("joule-devnet").map_err(anyhow::Error::msg)?,
+            engine: EngineKind::Solo,
+            validators,
+            issuer: operator,
+            operator,
+            params: ChainParams {
+                block_interval_ms: args.block_ms,
+                empty_block_interval_ms: args.empty_block_ms,
+                ..ChainParams::default()
+            },
+        },
+        genesis_time: node::now_ms(),
+        balances,
+    };
+    genesis.validate().context("the devnet options give an unusable genesis")?;
+    let genesis_path = dir.join(node_cmd::GENESIS_FILE);
+    fs::write(&genesis_path, genesis_file::render(&genesis))?;
+
+    let executable = std::env::current_exe().context("cannot find the joule executable")?;
+    let mut nodes = Vec::new();
+    for index in 0..args.validators {
+        let node_dir = dir.join(format!("node{index}"));
+        let rpc_addr = SocketAddr::from(([127, 0, 0, 1], port_for(args.rpc_port, index)?));
+        let command: Vec<String> = vec![
+            executable.display().to_string(),
+            "node".into(),
+            "--dir".into(),
+            node_dir.display().to_string(),
+            "--genesis".into(),
+            genesis_path.display().to_string(),
+            "--rpc-addr".into(),
+            rpc_addr.to_string(),
+        ];
+        nodes.push(NodeEntry {
+            name: format!("node{index}"),
+            log: node_dir.join("node.log"),
+            dir: node_dir,
+            rpc_url: format!("http://{rpc_addr}"),
+            pid: 0,
+            restart: shell_words::join(&command),
+            command,
+        });
+    }
+    Ok(DevnetFile {
+        chain_id: genesis.config.chain_id.to_string(),
+        genesis: genesis_path,
+        nodes,
+        accounts,
+    })
+}
+
+fn start_node(node: &NodeEntry) -> Result<Child> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&node.log)
+        .with_context(|| format!("cannot open {}", node.log.display()))?;
+    let (program, arguments) = node.command.split_first().context("empty node command")?;
+    Command::new(program)
+        .args(arguments)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {}", node.name))
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+/// Waits until the node answers on its API.
+async fn wait_ready(node: &NodeEntry, child: &mut Child) -> Result<()> {
+    let client = client::connect(&node.rpc_url)?;
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{} exited ({status}) while starting; its log ends with:\n{}",
+                node.name,
+                log_tail(&node.log)
+            );
+        }
+        if client.chain_head().await.is_ok() {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!(
+                "{} did not answer on {} within 60 s; see {}",
+                node.name,
+                node.rpc_url,
+                node.log.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn stop(children: &mut [(String, Child)]) {
+    for (_, child) in children.iter() {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // SAFETY: kill(2) with a pid we spawned and SIGTERM has no memory effects.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (name, child) in children.iter_mut() {
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() > deadline => {
+                    eprintln!("{name} did not stop in time; killing it");
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+}
+
+pub(crate) fn run(args: DevnetArgs) -> Result<()> {
+    client::runtime()?.block_on(run_async(args))
+}
+
+async fn run_async(args: DevnetArgs) -> Result<()> {
+    if args.fresh && args.dir.exists() {
+        fs::remove_dir_all(&args.dir)
+            .with_context(|| format!("cannot delete {}", args.dir.display()))?;
+    }
+    fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let dir = fs::canonicalize(&args.dir)?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+    let resuming = dir.join(DEVNET_FILE).exists();
+    let mut devnet = if resuming {
+        println!("resuming the devnet in {} (use --fresh to start over)", dir.display());
+        DevnetFile::read(&dir)?
+    } else {
+        println!("creating a devnet in {}", dir.display());
+        create(&args, &dir)?
+    };
+
+    let mut children: Vec<(String, Child)> = Vec::new();
+    for node in &mut devnet.nodes {
+        let mut child = start_node(node)?;
+        node.pid = child.id();
+        if let Err(error) = wait_ready(node, &mut child).await {
+            children.push((node.name.clone(), child));
+            stop(&mut children);
+            return Err(error);
+        }
+        children.push((node.name.clone(), child));
+    }
+    devnet.write(&dir)?;
+    print_summary(&devnet, &dir);
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut reported = vec![false; children.len()];
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {
+                for (index, (name, child)) in children.iter_mut().enumerate() {
+                    if !reported[index] && let Ok(Some(status)) = child.try_wait() {
+                        reported[index] = true;
+                        let node = &devnet.nodes[index];
+                        eprintln!(
+                            "{name} exited ({status}). Restart it with:\n  {}\nits log: {}",
+                            node.restart,
+                            node.log.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    println!("stopping the devnet");
+    stop(&mut children);
+    println!("stopped; run the same command again to resume this chain");
+    Ok(())
+}
+
+fn print_summary(devnet: &DevnetFile, dir: &Path) {
+    let password_file = dir.join("password.txt");
+    let keystore = dir.join("keystore");
+    println!("\nJoule devnet '{}' is running", devnet.chain_id);
+    for node in &devnet.nodes {
+        println!("  {}  {}  pid {}  log {}", node.name, node.rpc_url, node.pid, node.log.display());
+    }
+    println!(
+        "\nAccounts (keystore {}, password in {}):",
+        keystore.display(),
+        password_file.display()
+    );
+    for account in &devnet.accounts {
+        let roles = if account.roles.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", account.roles.join(", "))
+        };
+        println!("  {:<9} {}{roles}", account.name, account.address);
+    }
+    let rpc = devnet.nodes.first().map_or("", |node| node.rpc_url.as_str());
+    println!(
+        "\nTry, in another terminal:\n  export JOULE_RPC={rpc} JOULE_KEYSTORE={} JOULE_PASSWORD_FILE={}\n  joule balance alice\n  joule send --from alice --to bob --amount 250 --wait\n  joule status\n\nDetails, including how to restart each node, are in {}.\nPress Ctrl-C to stop.",
+        keystore.display(),
+        password_file.display(),
+        dir.join(DEVNET_FILE).display()
+    );
+    let _ = std::io::stdout().flush();
+    let _ = wallet::read_password;
+}

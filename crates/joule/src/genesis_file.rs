@@ -1,0 +1,217 @@
+//! The genesis file: a JSON description of a chain, read and written by the binary only.
+//!
+//! ```json
+//! {
+//!   "chain_id": "joule-devnet",
+//!   "genesis_time_ms": 1763769600000,
+//!   "engine": "solo",
+//!   "validators": [{ "name": "node0", "address": "joule1…", "power": 1 }],
+//!   "issuer": "joule1…",
+//!   "operator": "joule1…",
+//!   "params": { "block_interval_ms": 1000, "empty_block_interval_ms": 5000, "max_block_txs": 50000 },
+//!   "balances": [{ "address": "joule1…", "amount": "1000000" }]
+//! }
+//! ```
+
+use anyhow::{Context, Result, anyhow, bail};
+use primitives::{
+    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, TimestampMs, Validator,
+};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenesisFile {
+    chain_id: String,
+    genesis_time_ms: u64,
+    engine: String,
+    validators: Vec<ValidatorEntry>,
+    issuer: String,
+    operator: String,
+    #[serde(default)]
+    params: Option<ParamsEntry>,
+    #[serde(default)]
+    balances: Vec<BalanceEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidatorEntry {
+    name: String,
+    address: String,
+    power: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParamsEntry {
+    block_interval_ms: u64,
+    empty_block_interval_ms: u64,
+    max_block_txs: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BalanceEntry {
+    address: String,
+    amount: String,
+}
+
+fn address(field: &str, text: &str) -> Result<Address> {
+    text.parse().with_context(|| format!("{field}: {text:?}"))
+}
+
+/// Parses and validates a genesis document.
+pub(crate) fn parse(text: &str) -> Result<Genesis> {
+    let file: GenesisFile = serde_json::from_str(text).context("not a valid genesis document")?;
+    let engine = match file.engine.as_str() {
+        "solo" => EngineKind::Solo,
+        other => bail!("engine: unknown engine {other:?} (this version supports \"solo\")"),
+    };
+    let validators = file
+        .validators
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            Ok(Validator {
+                name: entry.name.clone(),
+                key: address(&format!("validators[{index}].address"), &entry.address)?.public_key(),
+                power: entry.power,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let params = match file.params {
+        Some(params) => ChainParams {
+            block_interval_ms: params.block_interval_ms,
+            empty_block_interval_ms: params.empty_block_interval_ms,
+            max_block_txs: params.max_block_txs,
+        },
+        None => ChainParams::default(),
+    };
+    let balances = file
+        .balances
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let field = format!("balances[{index}]");
+            let amount: Amount = entry.amount.parse().with_context(|| format!("{field}.amount"))?;
+            Ok((address(&format!("{field}.address"), &entry.address)?, amount))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let genesis = Genesis {
+        config: ChainConfig {
+            chain_id: ChainId::new(&file.chain_id).map_err(|error| anyhow!("chain_id: {error}"))?,
+            engine,
+            validators,
+            issuer: address("issuer", &file.issuer)?,
+            operator: address("operator", &file.operator)?,
+            params,
+        },
+        genesis_time: TimestampMs(file.genesis_time_ms),
+        balances,
+    };
+    genesis.validate().context("the genesis is inconsistent")?;
+    Ok(genesis)
+}
+
+/// Reads and validates a genesis file.
+pub(crate) fn read(path: &Path) -> Result<Genesis> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read genesis file {}", path.display()))?;
+    parse(&text).with_context(|| format!("genesis file {}", path.display()))
+}
+
+/// The JSON form of a genesis.
+pub(crate) fn render(genesis: &Genesis) -> String {
+    let config = &genesis.config;
+    let file = GenesisFile {
+        chain_id: config.chain_id.to_string(),
+        genesis_time_ms: genesis.genesis_time.0,
+        engine: match config.engine {
+            EngineKind::Solo => "solo".into(),
+        },
+        validators: config
+            .validators
+            .iter()
+            .map(|validator| ValidatorEntry {
+                name: validator.name.clone(),
+                address: Address(validator.key).to_string(),
+                power: validator.power,
+            })
+            .collect(),
+        issuer: config.issuer.to_string(),
+        operator: config.operator.to_string(),
+        params: Some(ParamsEntry {
+            block_interval_ms: config.params.block_interval_ms,
+            empty_block_interval_ms: config.params.empty_block_interval_ms,
+            max_block_txs: config.params.max_block_txs,
+        }),
+        balances: genesis
+            .balances
+            .iter()
+            .map(|(address, amount)| BalanceEntry {
+                address: address.to_string(),
+                amount: amount.to_string(),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&file).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use primitives::{PublicKey, SecretKey};
+
+    fn sample() -> Genesis {
+        let key = |seed| SecretKey::from_seed([seed; 32]).public_key();
+        Genesis {
+            config: ChainConfig {
+                chain_id: ChainId::new("sample").unwrap(),
+                engine: EngineKind::Solo,
+                validators: vec![Validator { name: "node0".into(), key: key(1), power: 1 }],
+                issuer: Address(key(2)),
+                operator: Address(key(2)),
+                params: ChainParams::default(),
+            },
+            genesis_time: TimestampMs(12345),
+            balances: vec![
+                (Address(key(3)), Amount(500)),
+                (Address(PublicKey([4; 32])), Amount(7)),
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let genesis = sample();
+        assert_eq!(parse(&render(&genesis)).unwrap(), genesis);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let text = render(&sample());
+        let cases = [
+            (text.replacen("\"amount\": \"500\"", "\"amount\": \"-5\"", 1), "balances[0].amount"),
+            (text.replacen("\"engine\": \"solo\"", "\"engine\": \"pow\"", 1), "unknown engine"),
+            (text.replacen("\"chain_id\": \"sample\"", "\"chain_id\": \"Bad Id\"", 1), "chain_id"),
+            (text.replacen("\"power\": 1", "\"power\": 0", 1), "voting power"),
+            (text.replacen("{", "{\"extra\": 1,", 1), "unknown field"),
+        ];
+        for (text, expected) in cases {
+            let error = format!("{:#}", parse(&text).unwrap_err());
+            assert!(error.contains(expected), "{expected:?} not in {error:?}");
+        }
+        let mut issuer_typo = text.clone();
+        let issuer = sample().config.issuer.to_string();
+        let mut typo = issuer.clone();
+        typo.replace_range(10..11, if &issuer[10..11] == "q" { "p" } else { "q" });
+        issuer_typo = issuer_typo.replacen(
+            &format!("\"issuer\": \"{issuer}\""),
+            &format!("\"issuer\": \"{typo}\""),
+            1,
+        );
+        assert!(format!("{:#}", parse(&issuer_typo).unwrap_err()).contains("issuer"));
+    }
+}

@@ -1,0 +1,91 @@
+//! `joule`: run a node or a whole local devnet, manage accounts, move tokens, query the chain,
+//! and measure throughput.
+//!
+//! This binary is a thin shell: argument parsing, files (genesis, keystore, devnet.json),
+//! processes and terminal output. The chain itself lives in the library crates; the wallet
+//! commands talk to a node only through its JSON-RPC API.
+
+#![allow(clippy::print_stdout)]
+
+mod bench;
+mod client;
+mod devnet;
+mod genesis_file;
+mod node_cmd;
+mod output;
+mod wallet;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Joule: a peer-to-peer chain for trading electricity inside an energy community.
+#[derive(Parser)]
+#[command(name = "joule", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node from a data directory.
+    Node(node_cmd::NodeArgs),
+    /// Start a local chain (genesis, validator keys, funded demo accounts) and keep it running.
+    Devnet(devnet::DevnetArgs),
+    /// Manage the accounts in a keystore.
+    #[command(subcommand)]
+    Account(wallet::AccountCommand),
+    /// Show an account's balance and nonce.
+    Balance(wallet::BalanceArgs),
+    /// Send tokens.
+    Send(wallet::SendArgs),
+    /// Create tokens against fiat received (issuer only).
+    Mint(wallet::MintArgs),
+    /// Destroy tokens from the issuer's balance against fiat paid out (issuer only).
+    Redeem(wallet::RedeemArgs),
+    /// Show a transaction and its receipt.
+    Tx(wallet::TxArgs),
+    /// Show a block.
+    Block(wallet::BlockArgs),
+    /// Show an account's transactions, newest first.
+    History(wallet::HistoryArgs),
+    /// Show what a node is doing.
+    Status(wallet::StatusArgs),
+    /// Measure the chain.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Node(args) => node_cmd::run(args),
+        Command::Devnet(args) => devnet::run(args),
+        Command::Bench(command) => bench::run(command),
+        wallet_command => client::runtime().and_then(|runtime| {
+            runtime.block_on(async move {
+                match wallet_command {
+                    Command::Account(command) => wallet::account(command).await,
+                    Command::Balance(args) => wallet::balance(args).await,
+                    Command::Send(args) => wallet::send(args).await,
+                    Command::Mint(args) => wallet::mint(args).await,
+                    Command::Redeem(args) => wallet::redeem(args).await,
+                    Command::Tx(args) => wallet::tx(args).await,
+                    Command::Block(args) => wallet::block(args).await,
+                    Command::History(args) => wallet::history(args).await,
+                    Command::Status(args) => wallet::status(args).await,
+                    Command::Node(_) | Command::Devnet(_) | Command::Bench(_) => {
+                        unreachable!("handled above")
+                    }
+                }
+            })
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
