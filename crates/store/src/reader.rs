@@ -1,10 +1,6 @@
 //! Reading a consistent snapshot of the chain.
 
-use crate::{
-    error::StoreError,
-    tables::{self, TxLocation},
-    writer::decode_height,
-};
+use crate::{error::StoreError, tables, writer::decode_height};
 use ledger::{Account, Receipt, State, Supply};
 use primitives::{
     Address, Block, BlockHash, Genesis, Header, Height, SignedTransaction, TxHash, decode,
@@ -116,27 +112,55 @@ impl Reader {
         Ok(hashes.get(hash.0.as_bytes())?.map(|height| Height(height.value())))
     }
 
+    /// The transaction at `index` in block `height`, read without decoding the rest of the
+    /// block.
+    pub fn transaction_at(
+        &self,
+        height: Height,
+        index: u32,
+    ) -> Result<Option<SignedTransaction>, StoreError> {
+        let offsets = self.txn.open_table(tables::TX_OFFSETS)?;
+        let Some(offsets) = offsets.get(height.0)? else { return Ok(None) };
+        let offsets = offsets.value();
+        let word = |position: usize| -> Option<usize> {
+            let bytes =
+                offsets.get(position.checked_mul(4)?..position.checked_mul(4)?.checked_add(4)?)?;
+            Some(u32::from_le_bytes(bytes.try_into().ok()?) as usize)
+        };
+        let Some(start) = word(index as usize) else { return Ok(None) };
+        let bodies = self.txn.open_table(tables::BODIES)?;
+        let body = bodies.get(height.0)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("block {height} has offsets but no body"))
+        })?;
+        let body = body.value();
+        let end = word(index as usize + 1).unwrap_or(body.len());
+        let bytes = body.get(start..end).ok_or_else(|| {
+            StoreError::Corrupt(format!("tx {index} lies outside block {height}"))
+        })?;
+        SignedTransaction::decode(bytes)
+            .map(Some)
+            .map_err(|error| StoreError::Corrupt(format!("tx {index} of block {height}: {error}")))
+    }
+
     /// A committed transaction by hash.
     pub fn transaction(&self, hash: &TxHash) -> Result<Option<TxRecord>, StoreError> {
         let index = self.txn.open_table(tables::TX_INDEX)?;
-        let Some(location) = index.get(hash.0.as_bytes())? else { return Ok(None) };
-        let location = TxLocation::from_bytes(location.value());
-        let bodies = self.txn.open_table(tables::BODIES)?;
-        let body = bodies
-            .get(location.height.0)?
-            .ok_or_else(|| StoreError::Corrupt(format!("no body at {}", location.height)))?;
-        let start = location.offset as usize;
-        let bytes = body
-            .value()
-            .get(start..start.saturating_add(location.len as usize))
-            .ok_or_else(|| StoreError::Corrupt(format!("tx {hash} lies outside its block")))?;
-        let tx = SignedTransaction::decode(bytes)
-            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-        let receipt = self
-            .receipts(location.height)?
-            .and_then(|receipts| receipts.into_iter().nth(location.index as usize))
-            .ok_or_else(|| StoreError::Corrupt(format!("tx {hash} has no receipt")))?;
-        Ok(Some(TxRecord { tx, receipt, height: location.height, index: location.index }))
+        let (first, last) = tables::tx_index_range(hash);
+        // Usually one candidate; more only if two hashes share their first 8 bytes.
+        for entry in index.range::<&[u8; 20]>(&first..=&last)? {
+            let (key, _) = entry?;
+            let (height, position) = tables::tx_index_position(key.value());
+            let Some(tx) = self.transaction_at(height, position)? else { continue };
+            if tx.hash() != *hash {
+                continue;
+            }
+            let receipt = self
+                .receipts(height)?
+                .and_then(|receipts| receipts.into_iter().nth(position as usize))
+                .ok_or_else(|| StoreError::Corrupt(format!("tx {hash} has no receipt")))?;
+            return Ok(Some(TxRecord { tx, receipt, height, index: position }));
+        }
+        Ok(None)
     }
 
     /// The transactions that touched `address`, newest first: at most `limit`, strictly before
@@ -148,20 +172,29 @@ impl Reader {
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let history = self.txn.open_table(tables::HISTORY)?;
-        let start = tables::history_key(address, Height(0), 0);
-        let end = match before {
-            Some((height, index)) => tables::history_key(address, height, index),
-            None => tables::history_key(address, Height(u64::MAX), u32::MAX),
-        };
-        let mut entries = Vec::new();
-        for item in history.range::<&[u8; 44]>(&start..&end)?.rev().take(limit) {
-            let (key, tx_hash) = item?;
-            let (height, index) = tables::history_position(key.value());
-            entries.push(HistoryEntry {
-                height,
-                index,
-                tx_hash: TxHash(primitives::Hash(*tx_hash.value())),
-            });
+        let start = tables::history_key(address, Height(0));
+        let end =
+            tables::history_key(address, before.map_or(Height(u64::MAX), |(height, _)| height));
+        let mut positions = Vec::new();
+        'rows: for row in history.range::<&[u8; 40]>(&start..=&end)?.rev() {
+            let (key, value) = row?;
+            let height = tables::history_height(key.value());
+            for index in tables::positions(value.value()).rev() {
+                if before.is_some_and(|cursor| (height, index) >= cursor) {
+                    continue;
+                }
+                positions.push((height, index));
+                if positions.len() >= limit {
+                    break 'rows;
+                }
+            }
+        }
+        let mut entries = Vec::with_capacity(positions.len());
+        for (height, index) in positions {
+            let tx = self.transaction_at(height, index)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("history names a missing tx {index} of block {height}"))
+            })?;
+            entries.push(HistoryEntry { height, index, tx_hash: tx.hash() });
         }
         Ok(entries)
     }
@@ -197,5 +230,81 @@ impl Reader {
             entries.push((key.value().to_vec(), value.value().to_vec()));
         }
         State::from_entries(entries).map_err(|error| StoreError::Corrupt(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Store, tables};
+    use ledger::{Receipt, StateDiff};
+    use primitives::{
+        Address, Amount, Block, BlockHash, ChainConfig, ChainId, ChainParams, ConsensusProof,
+        EngineKind, Genesis, Hash, Header, Height, Nonce, Payload, PublicKey, Signature,
+        SignedTransaction, TimestampMs, Transaction, TxHash, Validator,
+    };
+
+    fn transfer(nonce: u64) -> SignedTransaction {
+        SignedTransaction {
+            tx: Transaction {
+                chain_id: ChainId::new("t").unwrap(),
+                sender: Address(PublicKey([1; 32])),
+                nonce: Nonce(nonce),
+                payload: Payload::Transfer { to: Address(PublicKey([2; 32])), amount: Amount(1) },
+            },
+            signature: Signature([0; 64]),
+        }
+    }
+
+    /// Two hashes that share their first 8 bytes must still find their own transactions.
+    #[test]
+    fn a_shared_hash_prefix_is_resolved_by_the_full_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("chain.redb")).unwrap();
+        let key = PublicKey([3; 32]);
+        let genesis = Genesis {
+            config: ChainConfig {
+                chain_id: ChainId::new("t").unwrap(),
+                engine: EngineKind::Solo,
+                validators: vec![Validator { name: "v".into(), key, power: 1 }],
+                issuer: Address(key),
+                operator: Address(key),
+                params: ChainParams::default(),
+            },
+            genesis_time: TimestampMs(0),
+            balances: vec![],
+        };
+        let header = |height: u64, parent: BlockHash| Header {
+            height: Height(height),
+            parent,
+            timestamp: TimestampMs(height),
+            proposer: Address(key),
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            proof: ConsensusProof::Genesis,
+        };
+        let block0 = Block { header: header(0, BlockHash::default()), txs: vec![] };
+        store.initialize(&genesis, &block0, &[]).unwrap();
+        let (first, second) = (transfer(0), transfer(1));
+        let block1 =
+            Block { header: header(1, block0.hash()), txs: vec![first.clone(), second.clone()] };
+        store
+            .commit_block(&block1, &[Receipt::Success, Receipt::Success], &StateDiff::default())
+            .unwrap();
+
+        // Forge an index entry under the second hash's prefix that points at the first
+        // transaction, as a colliding hash would.
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(tables::TX_INDEX)
+            .unwrap()
+            .insert(&tables::tx_index_key(&second.hash(), Height(1), 0), ())
+            .unwrap();
+        txn.commit().unwrap();
+
+        let reader = store.read().unwrap();
+        assert_eq!(reader.transaction(&second.hash()).unwrap().unwrap().tx, second);
+        assert_eq!(reader.transaction(&first.hash()).unwrap().unwrap().tx, first);
+        let mut unknown = second.hash().0;
+        unknown.0[31] ^= 1;
+        assert_eq!(reader.transaction(&TxHash(unknown)).unwrap(), None, "same prefix, other hash");
     }
 }

@@ -1,6 +1,11 @@
 //! Table layout. Integers in composite keys are big-endian so that byte order is numeric order.
+//!
+//! The indexes are shaped by what a B-tree does with them. A key that lands at a random place
+//! copies one page per insert once the table is large, so the only randomly keyed index, the one
+//! by transaction hash, keeps its entries small (20 bytes, no value). Everything else is keyed so
+//! that a block appends: one row per block, or one row per account per block.
 
-use primitives::{Address, Height};
+use primitives::{Address, Height, TxHash};
 use redb::TableDefinition;
 
 /// `"genesis"` → borsh(Genesis); `"head"` → height (8 bytes, big-endian).
@@ -9,16 +14,20 @@ pub(crate) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("
 pub(crate) const HEADERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("headers");
 /// height → borsh(Vec<SignedTransaction>).
 pub(crate) const BODIES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("bodies");
+/// height → where each transaction starts in the body (u32 little-endian each), so that one
+/// transaction can be read without decoding the whole block.
+pub(crate) const TX_OFFSETS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("tx_offsets");
 /// height → borsh(Vec<Receipt>).
 pub(crate) const RECEIPTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("receipts");
 /// block hash → height.
 pub(crate) const BLOCK_HASHES: TableDefinition<'_, &[u8; 32], u64> =
     TableDefinition::new("block_hashes");
-/// tx hash → location (see [`TxLocation`]).
-pub(crate) const TX_INDEX: TableDefinition<'_, &[u8; 32], &[u8; 20]> =
-    TableDefinition::new("tx_index");
-/// address ‖ height ‖ index → tx hash: every transaction that touched the account.
-pub(crate) const HISTORY: TableDefinition<'_, &[u8; 44], &[u8; 32]> =
+/// first 8 bytes of the tx hash ‖ height ‖ index → nothing. A lookup scans the (almost always
+/// single) entry with the hash's prefix and checks the full hash of the transaction it names.
+pub(crate) const TX_INDEX: TableDefinition<'_, &[u8; 20], ()> = TableDefinition::new("tx_index");
+/// address ‖ height → positions (u32 big-endian each, ascending) of the block's transactions
+/// that touched the account.
+pub(crate) const HISTORY: TableDefinition<'_, &[u8; 40], &[u8]> =
     TableDefinition::new("account_history");
 /// ledger state key → value.
 pub(crate) const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("state");
@@ -26,50 +35,45 @@ pub(crate) const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new
 pub(crate) const META_GENESIS: &str = "genesis";
 pub(crate) const META_HEAD: &str = "head";
 
-/// Where a transaction is: its block, its position, and its byte range in the stored body, so
-/// that one transaction can be read without decoding the whole block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TxLocation {
-    pub(crate) height: Height,
-    pub(crate) index: u32,
-    pub(crate) offset: u32,
-    pub(crate) len: u32,
-}
-
-impl TxLocation {
-    pub(crate) fn to_bytes(self) -> [u8; 20] {
-        let mut bytes = [0u8; 20];
-        bytes[..8].copy_from_slice(&self.height.0.to_be_bytes());
-        bytes[8..12].copy_from_slice(&self.index.to_be_bytes());
-        bytes[12..16].copy_from_slice(&self.offset.to_be_bytes());
-        bytes[16..].copy_from_slice(&self.len.to_be_bytes());
-        bytes
-    }
-
-    pub(crate) fn from_bytes(bytes: &[u8; 20]) -> TxLocation {
-        let word = |range: std::ops::Range<usize>| -> u32 {
-            u32::from_be_bytes(bytes[range].try_into().unwrap_or_default())
-        };
-        TxLocation {
-            height: Height(u64::from_be_bytes(bytes[..8].try_into().unwrap_or_default())),
-            index: word(8..12),
-            offset: word(12..16),
-            len: word(16..20),
-        }
-    }
-}
-
-pub(crate) fn history_key(address: &Address, height: Height, index: u32) -> [u8; 44] {
-    let mut key = [0u8; 44];
-    key[..32].copy_from_slice(address.as_bytes());
-    key[32..40].copy_from_slice(&height.0.to_be_bytes());
-    key[40..].copy_from_slice(&index.to_be_bytes());
+pub(crate) fn tx_index_key(hash: &TxHash, height: Height, index: u32) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..8].copy_from_slice(&hash.0.0[..8]);
+    key[8..16].copy_from_slice(&height.0.to_be_bytes());
+    key[16..].copy_from_slice(&index.to_be_bytes());
     key
 }
 
-pub(crate) fn history_position(key: &[u8; 44]) -> (Height, u32) {
-    (
-        Height(u64::from_be_bytes(key[32..40].try_into().unwrap_or_default())),
-        u32::from_be_bytes(key[40..].try_into().unwrap_or_default()),
-    )
+/// The first and last possible index keys for a hash.
+pub(crate) fn tx_index_range(hash: &TxHash) -> ([u8; 20], [u8; 20]) {
+    let mut first = [0u8; 20];
+    first[..8].copy_from_slice(&hash.0.0[..8]);
+    let mut last = [0xffu8; 20];
+    last[..8].copy_from_slice(&hash.0.0[..8]);
+    (first, last)
+}
+
+pub(crate) fn tx_index_position(key: &[u8; 20]) -> (Height, u32) {
+    let mut height = [0u8; 8];
+    height.copy_from_slice(&key[8..16]);
+    let mut index = [0u8; 4];
+    index.copy_from_slice(&key[16..]);
+    (Height(u64::from_be_bytes(height)), u32::from_be_bytes(index))
+}
+
+pub(crate) fn history_key(address: &Address, height: Height) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..32].copy_from_slice(address.as_bytes());
+    key[32..].copy_from_slice(&height.0.to_be_bytes());
+    key
+}
+
+pub(crate) fn history_height(key: &[u8; 40]) -> Height {
+    let mut height = [0u8; 8];
+    height.copy_from_slice(&key[32..]);
+    Height(u64::from_be_bytes(height))
+}
+
+/// Decodes a list of big-endian u32.
+pub(crate) fn positions(bytes: &[u8]) -> impl DoubleEndedIterator<Item = u32> + '_ {
+    bytes.chunks_exact(4).map(|chunk| u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
 }

@@ -1,20 +1,19 @@
 //! Opening the database and writing blocks.
 
-use crate::{
-    error::StoreError,
-    reader::Reader,
-    tables::{self, TxLocation},
-};
+use crate::{error::StoreError, reader::Reader, tables};
 use ledger::{Receipt, StateDiff};
-use primitives::{Block, Genesis, Height, encode};
+use primitives::{Address, Block, Genesis, Height, encode};
 use redb::{Database, ReadableDatabase, ReadableTable};
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 /// The chain database of one node. Cheap to share behind an `Arc`: any number of readers run
 /// beside the one writer.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    pub(crate) db: Database,
     path: PathBuf,
 }
 
@@ -31,6 +30,7 @@ impl Store {
         txn.open_table(tables::META)?;
         txn.open_table(tables::HEADERS)?;
         txn.open_table(tables::BODIES)?;
+        txn.open_table(tables::TX_OFFSETS)?;
         txn.open_table(tables::RECEIPTS)?;
         txn.open_table(tables::BLOCK_HASHES)?;
         txn.open_table(tables::TX_INDEX)?;
@@ -134,35 +134,34 @@ fn write_block(
     let hash = block.hash();
 
     // The body is borsh(Vec<SignedTransaction>): a u32 count, then each transaction. Encoding it
-    // by hand records where each transaction starts, for the index.
+    // by hand records where each transaction starts.
     let mut body = Vec::with_capacity(4 + block.txs.len() * 180);
     body.extend_from_slice(&u32::try_from(block.txs.len()).unwrap_or(u32::MAX).to_le_bytes());
-    let mut locations = Vec::with_capacity(block.txs.len());
-    for (index, signed) in block.txs.iter().enumerate() {
-        let offset = body.len();
-        body.extend_from_slice(&signed.encode());
-        locations.push(TxLocation {
-            height,
-            index: u32::try_from(index).unwrap_or(u32::MAX),
-            offset: u32::try_from(offset).unwrap_or(u32::MAX),
-            len: u32::try_from(body.len() - offset).unwrap_or(u32::MAX),
-        });
+    let mut offsets = Vec::with_capacity(block.txs.len() * 4);
+    for signed in &block.txs {
+        offsets.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
+        borsh::BorshSerialize::serialize(signed, &mut body)
+            .map_err(|error| StoreError::Database(error.to_string()))?;
     }
 
     txn.open_table(tables::HEADERS)?.insert(height.0, encode(&block.header).as_slice())?;
     txn.open_table(tables::BODIES)?.insert(height.0, body.as_slice())?;
+    txn.open_table(tables::TX_OFFSETS)?.insert(height.0, offsets.as_slice())?;
     txn.open_table(tables::RECEIPTS)?.insert(height.0, encode(receipts).as_slice())?;
     txn.open_table(tables::BLOCK_HASHES)?.insert(hash.0.as_bytes(), height.0)?;
     {
         let mut tx_index = txn.open_table(tables::TX_INDEX)?;
-        let mut history = txn.open_table(tables::HISTORY)?;
-        for (signed, location) in block.txs.iter().zip(&locations) {
-            let tx_hash = signed.hash();
-            tx_index.insert(tx_hash.0.as_bytes(), &location.to_bytes())?;
+        let mut touched: BTreeMap<Address, Vec<u8>> = BTreeMap::new();
+        for (index, signed) in block.txs.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            tx_index.insert(&tables::tx_index_key(&signed.hash(), height, index), ())?;
             for account in signed.tx.accounts() {
-                let key = tables::history_key(&account, height, location.index);
-                history.insert(&key, tx_hash.0.as_bytes())?;
+                touched.entry(account).or_default().extend_from_slice(&index.to_be_bytes());
             }
+        }
+        let mut history = txn.open_table(tables::HISTORY)?;
+        for (account, positions) in &touched {
+            history.insert(&tables::history_key(account, height), positions.as_slice())?;
         }
     }
     txn.open_table(tables::META)?.insert(tables::META_HEAD, height.0.to_be_bytes().as_slice())?;

@@ -1,0 +1,118 @@
+//! Measures how long `Store::commit_block` takes as the chain grows.
+//!
+//! `cargo run --release -p store --example commit_cost -- [blocks] [txs-per-block] [accounts]`
+//! writes synthetic blocks of transfers (unsigned: the store does not check signatures) and
+//! prints the median commit time of every tenth of the run, so a cost that grows with the size
+//! of the database shows up as a rising column.
+
+use ledger::{Receipt, StateDiff};
+use primitives::{
+    Address, Amount, Block, BlockHash, ChainId, ConsensusProof, Hash, Header, Height, Nonce,
+    Payload, PublicKey, Signature, SignedTransaction, TimestampMs, Transaction,
+};
+use std::time::Instant;
+use store::Store;
+
+#[allow(clippy::print_stdout)]
+fn main() {
+    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let blocks = args.first().copied().unwrap_or(60);
+    let per_block = args.get(1).copied().unwrap_or(20_000) as usize;
+    let accounts = args.get(2).copied().unwrap_or(2_400);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("chain.redb")).expect("open");
+    let chain_id = ChainId::new("bench").expect("id");
+    let address = |i: u64| {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&i.to_le_bytes());
+        Address(PublicKey(primitives::Hash::digest(b"a", &[&bytes]).0))
+    };
+    let genesis_block = Block {
+        header: Header {
+            height: Height(0),
+            parent: BlockHash(Hash::ZERO),
+            timestamp: TimestampMs(0),
+            proposer: address(0),
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            proof: ConsensusProof::Genesis,
+        },
+        txs: vec![],
+    };
+    let genesis = primitives::Genesis {
+        config: primitives::ChainConfig {
+            chain_id: chain_id.clone(),
+            engine: primitives::EngineKind::Solo,
+            validators: vec![primitives::Validator {
+                name: "v".into(),
+                key: address(0).0,
+                power: 1,
+            }],
+            issuer: address(0),
+            operator: address(0),
+            params: primitives::ChainParams::default(),
+        },
+        genesis_time: TimestampMs(0),
+        balances: vec![],
+    };
+    store.initialize(&genesis, &genesis_block, &[]).expect("init");
+    let mut parent = genesis_block.header.clone();
+    let mut times = Vec::new();
+    let mut counter = 0u64;
+    for height in 1..=blocks {
+        let txs: Vec<SignedTransaction> = (0..per_block)
+            .map(|_| {
+                counter += 1;
+                SignedTransaction {
+                    tx: Transaction {
+                        chain_id: chain_id.clone(),
+                        sender: address(counter % accounts),
+                        nonce: Nonce(counter),
+                        payload: Payload::Transfer {
+                            to: address((counter * 7) % accounts),
+                            amount: Amount(1),
+                        },
+                    },
+                    signature: Signature([1; 64]),
+                }
+            })
+            .collect();
+        let mut changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..accounts.min(per_block as u64 * 2))
+            .map(|i| (ledger::keys::account(&address(i)), Some(vec![7u8; 24])))
+            .collect();
+        changes.sort();
+        let header = Header {
+            height: Height(height),
+            parent: parent.hash(),
+            timestamp: TimestampMs(height),
+            proposer: address(0),
+            tx_root: Block::tx_root(&txs),
+            state_root: Hash::ZERO,
+            proof: ConsensusProof::Genesis,
+        };
+        let block = Block { header, txs };
+        let receipts = vec![Receipt::Success; per_block];
+        let diff = StateDiff { changes, root: Hash::ZERO };
+        let started = Instant::now();
+        store.commit_block(&block, &receipts, &diff).expect("commit");
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        parent = block.header;
+    }
+    let size = std::fs::metadata(dir.path().join("chain.redb")).map(|m| m.len()).unwrap_or(0);
+    let tenth = (times.len() / 10).max(1);
+    println!(
+        "blocks {blocks} × {per_block} txs, {accounts} accounts; file {} MB",
+        size / 1_000_000
+    );
+    for (index, chunk) in times.chunks(tenth).enumerate() {
+        let mut sorted = chunk.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        println!(
+            "blocks {:>5}..{:<5} median commit {:7.1} ms  ({:.1} µs/tx)",
+            index * tenth + 1,
+            index * tenth + chunk.len(),
+            sorted[sorted.len() / 2],
+            sorted[sorted.len() / 2] * 1000.0 / per_block as f64
+        );
+    }
+}
