@@ -51,6 +51,8 @@ enum Command {
     History(wallet::HistoryArgs),
     /// Show what a node is doing.
     Status(wallet::StatusArgs),
+    /// Re-execute a stopped node's chain from genesis and check everything it stores.
+    Verify(node_cmd::VerifyArgs),
     /// Measure the chain.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Node(args) => node_cmd::run(args),
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Verify(args) => node_cmd::verify(args),
         wallet_command => client::runtime().and_then(|runtime| {
             runtime.block_on(async move {
                 match wallet_command {
@@ -74,7 +77,10 @@ fn main() -> ExitCode {
                     Command::Block(args) => wallet::block(args).await,
                     Command::History(args) => wallet::history(args).await,
                     Command::Status(args) => wallet::status(args).await,
-                    Command::Node(_) | Command::Devnet(_) | Command::Bench(_) => {
+                    Command::Node(_)
+                    | Command::Devnet(_)
+                    | Command::Bench(_)
+                    | Command::Verify(_) => {
                         unreachable!("handled above")
                     }
                 }

@@ -20,6 +20,7 @@ mod chain;
 mod manager;
 mod mempool;
 mod metrics;
+mod replay;
 
 pub use chain::{genesis_block, now_ms};
 pub use manager::{
@@ -27,3 +28,4 @@ pub use manager::{
 };
 pub use mempool::{AdmitError, Mempool, MempoolLimits};
 pub use metrics::NodeMetrics;
+pub use replay::{ReplayError, ReplayReport, replay_chain};

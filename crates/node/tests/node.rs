@@ -138,6 +138,35 @@ async fn commits_submissions_and_keeps_them_across_a_restart() {
     .unwrap();
     handle.shutdown();
     node.stopped().await.unwrap();
+    drop(handle);
+
+    // Anyone can re-execute the stored chain and get the same roots, receipts and supply.
+    let store = store::Store::open(&dir.path().join(node::DATABASE_FILE)).unwrap();
+    let report = node::replay_chain(&store, |_, _| {}).unwrap();
+    assert_eq!(report.transactions, 501);
+    assert_eq!(report.failed, 0);
+    assert_eq!(report.supply, Amount(20_000_000));
+
+    // A block whose state root lies is caught, even when properly signed.
+    let reader = store.read().unwrap();
+    let head = reader.head().unwrap().unwrap();
+    let mut header = primitives::Header {
+        height: head.height.next().unwrap(),
+        parent: head.hash(),
+        timestamp: primitives::TimestampMs(head.timestamp.0 + 1),
+        proposer: Address(key(100).public_key()),
+        tx_root: primitives::Block::tx_root(&[]),
+        state_root: primitives::Hash([9; 32]),
+        proof: primitives::ConsensusProof::Genesis,
+    };
+    let signature =
+        key(100).sign(primitives::block::block_signing_bytes(&header.hash()).as_bytes());
+    header.proof = primitives::ConsensusProof::Solo { signature };
+    drop(reader);
+    let forged = primitives::Block { header, txs: vec![] };
+    store.commit_block(&forged, &[], &ledger::StateDiff::default()).unwrap();
+    let error = node::replay_chain(&store, |_, _| {}).unwrap_err();
+    assert!(error.to_string().contains("state root does not match"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -142,6 +142,18 @@ impl Reader {
             .map_err(|error| StoreError::Corrupt(format!("tx {index} of block {height}: {error}")))
     }
 
+    /// Whether the index by hash names `(height, index)` for `hash` (a cheap check that does not
+    /// read the transaction).
+    pub fn is_indexed_at(
+        &self,
+        hash: &TxHash,
+        height: Height,
+        index: u32,
+    ) -> Result<bool, StoreError> {
+        let table = self.txn.open_table(tables::TX_INDEX)?;
+        Ok(table.get(&tables::tx_index_key(hash, height, index))?.is_some())
+    }
+
     /// A committed transaction by hash.
     pub fn transaction(&self, hash: &TxHash) -> Result<Option<TxRecord>, StoreError> {
         let index = self.txn.open_table(tables::TX_INDEX)?;
