@@ -264,11 +264,13 @@ async fn ingest(args: IngestArgs) -> Result<IngestReport> {
             let mut next = start_height + 1;
             while let Some(head) = heads.next().await {
                 let head = head.context("head subscription failed")?;
+                // A block counts as committed when its head is announced, not when we have
+                // finished fetching its transaction list.
+                let announced = Instant::now();
                 while next <= head.height {
                     let block = client.chain_block(BlockId::Height(next)).await.rpc(&url)?;
-                    let now = Instant::now();
                     if let Some(block) = block {
-                        record_block(&tracker, &block.txs, now);
+                        record_block(&tracker, &block.txs, announced);
                     }
                     next += 1;
                 }
