@@ -487,6 +487,14 @@ impl Manager {
                     let header = self.on_persisted(done, result)?;
                     persisting = self.after_commit(header)?;
                 }
+                // The engine's wake-up comes before messages: a flood of submissions must not
+                // hold back block production.
+                () = sleep, if self.wake.is_some() => {
+                    self.wake = None;
+                    if let Some(started) = self.drive(Event::Tick)? {
+                        persisting = Some(started);
+                    }
+                }
                 message = inbox.recv() => match message {
                     Some(message) => {
                         if let Some(started) = self.on_message(message)? {
@@ -495,12 +503,6 @@ impl Manager {
                     }
                     None => break,
                 },
-                () = sleep, if self.wake.is_some() => {
-                    self.wake = None;
-                    if let Some(started) = self.drive(Event::Tick)? {
-                        persisting = Some(started);
-                    }
-                }
             }
         }
         if let Some(mut last) = persisting {

@@ -10,29 +10,11 @@ use crate::{
     units::{Height, TimestampMs},
 };
 use borsh::{BorshDeserialize, BorshSerialize};
-use std::fmt;
 
-/// The identity of a block: the hash of its header without the consensus proof.
-#[derive(
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Debug,
-    BorshSerialize,
-    BorshDeserialize,
-)]
-pub struct BlockHash(pub Hash);
-
-impl fmt::Display for BlockHash {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, formatter)
-    }
-}
+crate::hash::hash_newtype!(
+    /// The identity of a block: the hash of its header without the consensus proof.
+    BlockHash
+);
 
 /// Evidence that the validators agreed on a block. It signs the block hash, so it is carried in
 /// the header but not covered by the hash.

@@ -85,6 +85,26 @@ impl fmt::Debug for Hash {
     }
 }
 
+/// Declares a newtype over [`Hash`] that names what was hashed (`TxHash`, `BlockHash`), with
+/// the same encoding and hexadecimal display.
+macro_rules! hash_newtype {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(
+            Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Debug,
+            borsh::BorshSerialize, borsh::BorshDeserialize,
+        )]
+        pub struct $name(pub $crate::hash::Hash);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(&self.0, formatter)
+            }
+        }
+    };
+}
+pub(crate) use hash_newtype;
+
 /// Merkle root of a list of leaves (RFC 6962 style: distinct leaf and node domains, an odd node
 /// is carried up unchanged rather than duplicated). The root of an empty list is [`Hash::ZERO`].
 pub fn merkle_root(leaves: &[Hash]) -> Hash {

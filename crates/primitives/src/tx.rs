@@ -127,27 +127,10 @@ impl Payload {
     }
 }
 
-/// The identity of a transaction: the hash its sender signs.
-#[derive(
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Debug,
-    BorshSerialize,
-    BorshDeserialize,
-)]
-pub struct TxHash(pub Hash);
-
-impl fmt::Display for TxHash {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, formatter)
-    }
-}
+crate::hash::hash_newtype!(
+    /// The identity of a transaction: the hash its sender signs.
+    TxHash
+);
 
 /// An unsigned transaction.
 #[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]

@@ -22,6 +22,23 @@ async fn record_blocks(url: &str, seen: &mut Seen) {
     }
 }
 
+/// Keeps recording blocks until `done` holds; panics at `deadline`.
+async fn record_until(
+    url: &str,
+    seen: &mut Seen,
+    deadline: std::time::Instant,
+    done: impl Fn(&Seen) -> bool,
+) {
+    while !done(seen) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the benchmark's load never reached the chain"
+        );
+        record_blocks(url, seen).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_under_load_loses_nothing_committed() {
     let temp = tempfile::tempdir().unwrap();
@@ -56,26 +73,15 @@ async fn kill_nine_under_load_loses_nothing_committed() {
         );
         // Wait until the load is flowing (the benchmark has funded its senders, signed, started
         // submitting, and a block of its transfers is in), then a while longer.
-        let loaded = std::time::Instant::now();
-        while !std::fs::read_to_string(&bench_log).unwrap_or_default().contains("submitting") {
-            assert!(
-                loaded.elapsed() < Duration::from_secs(120),
-                "the benchmark never got going; see {}",
-                bench_log.display()
-            );
-            record_blocks(&url, &mut seen).await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let submitting =
+            || std::fs::read_to_string(&bench_log).unwrap_or_default().contains("submitting");
+        record_until(&url, &mut seen, deadline, |_| submitting()).await;
         let round_start = seen.keys().next_back().map_or(0, |height| height + 1);
-        while !seen.range(round_start..).any(|(_, (_, _, txs))| *txs >= 100) {
-            assert!(
-                loaded.elapsed() < Duration::from_secs(120),
-                "the benchmark never got going; see {}",
-                bench_log.display()
-            );
-            record_blocks(&url, &mut seen).await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        record_until(&url, &mut seen, deadline, |seen| {
+            seen.range(round_start..).any(|(_, (_, _, txs))| *txs >= 100)
+        })
+        .await;
         let started = std::time::Instant::now();
         while started.elapsed() < Duration::from_millis(kill_after_ms) {
             record_blocks(&url, &mut seen).await;
