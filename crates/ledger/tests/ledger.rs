@@ -2,51 +2,27 @@
 
 use ledger::{InclusionError, Receipt, State, TxError};
 use primitives::{
-    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, FiatRef, Genesis, Nonce,
-    Payload, SecretKey, TimestampMs, Transaction, Validator, VerifiedTransaction,
+    Amount, ChainParams, FiatRef, Genesis, Nonce, Payload, TimestampMs, VerifiedTransaction,
+    testing::{self, address, chain_id},
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
+const CHAIN: &str = "ledger-test";
 const ISSUER: u8 = 0;
 const MEMBERS: u8 = 5;
 
-fn key(index: u8) -> SecretKey {
-    SecretKey::from_seed([index.wrapping_add(1); 32])
-}
-
-fn address(index: u8) -> Address {
-    Address(key(index).public_key())
-}
-
-fn chain_id() -> ChainId {
-    ChainId::new("ledger-test").unwrap()
-}
-
 fn genesis() -> Genesis {
-    Genesis {
-        config: ChainConfig {
-            chain_id: chain_id(),
-            engine: EngineKind::Solo,
-            validators: vec![Validator { name: "v".into(), key: key(99).public_key(), power: 1 }],
-            issuer: address(ISSUER),
-            operator: address(ISSUER),
-            params: ChainParams::default(),
-        },
-        genesis_time: TimestampMs(0),
-        balances: (1..=MEMBERS).map(|i| (address(i), Amount(1_000))).collect(),
-    }
+    let balances: Vec<(u8, u128)> = (1..=MEMBERS).map(|i| (i, 1_000)).collect();
+    testing::genesis(CHAIN, 99, ISSUER, &balances, ChainParams::default(), TimestampMs(0))
 }
 
 fn signed(sender: u8, nonce: u64, payload: Payload) -> VerifiedTransaction {
-    Transaction { chain_id: chain_id(), sender: address(sender), nonce: Nonce(nonce), payload }
-        .sign(&key(sender))
-        .verify(&chain_id())
-        .unwrap()
+    testing::signed(CHAIN, sender, nonce, payload).verify(&chain_id(CHAIN)).unwrap()
 }
 
 fn transfer(sender: u8, nonce: u64, to: u8, amount: u128) -> VerifiedTransaction {
-    signed(sender, nonce, Payload::Transfer { to: address(to), amount: Amount(amount) })
+    testing::transfer(CHAIN, sender, nonce, to, amount).verify(&chain_id(CHAIN)).unwrap()
 }
 
 fn fiat(text: &str) -> FiatRef {

@@ -232,52 +232,21 @@ impl Mempool {
 mod tests {
     use super::*;
     use primitives::{
-        Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, Payload, SecretKey,
-        TimestampMs, Transaction, Validator,
+        ChainParams, TimestampMs,
+        testing::{self, address, chain_id},
     };
 
-    fn key(seed: u8) -> SecretKey {
-        SecretKey::from_seed([seed; 32])
-    }
-
-    fn address(seed: u8) -> Address {
-        Address(key(seed).public_key())
-    }
-
-    fn chain_id() -> ChainId {
-        ChainId::new("pool").unwrap()
-    }
+    const CHAIN: &str = "pool";
 
     fn state() -> State {
-        State::from_genesis(&Genesis {
-            config: ChainConfig {
-                chain_id: chain_id(),
-                engine: EngineKind::Solo,
-                validators: vec![Validator {
-                    name: "v".into(),
-                    key: key(100).public_key(),
-                    power: 1,
-                }],
-                issuer: address(0),
-                operator: address(0),
-                params: ChainParams::default(),
-            },
-            genesis_time: TimestampMs(0),
-            balances: (1..=3).map(|seed| (address(seed), Amount(100))).collect(),
-        })
-        .unwrap()
+        let balances = [(1, 100), (2, 100), (3, 100)];
+        let genesis =
+            testing::genesis(CHAIN, 100, 0, &balances, ChainParams::default(), TimestampMs(0));
+        State::from_genesis(&genesis).unwrap()
     }
 
     fn transfer(seed: u8, nonce: u64, amount: u128) -> VerifiedTransaction {
-        Transaction {
-            chain_id: chain_id(),
-            sender: address(seed),
-            nonce: Nonce(nonce),
-            payload: Payload::Transfer { to: address(9), amount: Amount(amount) },
-        }
-        .sign(&key(seed))
-        .verify(&chain_id())
-        .unwrap()
+        testing::transfer(CHAIN, seed, nonce, 9, amount).verify(&chain_id(CHAIN)).unwrap()
     }
 
     #[test]

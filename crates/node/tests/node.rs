@@ -3,41 +3,20 @@
 use ledger::Receipt;
 use node::{AdmitError, MempoolLimits, Node, NodeConfig, NodeMetrics, SubmitError};
 use primitives::{
-    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, Height, Nonce,
-    Payload, SecretKey, SignedTransaction, Transaction, TxRejection, Validator,
+    Amount, ChainId, ChainParams, Genesis, Height, Nonce, Payload, SignedTransaction, Transaction,
+    TxRejection,
+    testing::{self, address, chain_id, key},
 };
 use prometheus_client::registry::Registry;
 use std::{path::Path, time::Duration};
 
-fn key(seed: u8) -> SecretKey {
-    SecretKey::from_seed([seed; 32])
-}
-
-fn address(seed: u8) -> Address {
-    Address(key(seed).public_key())
-}
-
-fn chain_id() -> ChainId {
-    ChainId::new("node-test").unwrap()
-}
+const CHAIN: &str = "node-test";
 
 fn genesis() -> Genesis {
-    Genesis {
-        config: ChainConfig {
-            chain_id: chain_id(),
-            engine: EngineKind::Solo,
-            validators: vec![Validator { name: "v0".into(), key: key(100).public_key(), power: 1 }],
-            issuer: address(0),
-            operator: address(0),
-            params: ChainParams {
-                block_interval_ms: 50,
-                empty_block_interval_ms: 200,
-                max_block_txs: 500,
-            },
-        },
-        genesis_time: node::now_ms(),
-        balances: (1..=20).map(|seed| (address(seed), Amount(1_000_000))).collect(),
-    }
+    let params =
+        ChainParams { block_interval_ms: 50, empty_block_interval_ms: 200, max_block_txs: 500 };
+    let balances: Vec<(u8, u128)> = (1..=20).map(|seed| (seed, 1_000_000)).collect();
+    testing::genesis(CHAIN, 100, 0, &balances, params, node::now_ms())
 }
 
 async fn start(dir: &Path, genesis: &Genesis) -> Node {
@@ -51,13 +30,7 @@ async fn start(dir: &Path, genesis: &Genesis) -> Node {
 }
 
 fn transfer(sender: u8, nonce: u64, to: u8, amount: u128) -> SignedTransaction {
-    Transaction {
-        chain_id: chain_id(),
-        sender: address(sender),
-        nonce: Nonce(nonce),
-        payload: Payload::Transfer { to: address(to), amount: Amount(amount) },
-    }
-    .sign(&key(sender))
+    testing::transfer(CHAIN, sender, nonce, to, amount)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +127,7 @@ async fn commits_submissions_and_keeps_them_across_a_restart() {
         height: head.height.next().unwrap(),
         parent: head.hash(),
         timestamp: primitives::TimestampMs(head.timestamp.0 + 1),
-        proposer: Address(key(100).public_key()),
+        proposer: address(100),
         tx_root: primitives::Block::tx_root(&[]),
         state_root: primitives::Hash([9; 32]),
         proof: primitives::ConsensusProof::Genesis,
@@ -194,7 +167,7 @@ async fn bad_submissions_are_refused_and_change_nothing() {
             foreign.encode(),
             transfer(3, 0, 2, 2_000_000).encode(),
             Transaction {
-                chain_id: chain_id(),
+                chain_id: chain_id(CHAIN),
                 sender: address(4),
                 nonce: Nonce(0),
                 payload: Payload::Mint {

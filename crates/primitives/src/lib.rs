@@ -17,6 +17,9 @@ pub mod hash;
 pub mod tx;
 pub mod units;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use address::{Address, AddressError};
 pub use block::{Block, BlockHash, ConsensusProof, Header};
 pub use crypto::{PublicKey, SecretKey, Signature, SignatureError};

@@ -3,8 +3,8 @@
 use jsonrpsee::core::client::ClientT;
 use node::{MempoolLimits, Node, NodeConfig, NodeMetrics};
 use primitives::{
-    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, Nonce, Payload,
-    SecretKey, SignedTransaction, Transaction, Validator,
+    Amount, ChainId, ChainParams, Nonce, Payload, SignedTransaction, Transaction,
+    testing::{self, address, key},
 };
 use prometheus_client::registry::Registry;
 use rpc::{
@@ -16,26 +16,10 @@ use serde_json::{Value, json};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn key(seed: u8) -> SecretKey {
-    SecretKey::from_seed([seed; 32])
-}
-
-fn address(seed: u8) -> Address {
-    Address(key(seed).public_key())
-}
-
-fn chain_id() -> ChainId {
-    ChainId::new("rpc-test").unwrap()
-}
+const CHAIN: &str = "rpc-test";
 
 fn transfer(sender: u8, nonce: u64, to: u8, amount: u128) -> SignedTransaction {
-    Transaction {
-        chain_id: chain_id(),
-        sender: address(sender),
-        nonce: Nonce(nonce),
-        payload: Payload::Transfer { to: address(to), amount: Amount(amount) },
-    }
-    .sign(&key(sender))
+    testing::transfer(CHAIN, sender, nonce, to, amount)
 }
 
 struct Fixture {
@@ -47,26 +31,13 @@ struct Fixture {
 impl Fixture {
     async fn start(config: RpcConfig) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let genesis = Genesis {
-            config: ChainConfig {
-                chain_id: chain_id(),
-                engine: EngineKind::Solo,
-                validators: vec![Validator {
-                    name: "v".into(),
-                    key: key(100).public_key(),
-                    power: 1,
-                }],
-                issuer: address(0),
-                operator: address(0),
-                params: ChainParams {
-                    block_interval_ms: 50,
-                    empty_block_interval_ms: 100,
-                    max_block_txs: 1000,
-                },
-            },
-            genesis_time: node::now_ms(),
-            balances: vec![(address(1), Amount(1_000)), (address(2), Amount(1_000))],
+        let params = ChainParams {
+            block_interval_ms: 50,
+            empty_block_interval_ms: 100,
+            max_block_txs: 1000,
         };
+        let genesis =
+            testing::genesis(CHAIN, 100, 0, &[(1, 1_000), (2, 1_000)], params, node::now_ms());
         let mut registry = Registry::default();
         let metrics = NodeMetrics::register(&mut registry);
         let node = Node::start(

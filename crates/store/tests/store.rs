@@ -2,37 +2,17 @@
 
 use ledger::{Receipt, State};
 use primitives::{
-    Address, Amount, Block, BlockHash, ChainConfig, ChainId, ChainParams, ConsensusProof,
-    EngineKind, Genesis, Hash, Header, Height, Nonce, Payload, SecretKey, TimestampMs, Transaction,
-    Validator,
+    Amount, Block, BlockHash, ChainParams, ConsensusProof, Genesis, Hash, Header, Height,
+    TimestampMs,
+    testing::{self, address, chain_id},
 };
 use store::{Store, StoreError};
 
-fn key(seed: u8) -> SecretKey {
-    SecretKey::from_seed([seed; 32])
-}
-
-fn address(seed: u8) -> Address {
-    Address(key(seed).public_key())
-}
-
-fn chain_id() -> ChainId {
-    ChainId::new("store-test").unwrap()
-}
+const CHAIN: &str = "store-test";
 
 fn make_genesis(balance: u128) -> Genesis {
-    Genesis {
-        config: ChainConfig {
-            chain_id: chain_id(),
-            engine: EngineKind::Solo,
-            validators: vec![Validator { name: "v".into(), key: key(9).public_key(), power: 1 }],
-            issuer: address(1),
-            operator: address(1),
-            params: ChainParams::default(),
-        },
-        genesis_time: TimestampMs(1),
-        balances: vec![(address(2), Amount(balance)), (address(3), Amount(balance))],
-    }
+    let balances = [(2, balance), (3, balance)];
+    testing::genesis(CHAIN, 9, 1, &balances, ChainParams::default(), TimestampMs(1))
 }
 
 fn genesis_block(state: &State) -> Block {
@@ -57,17 +37,7 @@ fn next_block(
     nonces: std::ops::Range<u64>,
 ) -> (Block, Vec<Receipt>, ledger::StateDiff) {
     let verified: Vec<_> = nonces
-        .map(|nonce| {
-            Transaction {
-                chain_id: chain_id(),
-                sender: address(2),
-                nonce: Nonce(nonce),
-                payload: Payload::Transfer { to: address(3), amount: Amount(1) },
-            }
-            .sign(&key(2))
-            .verify(&chain_id())
-            .unwrap()
-        })
+        .map(|nonce| testing::transfer(CHAIN, 2, nonce, 3, 1).verify(&chain_id(CHAIN)).unwrap())
         .collect();
     let outcome = state.apply_block(&verified).unwrap();
     let txs: Vec<_> = verified.into_iter().map(|v| v.into_signed()).collect();
