@@ -209,8 +209,103 @@ fn run(steps: &[Step]) -> (State, BTreeMap<Vec<u8>, Vec<u8>>) {
     (state, store)
 }
 
+/// The rules written as plainly as possible, with signed integers, so that an overdraft the
+/// ledger wrongly allowed would show up as a difference (or a negative model balance).
+#[derive(Default)]
+struct Model {
+    balances: BTreeMap<u8, i128>,
+    used: std::collections::BTreeSet<(bool, u8)>,
+}
+
+impl Model {
+    fn new() -> Model {
+        Model {
+            balances: (1..=MEMBERS).map(|member| (member, 1_000)).collect(),
+            ..Model::default()
+        }
+    }
+
+    fn balance(&self, account: u8) -> i128 {
+        self.balances.get(&account).copied().unwrap_or(0)
+    }
+
+    /// Whether `step` succeeds; applies it if so.
+    fn apply(&mut self, step: &Step) -> bool {
+        match *step {
+            Step::Transfer { from, to, amount } => {
+                let amount = amount as i128;
+                if amount == 0 || self.balance(from) < amount {
+                    return false;
+                }
+                *self.balances.entry(from).or_default() -= amount;
+                *self.balances.entry(to).or_default() += amount;
+                true
+            }
+            Step::Mint { by, to, amount, reference } => {
+                if by != ISSUER || amount == 0 || !self.used.insert((true, reference)) {
+                    return false;
+                }
+                *self.balances.entry(to).or_default() += amount as i128;
+                true
+            }
+            Step::Redeem { by, amount, reference } => {
+                let amount = amount as i128;
+                if by != ISSUER
+                    || amount == 0
+                    || self.used.contains(&(false, reference))
+                    || self.balance(by) < amount
+                {
+                    return false;
+                }
+                self.used.insert((false, reference));
+                *self.balances.entry(by).or_default() -= amount;
+                true
+            }
+            Step::EndBlock => true,
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_ledger_agrees_with_a_naive_model(steps in proptest::collection::vec(step(), 0..80)) {
+        let mut state = State::from_genesis(&genesis()).unwrap();
+        let mut model = Model::new();
+        let mut nonces = [0u64; (MEMBERS + 1) as usize];
+        for step in &steps {
+            let payload = match *step {
+                Step::Transfer { to, amount, .. } => Payload::Transfer { to: address(to), amount: Amount(amount) },
+                Step::Mint { to, amount, reference, .. } => Payload::Mint {
+                    to: address(to),
+                    amount: Amount(amount),
+                    fiat_ref: fiat(&format!("ref-{reference}")),
+                },
+                Step::Redeem { amount, reference, .. } => {
+                    Payload::Redeem { amount: Amount(amount), fiat_ref: fiat(&format!("ref-{reference}")) }
+                }
+                Step::EndBlock => {
+                    state.finish_block();
+                    continue;
+                }
+            };
+            let sender = match *step {
+                Step::Transfer { from, .. } => from,
+                Step::Mint { by, .. } | Step::Redeem { by, .. } => by,
+                Step::EndBlock => unreachable!(),
+            };
+            let receipt = state.execute(&signed(sender, nonces[sender as usize], payload)).unwrap();
+            nonces[sender as usize] += 1;
+            prop_assert_eq!(receipt == Receipt::Success, model.apply(step), "step {:?}", step);
+        }
+        state.finish_block();
+        for member in 0..=MEMBERS {
+            prop_assert!(model.balance(member) >= 0);
+            prop_assert_eq!(balance(&state, member) as i128, model.balance(member), "account {}", member);
+            prop_assert_eq!(state.account(&address(member)).nonce, Nonce(nonces[member as usize]));
+        }
+    }
 
     #[test]
     fn supply_is_conserved_and_roots_are_deterministic(steps in proptest::collection::vec(step(), 0..60)) {

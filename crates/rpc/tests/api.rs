@@ -327,3 +327,29 @@ async fn hostile_requests_get_errors_and_change_nothing() {
         (-32000, "nonce_used".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_refused() {
+    let fixture = Fixture::start(RpcConfig { max_connections: 2, ..RpcConfig::default() }).await;
+    let url = fixture.url().replace("http", "ws");
+    let first = WsClientBuilder::default().build(&url).await.unwrap();
+    let second = WsClientBuilder::default().build(&url).await.unwrap();
+    let third = WsClientBuilder::default().build(&url).await;
+    assert!(third.is_err(), "a third connection must be refused");
+    // The admitted ones keep working, and a slot frees up when one closes.
+    assert!(first.chain_head().await.is_ok());
+    drop(second);
+    let again = connect_when_free(&url).await;
+    assert!(again.chain_head().await.is_ok());
+}
+
+/// Connects, retrying while the server notices that a connection was closed.
+async fn connect_when_free(url: &str) -> rpc::client::WsClient {
+    for _ in 0..100 {
+        if let Ok(client) = WsClientBuilder::default().build(url).await {
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no connection slot freed up");
+}
