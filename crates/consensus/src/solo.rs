@@ -123,6 +123,7 @@ mod tests {
                 empty_block_interval_ms: 5000,
                 max_block_txs: 10,
             },
+            market: primitives::MarketParams::default(),
         }
     }
 

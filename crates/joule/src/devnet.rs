@@ -10,7 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use keystore::{KdfParams, Keystore};
 use primitives::{
-    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, SecretKey, Validator,
+    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, MarketParams,
+    SecretKey, Validator,
 };
 use rand::RngExt;
 use rpc::JouleApiClient;
@@ -55,6 +56,10 @@ pub(crate) struct DevnetArgs {
     /// Longest time without a block while idle, in ms.
     #[arg(long, default_value_t = 5000)]
     empty_block_ms: u64,
+    /// Length of a market delivery slot in minutes (1 to 60); short slots exercise the market
+    /// in minutes.
+    #[arg(long, default_value_t = MarketParams::default().slot_minutes)]
+    slot_minutes: u32,
 }
 
 /// `devnet.json`.
@@ -232,6 +237,7 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
                 empty_block_interval_ms: args.empty_block_ms,
                 ..ChainParams::default()
             },
+            market: MarketParams { slot_minutes: args.slot_minutes, ..MarketParams::default() },
         },
         genesis_time: node::now_ms(),
         balances,

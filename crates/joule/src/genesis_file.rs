@@ -9,13 +9,17 @@
 //!   "issuer": "joule1…",
 //!   "operator": "joule1…",
 //!   "params": { "block_interval_ms": 1000, "empty_block_interval_ms": 5000, "max_block_txs": 50000 },
+//!   "market": { "slot_minutes": 15, "reading_minutes": 1, "gate_lead_minutes": 5,
+//!               "settlement_delay_slots": 2, "clearing": "uniform_price",
+//!               "retail_tariff": 30, "feed_in_tariff": 8, "grid_fee": 4 },
 //!   "balances": [{ "address": "joule1…", "amount": "1000000" }]
 //! }
 //! ```
 
 use anyhow::{Context, Result, anyhow, bail};
 use primitives::{
-    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, TimestampMs, Validator,
+    Address, Amount, ChainConfig, ChainId, ChainParams, ClearingRule, EngineKind, Genesis,
+    MarketParams, Price, Tariffs, TimestampMs, Validator,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -32,7 +36,22 @@ struct GenesisFile {
     #[serde(default)]
     params: Option<ParamsEntry>,
     #[serde(default)]
+    market: Option<MarketEntry>,
+    #[serde(default)]
     balances: Vec<BalanceEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarketEntry {
+    slot_minutes: u32,
+    reading_minutes: u32,
+    gate_lead_minutes: u32,
+    settlement_delay_slots: u32,
+    clearing: String,
+    retail_tariff: u64,
+    feed_in_tariff: u64,
+    grid_fee: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -89,6 +108,27 @@ pub(crate) fn parse(text: &str) -> Result<Genesis> {
         },
         None => ChainParams::default(),
     };
+    let market = match file.market {
+        Some(entry) => MarketParams {
+            slot_minutes: entry.slot_minutes,
+            reading_minutes: entry.reading_minutes,
+            gate_lead_minutes: entry.gate_lead_minutes,
+            settlement_delay_slots: entry.settlement_delay_slots,
+            clearing: match entry.clearing.as_str() {
+                "uniform_price" => ClearingRule::UniformPrice,
+                "pay_as_bid" => ClearingRule::PayAsBid,
+                other => {
+                    bail!("market.clearing: {other:?} is not \"uniform_price\" or \"pay_as_bid\"")
+                }
+            },
+            tariffs: Tariffs {
+                retail: Price(entry.retail_tariff),
+                feed_in: Price(entry.feed_in_tariff),
+                grid_fee: Price(entry.grid_fee),
+            },
+        },
+        None => MarketParams::default(),
+    };
     let balances = file
         .balances
         .iter()
@@ -107,6 +147,7 @@ pub(crate) fn parse(text: &str) -> Result<Genesis> {
             issuer: address("issuer", &file.issuer)?,
             operator: address("operator", &file.operator)?,
             params,
+            market,
         },
         genesis_time: TimestampMs(file.genesis_time_ms),
         balances,
@@ -147,6 +188,19 @@ pub(crate) fn render(genesis: &Genesis) -> String {
             empty_block_interval_ms: config.params.empty_block_interval_ms,
             max_block_txs: config.params.max_block_txs,
         }),
+        market: Some(MarketEntry {
+            slot_minutes: config.market.slot_minutes,
+            reading_minutes: config.market.reading_minutes,
+            gate_lead_minutes: config.market.gate_lead_minutes,
+            settlement_delay_slots: config.market.settlement_delay_slots,
+            clearing: match config.market.clearing {
+                ClearingRule::UniformPrice => "uniform_price".into(),
+                ClearingRule::PayAsBid => "pay_as_bid".into(),
+            },
+            retail_tariff: config.market.tariffs.retail.0,
+            feed_in_tariff: config.market.tariffs.feed_in.0,
+            grid_fee: config.market.tariffs.grid_fee.0,
+        }),
         balances: genesis
             .balances
             .iter()
@@ -174,6 +228,7 @@ mod tests {
                 issuer: Address(key(2)),
                 operator: Address(key(2)),
                 params: ChainParams::default(),
+                market: MarketParams::default(),
             },
             genesis_time: TimestampMs(12345),
             balances: vec![

@@ -5,7 +5,7 @@ use crate::{
     address::Address,
     crypto::PublicKey,
     tx::ChainId,
-    units::{Amount, TimestampMs},
+    units::{Amount, Price, Slot, TimestampMs},
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::collections::BTreeSet;
@@ -49,6 +49,144 @@ impl Default for ChainParams {
     }
 }
 
+/// How a slot's orders are matched.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
+pub enum ClearingRule {
+    /// A uniform-price double auction at gate closure (pay-as-clear).
+    UniformPrice,
+    /// Continuous matching: each incoming order trades with the best resting orders at their
+    /// price.
+    PayAsBid,
+}
+
+/// What the grid charges and pays, in tokens per kWh.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
+pub struct Tariffs {
+    /// Price of energy bought from the grid.
+    pub retail: Price,
+    /// Price the grid pays for energy fed in.
+    pub feed_in: Price,
+    /// Fee per kWh of locally traded energy, paid by the buyer to the operator.
+    pub grid_fee: Price,
+}
+
+/// The energy market's parameters (see `docs/design/market.md`).
+#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
+pub struct MarketParams {
+    /// Length of a delivery slot, 1 to 60 minutes.
+    pub slot_minutes: u32,
+    /// Length of the interval one meter reading covers; divides the slot length.
+    pub reading_minutes: u32,
+    /// How long before a slot starts its gate closes.
+    pub gate_lead_minutes: u32,
+    /// How many slots after a slot ends it is settled.
+    pub settlement_delay_slots: u32,
+    /// How orders are matched.
+    pub clearing: ClearingRule,
+    /// Tariffs in force from genesis.
+    pub tariffs: Tariffs,
+}
+
+impl Default for MarketParams {
+    fn default() -> MarketParams {
+        MarketParams {
+            slot_minutes: 15,
+            reading_minutes: 1,
+            gate_lead_minutes: 5,
+            settlement_delay_slots: 2,
+            clearing: ClearingRule::UniformPrice,
+            tariffs: Tariffs { retail: Price(30), feed_in: Price(8), grid_fee: Price(4) },
+        }
+    }
+}
+
+const MINUTE_MS: u64 = 60_000;
+
+impl MarketParams {
+    /// Checks the parameters' ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=60).contains(&self.slot_minutes) {
+            return Err(format!("slot_minutes must be 1 to 60, got {}", self.slot_minutes));
+        }
+        if self.reading_minutes == 0 || !self.slot_minutes.is_multiple_of(self.reading_minutes) {
+            return Err(format!(
+                "reading_minutes must divide slot_minutes ({}), got {}",
+                self.slot_minutes, self.reading_minutes
+            ));
+        }
+        if self.gate_lead_minutes > 1440 {
+            return Err(format!(
+                "gate_lead_minutes must be at most 1440, got {}",
+                self.gate_lead_minutes
+            ));
+        }
+        if self.settlement_delay_slots > 96 {
+            return Err(format!(
+                "settlement_delay_slots must be at most 96, got {}",
+                self.settlement_delay_slots
+            ));
+        }
+        Ok(())
+    }
+
+    /// Slot length in ms.
+    pub fn slot_ms(&self) -> u64 {
+        u64::from(self.slot_minutes).saturating_mul(MINUTE_MS).max(1)
+    }
+
+    /// Reading interval length in ms.
+    pub fn reading_ms(&self) -> u64 {
+        u64::from(self.reading_minutes).saturating_mul(MINUTE_MS).max(1)
+    }
+
+    /// The slot that contains chain time `time`.
+    pub fn slot_of(&self, time: TimestampMs) -> Slot {
+        Slot(time.0 / self.slot_ms())
+    }
+
+    /// When slot `slot` starts.
+    pub fn slot_start(&self, slot: Slot) -> TimestampMs {
+        TimestampMs(slot.0.saturating_mul(self.slot_ms()))
+    }
+
+    /// The gate closure of `slot`: orders for it are accepted before this time.
+    pub fn gate_closure(&self, slot: Slot) -> TimestampMs {
+        let lead = u64::from(self.gate_lead_minutes).saturating_mul(MINUTE_MS);
+        TimestampMs(self.slot_start(slot).0.saturating_sub(lead))
+    }
+
+    /// The settlement deadline of `slot`: readings are accepted before it, and the slot is
+    /// settled in the first block at or after it.
+    pub fn settlement_deadline(&self, slot: Slot) -> TimestampMs {
+        let slots = slot.0.saturating_add(1).saturating_add(u64::from(self.settlement_delay_slots));
+        TimestampMs(slots.saturating_mul(self.slot_ms()))
+    }
+
+    /// The slot a reading interval belongs to.
+    pub fn interval_slot(&self, interval: u64) -> Slot {
+        Slot(interval.saturating_mul(self.reading_ms()) / self.slot_ms())
+    }
+
+    /// When a reading interval ends.
+    pub fn interval_end(&self, interval: u64) -> TimestampMs {
+        TimestampMs(interval.saturating_add(1).saturating_mul(self.reading_ms()))
+    }
+
+    /// The position of a reading interval within its slot (0-based).
+    pub fn interval_in_slot(&self, interval: u64) -> u32 {
+        let per_slot = u64::from(self.slot_minutes / self.reading_minutes.max(1)).max(1);
+        u32::try_from(interval % per_slot).unwrap_or(0)
+    }
+
+    /// The first slot whose gate has not closed at `time`: the earliest slot orders may target.
+    pub fn first_open_slot(&self, time: TimestampMs) -> Slot {
+        let lead = u64::from(self.gate_lead_minutes).saturating_mul(MINUTE_MS);
+        // The gate of slot s closes at s·L − lead; it is open while time < s·L − lead, that is
+        // s > (time + lead) / L.
+        Slot(time.0.saturating_add(lead) / self.slot_ms() + 1)
+    }
+}
+
 /// The parts of the genesis that stay in force (and can later be changed by transactions).
 #[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
 pub struct ChainConfig {
@@ -64,6 +202,8 @@ pub struct ChainConfig {
     pub operator: Address,
     /// Consensus parameters.
     pub params: ChainParams,
+    /// Energy market parameters.
+    pub market: MarketParams,
 }
 
 /// Everything needed to build block 0.
@@ -153,6 +293,10 @@ impl Genesis {
                 ),
             });
         }
+        config
+            .market
+            .validate()
+            .map_err(|reason| GenesisError::BadParameter { name: "market", reason })?;
         if !(1..=1_000_000).contains(&params.max_block_txs) {
             return Err(GenesisError::BadParameter {
                 name: "max_block_txs",

@@ -24,10 +24,16 @@ pub use address::{Address, AddressError};
 pub use block::{Block, BlockHash, ConsensusProof, Header};
 pub use crypto::{PublicKey, SecretKey, Signature, SignatureError};
 pub use encoding::{DecodeError, decode, encode};
-pub use genesis::{ChainConfig, ChainParams, EngineKind, Genesis, GenesisError, Validator};
+pub use genesis::{
+    ChainConfig, ChainParams, ClearingRule, EngineKind, Genesis, GenesisError, MarketParams,
+    Tariffs, Validator,
+};
 pub use hash::{Hash, merkle_root};
 pub use tx::{
     ChainId, FiatRef, Payload, SignedTransaction, Transaction, TxHash, TxRejection,
     VerifiedTransaction,
 };
-pub use units::{Amount, Height, Nonce, ParseAmountError, TimestampMs};
+pub use units::{
+    Amount, Energy, Height, MWH_PER_KWH, Nonce, ParseAmountError, ParseEnergyError, Price, Slot,
+    TimestampMs,
+};

@@ -2,8 +2,8 @@
 //! in dev-dependencies): deterministic keys and addresses, a genesis, a signed transfer.
 
 use crate::{
-    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, Nonce, Payload,
-    SecretKey, SignedTransaction, TimestampMs, Transaction, Validator,
+    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, MarketParams, Nonce,
+    Payload, SecretKey, SignedTransaction, TimestampMs, Transaction, Validator,
 };
 
 /// The key whose seed is 32 times `seed`.
@@ -43,6 +43,7 @@ pub fn genesis(
             issuer: address(issuer),
             operator: address(issuer),
             params,
+            market: MarketParams::default(),
         },
         genesis_time,
         balances: balances.iter().map(|(seed, amount)| (address(*seed), Amount(*amount))).collect(),

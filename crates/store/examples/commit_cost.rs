@@ -51,6 +51,7 @@ fn main() {
             issuer: address(0),
             operator: address(0),
             params: primitives::ChainParams::default(),
+            market: primitives::MarketParams::default(),
         },
         genesis_time: TimestampMs(0),
         balances: vec![],

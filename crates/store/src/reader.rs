@@ -281,6 +281,7 @@ mod tests {
                 issuer: Address(key),
                 operator: Address(key),
                 params: ChainParams::default(),
+                market: primitives::MarketParams::default(),
             },
             genesis_time: TimestampMs(0),
             balances: vec![],

@@ -10,18 +10,19 @@ use std::{
 /// Our crates and which of our crates each may depend on (normal dependencies).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("primitives", &[]),
-    ("ledger", &["primitives"]),
+    ("market", &["primitives"]),
+    ("ledger", &["primitives", "market"]),
     ("consensus", &["primitives"]),
-    ("store", &["primitives", "ledger"]),
-    ("node", &["primitives", "ledger", "consensus", "store"]),
-    ("rpc", &["primitives", "ledger", "node", "store"]),
+    ("store", &["primitives", "ledger", "market"]),
+    ("node", &["primitives", "ledger", "market", "consensus", "store"]),
+    ("rpc", &["primitives", "ledger", "market", "node", "store"]),
     ("keystore", &["primitives"]),
-    ("joule", &["primitives", "ledger", "consensus", "store", "node", "rpc", "keystore"]),
+    ("joule", &["primitives", "ledger", "market", "consensus", "store", "node", "rpc", "keystore"]),
     ("testkit", &["rpc"]),
 ];
 
 /// The pure core: no I/O, no async runtime, no clock, no randomness of their own, no JSON.
-const PURE: &[&str] = &["primitives", "ledger", "consensus"];
+const PURE: &[&str] = &["primitives", "ledger", "market", "consensus"];
 
 /// Third-party crates a pure crate must not use.
 const NOT_PURE: &[&str] = &[

@@ -1,0 +1,1 @@
+//! Reference clearing and matching.
