@@ -34,8 +34,9 @@ use primitives::{Amount, Energy, MWH_PER_KWH, Price};
 /// The value of `energy` at `price` tokens per kWh: `floor(energy_mwh · price / 1,000,000)`.
 /// It cannot overflow: the product of two `u64` fits in a `u128`.
 pub fn value(energy: Energy, price: Price) -> Amount {
+    const MWH_PER_KWH_WIDE: u128 = MWH_PER_KWH as u128;
     let product = u128::from(energy.0).saturating_mul(u128::from(price.0));
-    Amount(product / u128::from(MWH_PER_KWH))
+    Amount(product / MWH_PER_KWH_WIDE)
 }
 
 #[cfg(test)]
