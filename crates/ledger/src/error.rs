@@ -1,7 +1,7 @@
 //! What can go wrong when a transaction meets the state.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use primitives::{Amount, FiatRef, Nonce};
+use primitives::{Address, Amount, ContractId, FiatRef, Nonce, OrderId, Slot};
 
 /// Why a transaction failed. A failed transaction that is in a block still uses up its nonce
 /// (so it cannot be replayed) but changes nothing else. The same checks run before admission to
@@ -31,6 +31,110 @@ pub enum TxError {
     /// The supply would exceed the largest amount.
     #[error("the token supply would overflow")]
     SupplyOverflow,
+    /// Only the operator may do this.
+    #[error("only the operator account may do this")]
+    NotOperator,
+    /// A member in arrears may not spend until they are repaid.
+    #[error("the account owes {0} in arrears and may not spend until they are repaid")]
+    InArrears(Amount),
+    /// The meter is already registered.
+    #[error("meter {0} is already registered")]
+    MeterAlreadyRegistered(Address),
+    /// No such meter.
+    #[error("{0} is not a registered meter")]
+    UnknownMeter(Address),
+    /// The meter was deregistered.
+    #[error("meter {0} has been deregistered")]
+    MeterInactive(Address),
+    /// Only the meter's owner or the operator may deregister it.
+    #[error("only the meter's owner or the operator may deregister it")]
+    NotMeterOwner,
+    /// A reading for an interval that has already been reported.
+    #[error("interval {0} has already been reported by this meter")]
+    DuplicateReading(u64),
+    /// A reading for an interval that has not ended yet.
+    #[error("interval {interval} ends at {ends_ms} ms, after the current chain time")]
+    ReadingTooEarly {
+        /// The interval.
+        interval: u64,
+        /// When it ends.
+        ends_ms: u64,
+    },
+    /// A reading that arrived after its slot's settlement deadline.
+    #[error("interval {interval} belongs to slot {slot}, which is past its settlement deadline")]
+    ReadingTooLate {
+        /// The interval.
+        interval: u64,
+        /// Its slot.
+        slot: Slot,
+    },
+    /// An energy value beyond what the chain accepts.
+    #[error("energy out of range: at most {max} mWh")]
+    EnergyOutOfRange {
+        /// The limit in mWh.
+        max: u64,
+    },
+    /// A price beyond what the chain accepts.
+    #[error("price out of range: at most {max} tokens per kWh")]
+    PriceOutOfRange {
+        /// The limit.
+        max: u64,
+    },
+    /// Orders for the slot are no longer accepted.
+    #[error(
+        "the gate of slot {0} has closed: orders and contract changes for it are no longer accepted"
+    )]
+    GateClosed(Slot),
+    /// Only members with an active meter trade.
+    #[error("the account owns no active meter, so it cannot trade energy")]
+    NoMeter,
+    /// An account may not be on both sides of a slot.
+    #[error("the account already has an order on the other side of slot {0}")]
+    OppositeOrder(Slot),
+    /// A consumer under contract may not bid or sign another contract.
+    #[error("the account is bound by contract {0} for that slot")]
+    UnderContract(ContractId),
+    /// No such open order.
+    #[error("order {0} is not open")]
+    UnknownOrder(OrderId),
+    /// Only the order's owner may cancel it.
+    #[error("order {0} belongs to another account")]
+    NotOrderOwner(OrderId),
+    /// A contract needs two parties.
+    #[error("a contract needs two different accounts")]
+    SelfContract,
+    /// No such contract.
+    #[error("there is no contract {0}")]
+    UnknownContract(ContractId),
+    /// Only the contract's parties may act on it, and only the prosumer accepts.
+    #[error("the account may not do this to contract {0}")]
+    NotContractParty(ContractId),
+    /// Only a proposal can be accepted.
+    #[error("contract {0} is not awaiting acceptance")]
+    ContractNotProposed(ContractId),
+    /// The contract was cancelled.
+    #[error("contract {0} has been cancelled")]
+    ContractCancelled(ContractId),
+    /// The contract has delivered its last slot.
+    #[error("contract {0} is already over")]
+    ContractOver(ContractId),
+    /// The consumer has open bids in the contract's slots.
+    #[error("the consumer has an open bid for slot {0}, inside the contract's slots")]
+    OpenBid(Slot),
+    /// First slot after last slot.
+    #[error("the first slot must not be after the last slot")]
+    SlotRange,
+    /// Not enough certificates.
+    #[error("the account holds {held} certificates, the transaction needs {needed}")]
+    InsufficientCertificates {
+        /// What the account holds.
+        held: u64,
+        /// What it needs.
+        needed: u64,
+    },
+    /// A count of zero.
+    #[error("the count must be greater than zero")]
+    ZeroCount,
 }
 
 impl TxError {
@@ -43,6 +147,33 @@ impl TxError {
             TxError::FiatRefUsed(_) => "fiat_ref_used",
             TxError::BalanceOverflow => "balance_overflow",
             TxError::SupplyOverflow => "supply_overflow",
+            TxError::NotOperator => "not_operator",
+            TxError::InArrears(_) => "in_arrears",
+            TxError::MeterAlreadyRegistered(_) => "meter_registered",
+            TxError::UnknownMeter(_) => "unregistered_meter",
+            TxError::MeterInactive(_) => "meter_deregistered",
+            TxError::NotMeterOwner => "not_meter_owner",
+            TxError::DuplicateReading(_) => "duplicate_reading",
+            TxError::ReadingTooEarly { .. } => "reading_too_early",
+            TxError::ReadingTooLate { .. } => "reading_too_late",
+            TxError::EnergyOutOfRange { .. } => "energy_out_of_range",
+            TxError::PriceOutOfRange { .. } => "price_out_of_range",
+            TxError::GateClosed(_) => "gate_closed",
+            TxError::NoMeter => "no_meter",
+            TxError::OppositeOrder(_) => "opposite_order",
+            TxError::UnderContract(_) => "under_contract",
+            TxError::UnknownOrder(_) => "unknown_order",
+            TxError::NotOrderOwner(_) => "not_order_owner",
+            TxError::SelfContract => "self_contract",
+            TxError::UnknownContract(_) => "unknown_contract",
+            TxError::NotContractParty(_) => "not_contract_party",
+            TxError::ContractNotProposed(_) => "contract_not_proposed",
+            TxError::ContractCancelled(_) => "contract_cancelled",
+            TxError::ContractOver(_) => "contract_over",
+            TxError::OpenBid(_) => "open_bid",
+            TxError::SlotRange => "slot_range",
+            TxError::InsufficientCertificates { .. } => "insufficient_certificates",
+            TxError::ZeroCount => "zero_count",
         }
     }
 }

@@ -1,120 +1,120 @@
-//! The ledger state and transaction execution.
+//! The ledger state: typed maps, the journal that makes blocks and transactions undoable, and
+//! the state entries the store persists.
+//!
+//! Every change goes through [`State::put`]: it records the entry's previous bytes in the block
+//! journal (and in the transaction journal while a transaction runs) and then loads the new
+//! bytes into the typed maps with [`State::load`], the same function that rebuilds a state from
+//! the store and undoes a change. So the persisted entries, the journal and the typed maps (and
+//! the indexes derived from them) can never disagree.
 
 use crate::{
     commitment::StateTree,
-    error::{InclusionError, StateError, TxError},
-    keys::{self, FiatKind},
+    error::StateError,
+    keys::{self, FiatKind, Key},
+    types::{
+        Account, ClearedSlot, Contract, Cursor, Meter, OpenOrder, SlotReadings, StateDiff, Supply,
+    },
 };
-use borsh::{BorshDeserialize, BorshSerialize};
 use primitives::{
-    Address, Amount, ChainConfig, FiatRef, Genesis, Hash, Nonce, Payload, Transaction,
-    VerifiedTransaction, decode, encode, hash::domain,
+    Address, Amount, ChainConfig, ContractId, FiatRef, Genesis, Hash, Nonce, OrderId, Side, Slot,
+    Tariffs, decode, encode, hash::domain,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// An account: its tokens and the nonce its next transaction must carry.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
-pub struct Account {
-    /// Tokens held.
-    pub balance: Amount,
-    /// The nonce of the account's next transaction.
-    pub nonce: Nonce,
-}
-
-/// Token issuance counters. The circulating supply is `minted - redeemed`, and it always equals
-/// the sum of all balances.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
-pub struct Supply {
-    /// Tokens ever created (genesis balances included).
-    pub minted: Amount,
-    /// Tokens ever destroyed.
-    pub redeemed: Amount,
-}
-
-impl Supply {
-    /// `minted - redeemed`.
-    pub fn circulating(&self) -> Amount {
-        self.minted.checked_sub(self.redeemed).unwrap_or(Amount::ZERO)
-    }
-}
-
-/// The outcome of one transaction in a block.
-#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
-pub enum Receipt {
-    /// The transaction took effect.
-    Success,
-    /// The transaction used up its nonce and changed nothing else.
-    Failed(TxError),
-}
-
-/// The entries a block changed, in key order (`None` = deleted), and the new state root.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct StateDiff {
-    /// Changed entries.
-    pub changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// The state root after the change.
-    pub root: Hash,
-}
-
-/// What applying a whole block produced.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct BlockOutcome {
-    /// One receipt per transaction, in block order.
-    pub receipts: Vec<Receipt>,
-    /// The entries changed and the new root.
-    pub diff: StateDiff,
-}
-
-/// The effects of a valid transaction, computed before anything is written, so that a
-/// transaction either takes effect entirely or not at all.
-#[derive(Default)]
-struct Plan {
-    accounts: Vec<(Address, Account)>,
-    supply: Option<Supply>,
-    fiat_ref: Option<(FiatKind, FiatRef)>,
-}
-
-/// Pre-images of everything changed since the last [`State::finish_block`], so that a block can
-/// be discarded and so that the block's [`StateDiff`] names exactly what it changed.
-#[derive(Clone, Debug, Default)]
-struct Journal {
-    accounts: HashMap<Address, Option<Account>>,
-    supply: Option<Supply>,
-    fiat_refs: Vec<(FiatKind, FiatRef)>,
+/// How a transaction's changes are journaled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Savepoint {
+    /// Not inside a transaction: changes are only recorded for the block.
+    None,
+    /// A transaction that may commit: changes are recorded for the block and the transaction.
+    Execute,
+    /// A probe that is always undone (mempool admission): only the transaction journal.
+    Probe,
 }
 
 /// The whole ledger state.
 #[derive(Clone, Debug)]
 pub struct State {
-    config: ChainConfig,
-    accounts: HashMap<Address, Account>,
-    supply: Supply,
-    fiat_refs: HashSet<(FiatKind, FiatRef)>,
+    pub(crate) config: ChainConfig,
+    pub(crate) accounts: HashMap<Address, Account>,
+    pub(crate) supply: Supply,
+    pub(crate) fiat_refs: HashSet<(FiatKind, FiatRef)>,
+    pub(crate) cursor: Cursor,
+    pub(crate) tariffs: BTreeMap<Slot, Tariffs>,
+    pub(crate) meters: HashMap<Address, Meter>,
+    pub(crate) readings: BTreeMap<(Slot, Address), SlotReadings>,
+    pub(crate) orders: BTreeMap<(Slot, OrderId), OpenOrder>,
+    pub(crate) cleared: BTreeMap<Slot, ClearedSlot>,
+    pub(crate) contracts: BTreeMap<ContractId, Contract>,
+    /// Derived: active meters per owner.
+    pub(crate) active_meters: HashMap<Address, u32>,
+    /// Derived: the slot of each open order.
+    pub(crate) order_slots: HashMap<OrderId, Slot>,
+    /// Derived: per slot and account, how many open orders of each side.
+    pub(crate) slot_sides: HashMap<(Slot, Address), (u32, u32)>,
     tree: StateTree,
     root: Hash,
-    journal: Journal,
+    /// Entry bytes before the current block, for every entry the block touched.
+    journal: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Entry bytes before the current transaction, in touch order.
+    tx_journal: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    tx_keys: HashSet<Vec<u8>>,
+    savepoint: Savepoint,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn wrap_root(tree_root: Hash) -> Hash {
+    Hash::digest(domain::STATE_ROOT, &[&tree_root.0])
 }
 
 impl State {
+    fn empty(config: ChainConfig) -> State {
+        State {
+            config,
+            accounts: HashMap::new(),
+            supply: Supply::default(),
+            fiat_refs: HashSet::new(),
+            cursor: Cursor::default(),
+            tariffs: BTreeMap::new(),
+            meters: HashMap::new(),
+            readings: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            cleared: BTreeMap::new(),
+            contracts: BTreeMap::new(),
+            active_meters: HashMap::new(),
+            order_slots: HashMap::new(),
+            slot_sides: HashMap::new(),
+            tree: StateTree::default(),
+            root: Hash::ZERO,
+            journal: BTreeMap::new(),
+            tx_journal: Vec::new(),
+            tx_keys: HashSet::new(),
+            savepoint: Savepoint::None,
+        }
+    }
+
     /// The state of block 0.
     pub fn from_genesis(genesis: &Genesis) -> Result<State, StateError> {
         genesis.validate()?;
+        let mut state = State::empty(genesis.config.clone());
         let mut minted = Amount::ZERO;
-        let mut accounts = HashMap::new();
         for (address, balance) in &genesis.balances {
             minted =
                 minted.checked_add(*balance).ok_or(primitives::GenesisError::SupplyOverflow)?;
-            accounts.insert(*address, Account { balance: *balance, nonce: Nonce(0) });
+            state.accounts.insert(*address, Account { balance: *balance, ..Account::default() });
         }
-        let mut state = State {
-            config: genesis.config.clone(),
-            accounts,
-            supply: Supply { minted, redeemed: Amount::ZERO },
-            fiat_refs: HashSet::new(),
-            tree: StateTree::default(),
-            root: Hash::ZERO,
-            journal: Journal::default(),
+        state.supply = Supply { minted, redeemed: Amount::ZERO };
+        let first_slot = genesis.config.market.slot_of(genesis.genesis_time);
+        state.cursor = Cursor {
+            time: genesis.genesis_time,
+            next_clear: first_slot,
+            next_settle: first_slot,
+            ..Cursor::default()
         };
+        state.tariffs.insert(Slot(0), genesis.config.market.tariffs);
         state.rebuild_commitment();
         Ok(state)
     }
@@ -124,61 +124,48 @@ impl State {
     pub fn from_entries(
         entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> Result<State, StateError> {
-        let mut config = None;
-        let mut supply = None;
-        let mut accounts = HashMap::new();
-        let mut fiat_refs = HashSet::new();
-        for (key, value) in entries {
-            let bad = |reason: String| StateError::BadValue { key: hex(&key), reason };
-            match key.split_first() {
-                Some((&keys::CONFIG, [])) => {
-                    config = Some(decode::<ChainConfig>(&value).map_err(|e| bad(e.to_string()))?);
-                }
-                Some((&keys::SUPPLY, [])) => {
-                    supply = Some(decode::<Supply>(&value).map_err(|e| bad(e.to_string()))?);
-                }
-                Some((&keys::ACCOUNT, rest)) => {
-                    let bytes: [u8; 32] =
-                        rest.try_into().map_err(|_| StateError::UnknownKey(hex(&key)))?;
-                    let account = decode::<Account>(&value).map_err(|e| bad(e.to_string()))?;
-                    accounts.insert(Address(primitives::PublicKey(bytes)), account);
-                }
-                Some((&keys::FIAT_REF, [kind, reference @ ..])) => {
-                    let kind = match kind {
-                        0 => FiatKind::Mint,
-                        1 => FiatKind::Redeem,
-                        _ => return Err(StateError::UnknownKey(hex(&key))),
-                    };
-                    let text = std::str::from_utf8(reference).map_err(|e| bad(e.to_string()))?;
-                    fiat_refs.insert((kind, FiatRef::new(text).map_err(bad)?));
-                }
-                _ => return Err(StateError::UnknownKey(hex(&key))),
-            }
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = entries.into_iter().collect();
+        entries.sort();
+        let config_bytes = entries
+            .iter()
+            .find(|(key, _)| *key == keys::config())
+            .map(|(_, value)| value.clone())
+            .ok_or(StateError::Missing("chain configuration"))?;
+        let config: ChainConfig = decode(&config_bytes).map_err(|error| StateError::BadValue {
+            key: hex(&keys::config()),
+            reason: error.to_string(),
+        })?;
+        let mut state = State::empty(config);
+        for (key, value) in &entries {
+            state.load(key, Some(value))?;
         }
-        let mut state = State {
-            config: config.ok_or(StateError::Missing("chain configuration"))?,
-            accounts,
-            supply: supply.ok_or(StateError::Missing("supply"))?,
-            fiat_refs,
-            tree: StateTree::default(),
-            root: Hash::ZERO,
-            journal: Journal::default(),
-        };
+        if !entries.iter().any(|(key, _)| *key == keys::supply()) {
+            return Err(StateError::Missing("supply"));
+        }
+        if !entries.iter().any(|(key, _)| *key == keys::cursor()) {
+            return Err(StateError::Missing("market cursor"));
+        }
         state.rebuild_commitment();
         Ok(state)
     }
 
     /// Every entry of the state, in key order.
     pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut entries = Vec::with_capacity(self.accounts.len().saturating_add(2));
-        entries.push((keys::config(), encode(&self.config)));
-        entries.push((keys::supply(), encode(&self.supply)));
-        for (address, account) in &self.accounts {
-            entries.push((keys::account(address), encode(account)));
-        }
-        for (kind, reference) in &self.fiat_refs {
-            entries.push((keys::fiat_ref(*kind, reference), Vec::new()));
-        }
+        let mut keys: Vec<Key> = vec![Key::Config, Key::Supply, Key::Cursor];
+        keys.extend(self.accounts.keys().map(|address| Key::Account(*address)));
+        keys.extend(
+            self.fiat_refs.iter().map(|(kind, reference)| Key::FiatRef(*kind, reference.clone())),
+        );
+        keys.extend(self.tariffs.keys().map(|slot| Key::Tariffs(*slot)));
+        keys.extend(self.meters.keys().map(|address| Key::Meter(*address)));
+        keys.extend(self.readings.keys().map(|(slot, meter)| Key::Readings(*slot, *meter)));
+        keys.extend(self.orders.keys().map(|(slot, id)| Key::Order(*slot, *id)));
+        keys.extend(self.cleared.keys().map(|slot| Key::Cleared(*slot)));
+        keys.extend(self.contracts.keys().map(|id| Key::Contract(*id)));
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = keys
+            .iter()
+            .filter_map(|key| self.value_of(key).map(|value| (keys::render(key), value)))
+            .collect();
         entries.sort();
         entries
     }
@@ -190,6 +177,245 @@ impl State {
         }
         self.root = wrap_root(tree.root());
         self.tree = tree;
+    }
+
+    /// The current bytes of an entry (`None` if absent).
+    fn value_of(&self, key: &Key) -> Option<Vec<u8>> {
+        match key {
+            Key::Config => Some(encode(&self.config)),
+            Key::Supply => Some(encode(&self.supply)),
+            Key::Cursor => Some(encode(&self.cursor)),
+            Key::Account(address) => self.accounts.get(address).map(encode),
+            Key::FiatRef(kind, reference) => {
+                self.fiat_refs.contains(&(*kind, reference.clone())).then(Vec::new)
+            }
+            Key::Tariffs(slot) => self.tariffs.get(slot).map(encode),
+            Key::Meter(address) => self.meters.get(address).map(encode),
+            Key::Readings(slot, meter) => self.readings.get(&(*slot, *meter)).map(encode),
+            Key::Order(slot, id) => self.orders.get(&(*slot, *id)).map(encode),
+            Key::Cleared(slot) => self.cleared.get(slot).map(encode),
+            Key::Contract(id) => self.contracts.get(id).map(encode),
+        }
+    }
+
+    /// Sets an entry from bytes (`None` removes it), keeping the derived indexes in step. The
+    /// one way the typed maps change.
+    fn load(&mut self, raw_key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
+        let key = keys::parse(raw_key).ok_or_else(|| StateError::UnknownKey(hex(raw_key)))?;
+        fn typed<T: borsh::BorshDeserialize>(
+            raw_key: &[u8],
+            value: Option<&[u8]>,
+        ) -> Result<Option<T>, StateError> {
+            value
+                .map(|bytes| {
+                    decode(bytes).map_err(|error| StateError::BadValue {
+                        key: hex(raw_key),
+                        reason: error.to_string(),
+                    })
+                })
+                .transpose()
+        }
+        match key {
+            Key::Config => {
+                if let Some(config) = typed(raw_key, value)? {
+                    self.config = config;
+                }
+            }
+            Key::Supply => self.supply = typed(raw_key, value)?.unwrap_or_default(),
+            Key::Cursor => self.cursor = typed(raw_key, value)?.unwrap_or_default(),
+            Key::Account(address) => match typed::<Account>(raw_key, value)? {
+                Some(account) => {
+                    self.accounts.insert(address, account);
+                }
+                None => {
+                    self.accounts.remove(&address);
+                }
+            },
+            Key::FiatRef(kind, reference) => {
+                if value.is_some() {
+                    self.fiat_refs.insert((kind, reference));
+                } else {
+                    self.fiat_refs.remove(&(kind, reference));
+                }
+            }
+            Key::Tariffs(slot) => match typed::<Tariffs>(raw_key, value)? {
+                Some(tariffs) => {
+                    self.tariffs.insert(slot, tariffs);
+                }
+                None => {
+                    self.tariffs.remove(&slot);
+                }
+            },
+            Key::Meter(address) => {
+                let new: Option<Meter> = typed(raw_key, value)?;
+                if let Some(old) = self.meters.get(&address).copied()
+                    && old.active
+                {
+                    adjust(&mut self.active_meters, old.owner, false);
+                }
+                match new {
+                    Some(meter) => {
+                        if meter.active {
+                            adjust(&mut self.active_meters, meter.owner, true);
+                        }
+                        self.meters.insert(address, meter);
+                    }
+                    None => {
+                        self.meters.remove(&address);
+                    }
+                }
+            }
+            Key::Readings(slot, meter) => match typed::<SlotReadings>(raw_key, value)? {
+                Some(readings) => {
+                    self.readings.insert((slot, meter), readings);
+                }
+                None => {
+                    self.readings.remove(&(slot, meter));
+                }
+            },
+            Key::Order(slot, id) => {
+                let new: Option<OpenOrder> = typed(raw_key, value)?;
+                if let Some(old) = self.orders.remove(&(slot, id)) {
+                    self.order_slots.remove(&id);
+                    count_side(&mut self.slot_sides, slot, old.owner, old.side, false);
+                }
+                if let Some(order) = new {
+                    self.order_slots.insert(id, slot);
+                    count_side(&mut self.slot_sides, slot, order.owner, order.side, true);
+                    self.orders.insert((slot, id), order);
+                }
+            }
+            Key::Cleared(slot) => match typed::<ClearedSlot>(raw_key, value)? {
+                Some(cleared) => {
+                    self.cleared.insert(slot, cleared);
+                }
+                None => {
+                    self.cleared.remove(&slot);
+                }
+            },
+            Key::Contract(id) => match typed::<Contract>(raw_key, value)? {
+                Some(contract) => {
+                    self.contracts.insert(id, contract);
+                }
+                None => {
+                    self.contracts.remove(&id);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Changes an entry, journaling what it was.
+    pub(crate) fn put(&mut self, key: Key, value: Option<Vec<u8>>) {
+        let raw = keys::render(&key);
+        if self.savepoint != Savepoint::Probe && !self.journal.contains_key(&raw) {
+            self.journal.insert(raw.clone(), self.value_of(&key));
+        }
+        if self.savepoint != Savepoint::None && self.tx_keys.insert(raw.clone()) {
+            self.tx_journal.push((raw.clone(), self.value_of(&key)));
+        }
+        // Loading bytes this state just encoded cannot fail.
+        let _ = self.load(&raw, value.as_deref());
+    }
+
+    pub(crate) fn set_account(&mut self, address: Address, account: Account) {
+        self.put(Key::Account(address), Some(encode(&account)));
+    }
+
+    pub(crate) fn set_supply(&mut self, supply: Supply) {
+        self.put(Key::Supply, Some(encode(&supply)));
+    }
+
+    pub(crate) fn set_cursor(&mut self, cursor: Cursor) {
+        self.put(Key::Cursor, Some(encode(&cursor)));
+    }
+
+    pub(crate) fn use_fiat_ref(&mut self, kind: FiatKind, reference: FiatRef) {
+        self.put(Key::FiatRef(kind, reference), Some(Vec::new()));
+    }
+
+    pub(crate) fn set_tariffs(&mut self, slot: Slot, tariffs: Tariffs) {
+        self.put(Key::Tariffs(slot), Some(encode(&tariffs)));
+    }
+
+    pub(crate) fn set_meter(&mut self, address: Address, meter: Meter) {
+        self.put(Key::Meter(address), Some(encode(&meter)));
+    }
+
+    pub(crate) fn set_readings(
+        &mut self,
+        slot: Slot,
+        meter: Address,
+        readings: Option<SlotReadings>,
+    ) {
+        self.put(Key::Readings(slot, meter), readings.map(|readings| encode(&readings)));
+    }
+
+    pub(crate) fn set_order(&mut self, slot: Slot, id: OrderId, order: Option<OpenOrder>) {
+        self.put(Key::Order(slot, id), order.map(|order| encode(&order)));
+    }
+
+    pub(crate) fn set_cleared(&mut self, slot: Slot, cleared: Option<ClearedSlot>) {
+        self.put(Key::Cleared(slot), cleared.map(|cleared| encode(&cleared)));
+    }
+
+    pub(crate) fn set_contract(&mut self, id: ContractId, contract: Contract) {
+        self.put(Key::Contract(id), Some(encode(&contract)));
+    }
+
+    /// Starts a transaction: its changes can be undone with [`State::rollback_tx`]. A probe is
+    /// always undone and leaves no trace in the block journal.
+    pub(crate) fn begin_tx(&mut self, probe: bool) {
+        self.savepoint = if probe { Savepoint::Probe } else { Savepoint::Execute };
+        self.tx_journal.clear();
+        self.tx_keys.clear();
+    }
+
+    /// Keeps the transaction's changes.
+    pub(crate) fn commit_tx(&mut self) {
+        self.savepoint = Savepoint::None;
+        self.tx_journal.clear();
+        self.tx_keys.clear();
+    }
+
+    /// Undoes the transaction's changes.
+    pub(crate) fn rollback_tx(&mut self) {
+        let journal = std::mem::take(&mut self.tx_journal);
+        for (key, before) in journal.into_iter().rev() {
+            let _ = self.load(&key, before.as_deref());
+        }
+        self.commit_tx();
+    }
+
+    /// Ends the current block: returns the entries it changed and updates the state root.
+    pub fn finish_block(&mut self) -> StateDiff {
+        let journal = std::mem::take(&mut self.journal);
+        let mut changes = Vec::with_capacity(journal.len());
+        for (raw, before) in journal {
+            let now = keys::parse(&raw).and_then(|key| self.value_of(&key));
+            if now != before {
+                changes.push((raw, now));
+            }
+        }
+        for (key, value) in &changes {
+            match value {
+                Some(value) => self.tree.insert(key.clone(), value),
+                None => self.tree.remove(key),
+            }
+        }
+        self.root = wrap_root(self.tree.root());
+        StateDiff { changes, root: self.root }
+    }
+
+    /// Undoes everything since the last [`State::finish_block`].
+    pub fn discard_block(&mut self) {
+        if self.savepoint != Savepoint::None {
+            self.rollback_tx();
+        }
+        let journal = std::mem::take(&mut self.journal);
+        for (key, before) in journal {
+            let _ = self.load(&key, before.as_deref());
+        }
     }
 
     /// The state root as of the last finished block.
@@ -207,6 +433,11 @@ impl State {
         self.supply
     }
 
+    /// The market's counters and clock, the grid's balance among them.
+    pub fn cursor(&self) -> Cursor {
+        self.cursor
+    }
+
     /// An account (a never-seen address is an empty account).
     pub fn account(&self, address: &Address) -> Account {
         self.accounts.get(address).copied().unwrap_or_default()
@@ -217,205 +448,81 @@ impl State {
         self.accounts.iter()
     }
 
-    /// Checks what a transaction would do against the current state, without its nonce and
-    /// without changing anything. The mempool runs this before admission.
-    pub fn check(&self, tx: &Transaction) -> Result<(), TxError> {
-        self.plan(tx).map(drop)
+    /// The sender's next nonce.
+    pub fn nonce(&self, address: &Address) -> Nonce {
+        self.account(address).nonce
     }
 
-    /// Executes one transaction as the next one of the current block.
-    ///
-    /// `Err` means the transaction cannot be in a block at all (nothing changed). `Ok` carries
-    /// the receipt: a failed transaction has consumed its nonce and changed nothing else.
-    pub fn execute(&mut self, verified: &VerifiedTransaction) -> Result<Receipt, InclusionError> {
-        let tx = verified.tx();
-        let sender = self.account(&tx.sender);
-        if tx.nonce != sender.nonce {
-            return Err(InclusionError::WrongNonce { expected: sender.nonce, got: tx.nonce });
-        }
-        let next_nonce = sender.nonce.next().ok_or(InclusionError::NonceExhausted)?;
-        let receipt = match self.plan(tx) {
-            Ok(plan) => {
-                self.apply(plan);
-                Receipt::Success
-            }
-            Err(error) => Receipt::Failed(error),
-        };
-        let mut sender = self.account(&tx.sender);
-        sender.nonce = next_nonce;
-        self.set_account(tx.sender, sender);
-        Ok(receipt)
+    /// A registered meter.
+    pub fn meter(&self, address: &Address) -> Option<Meter> {
+        self.meters.get(address).copied()
     }
 
-    /// Executes a whole block. On an inclusion error the block is discarded and the state is as
-    /// before.
-    pub fn apply_block(
-        &mut self,
-        txs: &[VerifiedTransaction],
-    ) -> Result<BlockOutcome, (usize, InclusionError)> {
-        let mut receipts = Vec::with_capacity(txs.len());
-        for (index, tx) in txs.iter().enumerate() {
-            match self.execute(tx) {
-                Ok(receipt) => receipts.push(receipt),
-                Err(error) => {
-                    self.discard_block();
-                    return Err((index, error));
-                }
-            }
-        }
-        Ok(BlockOutcome { receipts, diff: self.finish_block() })
+    /// An open order.
+    pub fn order(&self, id: OrderId) -> Option<(Slot, OpenOrder)> {
+        let slot = *self.order_slots.get(&id)?;
+        self.orders.get(&(slot, id)).map(|order| (slot, *order))
     }
 
-    /// Ends the current block: returns the entries it changed and updates the state root.
-    pub fn finish_block(&mut self) -> StateDiff {
-        let journal = std::mem::take(&mut self.journal);
-        let mut changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(
-            journal.accounts.len().saturating_add(journal.fiat_refs.len()).saturating_add(1),
-        );
-        for address in journal.accounts.keys() {
-            let value = self.accounts.get(address).map(encode);
-            changes.push((keys::account(address), value));
-        }
-        if journal.supply.is_some() {
-            changes.push((keys::supply(), Some(encode(&self.supply))));
-        }
-        for (kind, reference) in &journal.fiat_refs {
-            changes.push((keys::fiat_ref(*kind, reference), Some(Vec::new())));
-        }
-        changes.sort();
-        for (key, value) in &changes {
-            match value {
-                Some(value) => self.tree.insert(key.clone(), value),
-                None => self.tree.remove(key),
-            }
-        }
-        self.root = wrap_root(self.tree.root());
-        StateDiff { changes, root: self.root }
+    /// A contract.
+    pub fn contract(&self, id: ContractId) -> Option<Contract> {
+        self.contracts.get(&id).copied()
     }
 
-    /// Undoes everything executed since the last [`State::finish_block`].
-    pub fn discard_block(&mut self) {
-        let journal = std::mem::take(&mut self.journal);
-        for (address, before) in journal.accounts {
-            match before {
-                Some(account) => self.accounts.insert(address, account),
-                None => self.accounts.remove(&address),
-            };
-        }
-        if let Some(supply) = journal.supply {
-            self.supply = supply;
-        }
-        for entry in journal.fiat_refs {
-            self.fiat_refs.remove(&entry);
-        }
+    /// The tariffs in force for `slot`.
+    pub fn tariffs_for(&self, slot: Slot) -> Tariffs {
+        self.tariffs
+            .range(..=slot)
+            .next_back()
+            .map(|(_, tariffs)| *tariffs)
+            .unwrap_or(self.config.market.tariffs)
     }
 
-    fn set_account(&mut self, address: Address, account: Account) {
-        let before = self.accounts.insert(address, account);
-        self.journal.accounts.entry(address).or_insert(before);
+    /// Whether `owner` has an open order on `side` in `slot`.
+    pub(crate) fn has_side(&self, slot: Slot, owner: Address, side: Side) -> bool {
+        self.slot_sides.get(&(slot, owner)).is_some_and(|(bids, asks)| match side {
+            Side::Bid => *bids > 0,
+            Side::Ask => *asks > 0,
+        })
     }
 
-    fn apply(&mut self, plan: Plan) {
-        for (address, account) in plan.accounts {
-            self.set_account(address, account);
+    /// The identity `Σ (balance + reserved) + grid − Σ arrears = minted − redeemed`, checked:
+    /// `Ok(())` or the two sides that differ.
+    pub fn check_conservation(&self) -> Result<(), (i128, i128)> {
+        let mut held: i128 = self.cursor.grid;
+        for account in self.accounts.values() {
+            held = held
+                .saturating_add(i128::try_from(account.balance.0).unwrap_or(i128::MAX))
+                .saturating_add(i128::try_from(account.reserved.0).unwrap_or(i128::MAX))
+                .saturating_sub(i128::try_from(account.arrears.0).unwrap_or(i128::MAX));
         }
-        if let Some(supply) = plan.supply {
-            self.journal.supply.get_or_insert(self.supply);
-            self.supply = supply;
-        }
-        if let Some(entry) = plan.fiat_ref
-            && self.fiat_refs.insert(entry.clone())
-        {
-            self.journal.fiat_refs.push(entry);
-        }
-    }
-
-    /// Decides what `tx` does, with every check, and computes the new values it writes.
-    fn plan(&self, tx: &Transaction) -> Result<Plan, TxError> {
-        match &tx.payload {
-            Payload::Transfer { to, amount } => {
-                let sender = self.debited(&tx.sender, *amount)?;
-                if *to == tx.sender {
-                    return Ok(Plan::default());
-                }
-                let recipient = self.credited(to, *amount)?;
-                Ok(Plan {
-                    accounts: vec![(tx.sender, sender), (*to, recipient)],
-                    ..Plan::default()
-                })
-            }
-            Payload::Mint { to, amount, fiat_ref } => {
-                self.require_issuer(&tx.sender)?;
-                let fiat_ref = self.unused_fiat_ref(FiatKind::Mint, fiat_ref)?;
-                let recipient = self.credited(to, *amount)?;
-                let minted =
-                    self.supply.minted.checked_add(*amount).ok_or(TxError::SupplyOverflow)?;
-                Ok(Plan {
-                    accounts: vec![(*to, recipient)],
-                    supply: Some(Supply { minted, ..self.supply }),
-                    fiat_ref: Some(fiat_ref),
-                })
-            }
-            Payload::Redeem { amount, fiat_ref } => {
-                self.require_issuer(&tx.sender)?;
-                let fiat_ref = self.unused_fiat_ref(FiatKind::Redeem, fiat_ref)?;
-                let issuer = self.debited(&tx.sender, *amount)?;
-                let redeemed =
-                    self.supply.redeemed.checked_add(*amount).ok_or(TxError::SupplyOverflow)?;
-                Ok(Plan {
-                    accounts: vec![(tx.sender, issuer)],
-                    supply: Some(Supply { redeemed, ..self.supply }),
-                    fiat_ref: Some(fiat_ref),
-                })
-            }
-        }
-    }
-
-    fn debited(&self, address: &Address, amount: Amount) -> Result<Account, TxError> {
-        if amount.is_zero() {
-            return Err(TxError::ZeroAmount);
-        }
-        let mut account = self.account(address);
-        account.balance = account
-            .balance
-            .checked_sub(amount)
-            .ok_or(TxError::InsufficientBalance { balance: account.balance, needed: amount })?;
-        Ok(account)
-    }
-
-    fn credited(&self, address: &Address, amount: Amount) -> Result<Account, TxError> {
-        if amount.is_zero() {
-            return Err(TxError::ZeroAmount);
-        }
-        let mut account = self.account(address);
-        account.balance = account.balance.checked_add(amount).ok_or(TxError::BalanceOverflow)?;
-        Ok(account)
-    }
-
-    fn require_issuer(&self, sender: &Address) -> Result<(), TxError> {
-        if *sender != self.config.issuer {
-            return Err(TxError::NotIssuer);
-        }
-        Ok(())
-    }
-
-    fn unused_fiat_ref(
-        &self,
-        kind: FiatKind,
-        reference: &FiatRef,
-    ) -> Result<(FiatKind, FiatRef), TxError> {
-        let entry = (kind, reference.clone());
-        if self.fiat_refs.contains(&entry) {
-            return Err(TxError::FiatRefUsed(reference.clone()));
-        }
-        Ok(entry)
+        let issued = i128::try_from(self.supply.circulating().0).unwrap_or(i128::MAX);
+        if held == issued { Ok(()) } else { Err((held, issued)) }
     }
 }
 
-fn wrap_root(tree_root: Hash) -> Hash {
-    Hash::digest(domain::STATE_ROOT, &[&tree_root.0])
+fn adjust(counts: &mut HashMap<Address, u32>, owner: Address, up: bool) {
+    let count = counts.entry(owner).or_default();
+    *count = if up { count.saturating_add(1) } else { count.saturating_sub(1) };
+    if *count == 0 {
+        counts.remove(&owner);
+    }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+fn count_side(
+    counts: &mut HashMap<(Slot, Address), (u32, u32)>,
+    slot: Slot,
+    owner: Address,
+    side: Side,
+    up: bool,
+) {
+    let entry = counts.entry((slot, owner)).or_default();
+    let count = match side {
+        Side::Bid => &mut entry.0,
+        Side::Ask => &mut entry.1,
+    };
+    *count = if up { count.saturating_add(1) } else { count.saturating_sub(1) };
+    if *entry == (0, 0) {
+        counts.remove(&(slot, owner));
+    }
 }

@@ -9,6 +9,8 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 
 const CHAIN: &str = "ledger-test";
+/// Block time in these tests: within the genesis slot, so the market stays idle.
+const NOW: TimestampMs = TimestampMs(1_000);
 const ISSUER: u8 = 0;
 const MEMBERS: u8 = 5;
 
@@ -23,6 +25,17 @@ fn signed(sender: u8, nonce: u64, payload: Payload) -> VerifiedTransaction {
 
 fn transfer(sender: u8, nonce: u64, to: u8, amount: u128) -> VerifiedTransaction {
     testing::transfer(CHAIN, sender, nonce, to, amount).verify(&chain_id(CHAIN)).unwrap()
+}
+
+/// The state entries a block changed, besides the market clock.
+fn changed_keys(outcome: &ledger::BlockOutcome) -> std::collections::BTreeSet<Vec<u8>> {
+    outcome
+        .diff
+        .changes
+        .iter()
+        .map(|(key, _)| key.clone())
+        .filter(|key| *key != ledger::keys::cursor())
+        .collect()
 }
 
 fn fiat(text: &str) -> FiatRef {
@@ -43,13 +56,19 @@ fn total_balances(state: &State) -> Amount {
 fn a_transfer_moves_tokens_and_uses_the_nonce() {
     let mut state = State::from_genesis(&genesis()).unwrap();
     let root = state.root();
-    let outcome = state.apply_block(&[transfer(1, 0, 2, 300)]).unwrap();
-    assert_eq!(outcome.receipts, vec![Receipt::Success]);
+    let outcome = state.apply_block(NOW, &[transfer(1, 0, 2, 300)]).unwrap();
+    assert_eq!(outcome.receipts, vec![Receipt::Success(ledger::Outcome::Done)]);
     assert_eq!((balance(&state, 1), balance(&state, 2)), (700, 1300));
     assert_eq!(state.account(&address(1)).nonce, Nonce(1));
     assert_ne!(state.root(), root);
     assert_eq!(outcome.diff.root, state.root());
-    assert_eq!(outcome.diff.changes.len(), 2, "two accounts changed");
+    assert_eq!(
+        changed_keys(&outcome),
+        vec![ledger::keys::account(&address(1)), ledger::keys::account(&address(2))]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        "two accounts changed"
+    );
 }
 
 #[test]
@@ -71,10 +90,14 @@ fn failures_use_the_nonce_and_change_nothing_else() {
         ),
     ];
     for (tx, expected) in cases {
-        assert_eq!(state.check(tx.tx()), Err(expected.clone()));
-        let outcome = state.apply_block(&[tx]).unwrap();
+        assert_eq!(state.check(tx.tx(), NOW), Err(expected.clone()));
+        let outcome = state.apply_block(NOW, &[tx]).unwrap();
         assert_eq!(outcome.receipts, vec![Receipt::Failed(expected)]);
-        assert_eq!(outcome.diff.changes.len(), 1, "only the sender's nonce changed");
+        assert_eq!(
+            changed_keys(&outcome),
+            [ledger::keys::account(&address(1))].into_iter().collect(),
+            "only the sender's nonce changed"
+        );
     }
     assert_eq!(balance(&state, 1), 1_000);
     assert_eq!(balance(&state, 2), 1_000);
@@ -92,8 +115,8 @@ fn mint_and_redeem_are_the_issuers_and_each_fiat_reference_counts_once() {
             Payload::Mint { to: address(3), amount: Amount(250), fiat_ref: fiat(reference) },
         )
     };
-    let outcome = state.apply_block(&[mint(0, "bank-1"), mint(1, "bank-1")]).unwrap();
-    assert_eq!(outcome.receipts[0], Receipt::Success);
+    let outcome = state.apply_block(NOW, &[mint(0, "bank-1"), mint(1, "bank-1")]).unwrap();
+    assert_eq!(outcome.receipts[0], Receipt::Success(ledger::Outcome::Done));
     assert_eq!(outcome.receipts[1], Receipt::Failed(TxError::FiatRefUsed(fiat("bank-1"))));
     assert_eq!(balance(&state, 3), 1_250);
     assert_eq!(state.supply().minted, Amount(5_250));
@@ -102,14 +125,14 @@ fn mint_and_redeem_are_the_issuers_and_each_fiat_reference_counts_once() {
     let redeem =
         signed(ISSUER, 2, Payload::Redeem { amount: Amount(100), fiat_ref: fiat("bank-1") });
     assert_eq!(
-        state.check(redeem.tx()),
+        state.check(redeem.tx(), NOW),
         Err(TxError::InsufficientBalance { balance: Amount(0), needed: Amount(100) })
     );
-    state.apply_block(&[transfer(3, 0, ISSUER, 100)]).unwrap();
-    let outcome = state.apply_block(&[redeem]).unwrap();
+    state.apply_block(NOW, &[transfer(3, 0, ISSUER, 100)]).unwrap();
+    let outcome = state.apply_block(NOW, &[redeem]).unwrap();
     assert_eq!(
         outcome.receipts,
-        vec![Receipt::Success],
+        vec![Receipt::Success(ledger::Outcome::Done)],
         "a mint reference may back one redemption"
     );
     assert_eq!(state.supply().redeemed, Amount(100));
@@ -120,16 +143,16 @@ fn mint_and_redeem_are_the_issuers_and_each_fiat_reference_counts_once() {
 fn a_wrong_nonce_keeps_the_transaction_out_and_the_block_is_undone() {
     let mut state = State::from_genesis(&genesis()).unwrap();
     let before = state.clone();
-    let result = state.apply_block(&[transfer(1, 0, 2, 10), transfer(1, 5, 2, 10)]);
+    let result = state.apply_block(NOW, &[transfer(1, 0, 2, 10), transfer(1, 5, 2, 10)]);
     assert_eq!(
         result.unwrap_err(),
         (1, InclusionError::WrongNonce { expected: Nonce(1), got: Nonce(5) })
     );
     assert_eq!(state.root(), before.root());
     assert_eq!(state.entries(), before.entries(), "the first transaction was undone too");
-    let replay = state.apply_block(&[transfer(1, 0, 2, 10)]).unwrap();
-    assert_eq!(replay.receipts, vec![Receipt::Success]);
-    assert!(state.apply_block(&[transfer(1, 0, 2, 10)]).is_err(), "a replay is refused");
+    let replay = state.apply_block(NOW, &[transfer(1, 0, 2, 10)]).unwrap();
+    assert_eq!(replay.receipts, vec![Receipt::Success(ledger::Outcome::Done)]);
+    assert!(state.apply_block(NOW, &[transfer(1, 0, 2, 10)]).is_err(), "a replay is refused");
 }
 
 /// One step of a random history.
@@ -163,7 +186,7 @@ fn run(steps: &[Step]) -> (State, BTreeMap<Vec<u8>, Vec<u8>>) {
     let end_block = |state: &mut State,
                      block: &mut Vec<VerifiedTransaction>,
                      store: &mut BTreeMap<Vec<u8>, Vec<u8>>| {
-        let outcome = state.apply_block(block).unwrap();
+        let outcome = state.apply_block(NOW, block).unwrap();
         assert_eq!(outcome.receipts.len(), block.len());
         block.clear();
         for (key, value) in outcome.diff.changes {
@@ -297,7 +320,7 @@ proptest! {
             };
             let receipt = state.execute(&signed(sender, nonces[sender as usize], payload)).unwrap();
             nonces[sender as usize] += 1;
-            prop_assert_eq!(receipt == Receipt::Success, model.apply(step), "step {:?}", step);
+            prop_assert_eq!(receipt == Receipt::Success(ledger::Outcome::Done), model.apply(step), "step {:?}", step);
         }
         state.finish_block();
         for member in 0..=MEMBERS {

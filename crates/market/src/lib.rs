@@ -5,7 +5,7 @@
 //! order book and continuous pay-as-bid matching ([`book`]), the settlement of a slot against
 //! metered energy with bilateral contracts, pro-rata shortfalls and the grid as the market maker
 //! of last resort ([`settlement`]), and statements and key figures over settlement records
-//! ([`statement`]). [`reference`] holds deliberately naive implementations that the property
+//! ([`statement`]). [`reference`](mod@reference) holds deliberately naive implementations that the property
 //! tests compare against.
 //!
 //! It deliberately keeps no state and moves no tokens: the ledger stores orders, contracts and

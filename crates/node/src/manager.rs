@@ -6,7 +6,7 @@ use crate::{
     metrics::{NodeMetrics, ReasonLabel},
 };
 use consensus::{Command, Engine, Event, engine_for, verify_proof};
-use ledger::{Receipt, State, StateDiff, StateError};
+use ledger::{MarketEvent, Receipt, State, StateDiff, StateError};
 use primitives::{
     Address, Block, BlockHash, ChainConfig, ConsensusProof, Genesis, Header, Height, Nonce,
     SecretKey, SignedTransaction, TimestampMs, TxHash, TxRejection, VerifiedTransaction,
@@ -437,6 +437,7 @@ fn verify_decoded(
 struct Built {
     block: Block,
     receipts: Vec<Receipt>,
+    events: Vec<MarketEvent>,
     diff: StateDiff,
     started: Instant,
 }
@@ -526,9 +527,10 @@ impl Manager {
             NodeMessage::Admit { txs, reply } => {
                 let mut results = Vec::with_capacity(txs.len());
                 let mut any_ready = false;
+                let now = now_ms();
                 for tx in txs {
                     let hash = tx.hash();
-                    match self.mempool.admit(tx, &self.state) {
+                    match self.mempool.admit(tx, &mut self.state, now) {
                         Ok(ready) => {
                             any_ready |= ready;
                             self.metrics.txs_admitted.inc();
@@ -582,6 +584,7 @@ impl Manager {
     /// Takes transactions from the mempool and executes them as block `height`.
     fn build(&mut self, height: Height, timestamp: TimestampMs) -> Header {
         let started = Instant::now();
+        let events = self.state.begin_block(timestamp);
         let candidates = self.mempool.take_block(&self.state, self.max_block_txs);
         let mut txs = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
@@ -607,8 +610,13 @@ impl Manager {
             proof: ConsensusProof::Genesis,
         };
         self.metrics.block_build_seconds.observe(started.elapsed().as_secs_f64());
-        self.built =
-            Some(Built { block: Block { header: header.clone(), txs }, receipts, diff, started });
+        self.built = Some(Built {
+            block: Block { header: header.clone(), txs },
+            receipts,
+            events,
+            diff,
+            started,
+        });
         header
     }
 
@@ -619,15 +627,16 @@ impl Manager {
             error!(%hash, built = %built.block.hash(), "the engine committed a block that was not built");
             return None;
         }
-        let Built { mut block, receipts, diff, started } = built;
+        let Built { mut block, receipts, events, diff, started } = built;
         block.header.proof = proof;
         let failed =
             receipts.iter().filter(|receipt| matches!(receipt, Receipt::Failed(_))).count();
         let block = Arc::new(block);
         let store = self.store.clone();
         let to_write = block.clone();
-        let task =
-            tokio::task::spawn_blocking(move || store.commit_block(&to_write, &receipts, &diff));
+        let task = tokio::task::spawn_blocking(move || {
+            store.commit_block(&to_write, &receipts, &events, &diff)
+        });
         debug!(height = block.header.height.0, txs = block.txs.len(), "writing block");
         Some(Persisting { block, failed, task, started })
     }

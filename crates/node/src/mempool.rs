@@ -9,7 +9,7 @@
 //! The pool is a plain data structure: the node's task owns it and passes the state in.
 
 use ledger::{State, TxError};
-use primitives::{Address, Nonce, TxHash, VerifiedTransaction};
+use primitives::{Address, Nonce, TimestampMs, TxHash, VerifiedTransaction};
 use std::{
     cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, HashMap},
@@ -136,9 +136,14 @@ impl Mempool {
         next
     }
 
-    /// Admits a verified transaction. Returns whether it can go into the very next block (its
-    /// nonce is the sender's next).
-    pub fn admit(&mut self, tx: VerifiedTransaction, state: &State) -> Result<bool, AdmitError> {
+    /// Admits a verified transaction, checking it against `state` as of chain time `now`.
+    /// Returns whether it can go into the very next block (its nonce is the sender's next).
+    pub fn admit(
+        &mut self,
+        tx: VerifiedTransaction,
+        state: &mut State,
+        now: TimestampMs,
+    ) -> Result<bool, AdmitError> {
         let hash = tx.hash();
         if self.hashes.contains_key(&hash) {
             return Err(AdmitError::Duplicate(hash));
@@ -161,7 +166,7 @@ impl Mempool {
         if self.senders.get(&sender).is_some_and(|queue| queue.contains_key(&nonce)) {
             return Err(AdmitError::NonceTaken(nonce));
         }
-        state.check(tx.tx()).map_err(AdmitError::Invalid)?;
+        state.check(tx.tx(), now).map_err(AdmitError::Invalid)?;
         if queue_len >= self.limits.max_per_sender {
             return Err(AdmitError::SenderFull(queue_len));
         }
@@ -237,6 +242,7 @@ mod tests {
     };
 
     const CHAIN: &str = "pool";
+    const NOW: TimestampMs = TimestampMs(1_000);
 
     fn state() -> State {
         let balances = [(1, 100), (2, 100), (3, 100)];
@@ -251,26 +257,32 @@ mod tests {
 
     #[test]
     fn refuses_what_cannot_execute() {
-        let state = state();
+        let mut state = state();
         let mut pool = Mempool::new(MempoolLimits { max_txs: 3, max_per_sender: 2 });
-        assert_eq!(pool.admit(transfer(1, 0, 10), &state), Ok(true));
+        assert_eq!(pool.admit(transfer(1, 0, 10), &mut state, NOW), Ok(true));
         assert_eq!(
-            pool.admit(transfer(1, 0, 10), &state),
+            pool.admit(transfer(1, 0, 10), &mut state, NOW),
             Err(AdmitError::Duplicate(transfer(1, 0, 10).hash()))
         );
-        assert_eq!(pool.admit(transfer(1, 0, 11), &state), Err(AdmitError::NonceTaken(Nonce(0))));
+        assert_eq!(
+            pool.admit(transfer(1, 0, 11), &mut state, NOW),
+            Err(AdmitError::NonceTaken(Nonce(0)))
+        );
         assert!(matches!(
-            pool.admit(transfer(1, 2, 10), &state),
+            pool.admit(transfer(1, 2, 10), &mut state, NOW),
             Err(AdmitError::NonceTooFarAhead { .. })
         ));
         assert!(matches!(
-            pool.admit(transfer(2, 0, 101), &state),
+            pool.admit(transfer(2, 0, 101), &mut state, NOW),
             Err(AdmitError::Invalid(TxError::InsufficientBalance { .. }))
         ));
-        assert!(matches!(pool.admit(transfer(4, 0, 1), &state), Err(AdmitError::Invalid(_))));
-        assert_eq!(pool.admit(transfer(1, 1, 10), &state), Ok(false));
-        assert_eq!(pool.admit(transfer(2, 0, 10), &state), Ok(true));
-        assert_eq!(pool.admit(transfer(3, 0, 10), &state), Err(AdmitError::Full(3)));
+        assert!(matches!(
+            pool.admit(transfer(4, 0, 1), &mut state, NOW),
+            Err(AdmitError::Invalid(_))
+        ));
+        assert_eq!(pool.admit(transfer(1, 1, 10), &mut state, NOW), Ok(false));
+        assert_eq!(pool.admit(transfer(2, 0, 10), &mut state, NOW), Ok(true));
+        assert_eq!(pool.admit(transfer(3, 0, 10), &mut state, NOW), Err(AdmitError::Full(3)));
         assert_eq!(pool.len(), 3);
         assert_eq!(pool.next_nonce(&state, &address(1)), Nonce(2));
     }
@@ -287,7 +299,7 @@ mod tests {
             transfer(2, 2, 1),
             transfer(3, 0, 1),
         ] {
-            pool.admit(tx, &state).unwrap();
+            pool.admit(tx, &mut state, NOW).unwrap();
         }
         assert!(pool.has_ready(&state));
         let block = pool.take_block(&state, 10);
@@ -295,9 +307,9 @@ mod tests {
             block.iter().map(|tx| (tx.tx().sender, tx.tx().nonce.0)).collect();
         assert_eq!(order, vec![(address(2), 0), (address(1), 0), (address(1), 1), (address(3), 0)]);
         assert_eq!(pool.len(), 1, "sender 2's nonce 2 waits for nonce 1");
-        assert_eq!(state.apply_block(&block).unwrap().receipts.len(), 4);
+        assert_eq!(state.apply_block(NOW, &block).unwrap().receipts.len(), 4);
         assert!(!pool.has_ready(&state));
-        pool.admit(transfer(2, 1, 1), &state).unwrap();
+        pool.admit(transfer(2, 1, 1), &mut state, NOW).unwrap();
         assert_eq!(pool.take_block(&state, 1).len(), 1, "the limit is respected");
         assert_eq!(pool.len(), 1);
     }
@@ -306,13 +318,16 @@ mod tests {
     fn committed_nonces_are_pruned() {
         let mut state = state();
         let mut pool = Mempool::new(MempoolLimits::default());
-        pool.admit(transfer(1, 0, 5), &state).unwrap();
-        pool.admit(transfer(1, 1, 5), &state).unwrap();
+        pool.admit(transfer(1, 0, 5), &mut state, NOW).unwrap();
+        pool.admit(transfer(1, 1, 5), &mut state, NOW).unwrap();
         // Another node's block used nonce 0 with a different transaction.
-        state.apply_block(&[transfer(1, 0, 7)]).unwrap();
+        state.apply_block(NOW, &[transfer(1, 0, 7)]).unwrap();
         assert_eq!(pool.prune(&state), 1);
         assert_eq!(pool.len(), 1);
         assert!(pool.contains(&transfer(1, 1, 5).hash()));
-        assert!(matches!(pool.admit(transfer(1, 0, 5), &state), Err(AdmitError::NonceUsed { .. })));
+        assert!(matches!(
+            pool.admit(transfer(1, 0, 5), &mut state, NOW),
+            Err(AdmitError::NonceUsed { .. })
+        ));
     }
 }

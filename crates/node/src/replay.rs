@@ -99,7 +99,7 @@ pub fn replay_chain(
             }
         }
         let outcome = state
-            .apply_block(&verified)
+            .apply_block(header.timestamp, &verified)
             .map_err(|(index, error)| problem(height, format!("transaction {index}: {error}")))?;
         if outcome.diff.root != header.state_root {
             return Err(problem(height, "state root does not match re-execution"));

@@ -70,7 +70,7 @@ async fn commits_submissions_and_keeps_them_across_a_restart() {
     let reader = handle.store().read().unwrap();
     for hash in &hashes {
         let record = reader.transaction(hash).unwrap().expect("committed");
-        assert_eq!(record.receipt, Receipt::Success);
+        assert_eq!(record.receipt, Receipt::Success(ledger::Outcome::Done));
     }
     let state = reader.state().unwrap();
     for seed in 1..=20 {
@@ -137,7 +137,7 @@ async fn commits_submissions_and_keeps_them_across_a_restart() {
     header.proof = primitives::ConsensusProof::Solo { signature };
     drop(reader);
     let forged = primitives::Block { header, txs: vec![] };
-    store.commit_block(&forged, &[], &ledger::StateDiff::default()).unwrap();
+    store.commit_block(&forged, &[], &[], &ledger::StateDiff::default()).unwrap();
     let error = node::replay_chain(&store, |_, _| {}).unwrap_err();
     assert!(error.to_string().contains("state root does not match"), "{error}");
 }

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod encoding;
 pub mod genesis;
 pub mod hash;
+pub mod market;
 pub mod tx;
 pub mod units;
 
@@ -29,6 +30,7 @@ pub use genesis::{
     Tariffs, Validator,
 };
 pub use hash::{Hash, merkle_root};
+pub use market::{ContractId, OrderId, Side};
 pub use tx::{
     ChainId, FiatRef, Payload, SignedTransaction, Transaction, TxHash, TxRejection,
     VerifiedTransaction,

@@ -9,8 +9,10 @@ use crate::{
     address::Address,
     crypto::{PublicKey, SecretKey, Signature, SignatureError, verify_batch},
     encoding::{DecodeError, decode, encode},
+    genesis::Tariffs,
     hash::{Hash, domain},
-    units::{Amount, Nonce},
+    market::{ContractId, OrderId, Side},
+    units::{Amount, Energy, Nonce, Price, Slot},
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use rand_core::CryptoRng;
@@ -114,6 +116,87 @@ pub enum Payload {
         /// The fiat payment made.
         fiat_ref: FiatRef,
     },
+    /// Bind a smart meter's key to the account it reports for (operator only).
+    RegisterMeter {
+        /// The meter's key, as an address.
+        meter: Address,
+        /// The account that owns it.
+        owner: Address,
+    },
+    /// Stop accepting a meter's readings (operator or owner).
+    DeregisterMeter {
+        /// The meter.
+        meter: Address,
+    },
+    /// What a meter measured over one interval (signed by the meter's key).
+    Reading {
+        /// The interval: it covers `[interval·R, (interval+1)·R)` of chain time.
+        interval: u64,
+        /// Energy produced.
+        produced: Energy,
+        /// Energy consumed.
+        consumed: Energy,
+        /// Whether the values are estimated rather than measured.
+        estimated: bool,
+    },
+    /// A buy or sell order for a delivery slot.
+    PlaceOrder {
+        /// The delivery slot.
+        slot: Slot,
+        /// Buy or sell.
+        side: Side,
+        /// Energy.
+        energy: Energy,
+        /// Limit price per kWh.
+        price: Price,
+    },
+    /// Withdraw an open order before its gate closes.
+    CancelOrder {
+        /// The order.
+        order: OrderId,
+    },
+    /// A consumer proposes a supply contract to a prosumer.
+    ProposeContract {
+        /// The seller.
+        prosumer: Address,
+        /// Price per kWh.
+        price: Price,
+        /// Most energy per slot.
+        max_energy: Energy,
+        /// First delivery slot.
+        first_slot: Slot,
+        /// Last delivery slot.
+        last_slot: Slot,
+    },
+    /// The prosumer accepts a proposed contract.
+    AcceptContract {
+        /// The contract.
+        contract: ContractId,
+    },
+    /// Either party ends a contract (or withdraws or declines a proposal).
+    EndContract {
+        /// The contract.
+        contract: ContractId,
+    },
+    /// Change the tariffs from a slot whose gate has not closed (operator only).
+    SetTariffs {
+        /// The first slot they apply to.
+        from_slot: Slot,
+        /// The new tariffs.
+        tariffs: Tariffs,
+    },
+    /// Give generation certificates to another account.
+    TransferCertificates {
+        /// The recipient.
+        to: Address,
+        /// How many.
+        count: u64,
+    },
+    /// Retire (claim) generation certificates: they can no longer be transferred.
+    RetireCertificates {
+        /// How many.
+        count: u64,
+    },
 }
 
 impl Payload {
@@ -123,6 +206,17 @@ impl Payload {
             Payload::Transfer { .. } => "transfer",
             Payload::Mint { .. } => "mint",
             Payload::Redeem { .. } => "redeem",
+            Payload::RegisterMeter { .. } => "register_meter",
+            Payload::DeregisterMeter { .. } => "deregister_meter",
+            Payload::Reading { .. } => "reading",
+            Payload::PlaceOrder { .. } => "place_order",
+            Payload::CancelOrder { .. } => "cancel_order",
+            Payload::ProposeContract { .. } => "propose_contract",
+            Payload::AcceptContract { .. } => "accept_contract",
+            Payload::EndContract { .. } => "end_contract",
+            Payload::SetTariffs { .. } => "set_tariffs",
+            Payload::TransferCertificates { .. } => "transfer_certificates",
+            Payload::RetireCertificates { .. } => "retire_certificates",
         }
     }
 }
@@ -161,13 +255,29 @@ impl Transaction {
     /// Every account the transaction touches, sender first, without repeats.
     pub fn accounts(&self) -> Vec<Address> {
         let mut accounts = vec![self.sender];
-        match &self.payload {
-            Payload::Transfer { to, .. } | Payload::Mint { to, .. } => {
-                if *to != self.sender {
-                    accounts.push(*to);
-                }
+        let mut add = |address: &Address| {
+            if !accounts.contains(address) {
+                accounts.push(*address);
             }
-            Payload::Redeem { .. } => {}
+        };
+        match &self.payload {
+            Payload::Transfer { to, .. }
+            | Payload::Mint { to, .. }
+            | Payload::TransferCertificates { to, .. } => add(to),
+            Payload::RegisterMeter { meter, owner } => {
+                add(meter);
+                add(owner);
+            }
+            Payload::DeregisterMeter { meter } => add(meter),
+            Payload::ProposeContract { prosumer, .. } => add(prosumer),
+            Payload::Redeem { .. }
+            | Payload::Reading { .. }
+            | Payload::PlaceOrder { .. }
+            | Payload::CancelOrder { .. }
+            | Payload::AcceptContract { .. }
+            | Payload::EndContract { .. }
+            | Payload::SetTariffs { .. }
+            | Payload::RetireCertificates { .. } => {}
         }
         accounts
     }

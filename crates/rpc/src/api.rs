@@ -2,8 +2,9 @@
 //! benchmark and the tests call it through the generated [`JouleApiClient`].
 
 use crate::dto::{
-    AccountDto, BlockDto, BlockId, HeadDto, HistoryCursor, HistoryDto, StatusDto, SubmitResultDto,
-    SupplyDto, TxDto,
+    AccountDto, BlockDto, BlockId, BookDto, CertificatesDto, ClearingDto, ContractDto, HeadDto,
+    HistoryCursor, HistoryDto, KpiDto, MarketStatusDto, MeterDto, OrderDto, ReadingDto,
+    SettlementDto, StatementDto, StatusDto, SubmitResultDto, SupplyDto, TradeDto, TxDto,
 };
 use jsonrpsee::{core::SubscriptionResult, proc_macros::rpc, types::ErrorObjectOwned};
 
@@ -53,6 +54,75 @@ pub trait JouleApi {
     /// What the node is and does.
     #[method(name = "node_status")]
     async fn node_status(&self) -> RpcResult<StatusDto>;
+
+    /// The market's rules, clock, tariffs and the grid's balance.
+    #[method(name = "market_status")]
+    async fn market_status(&self) -> RpcResult<MarketStatusDto>;
+
+    /// A slot's open orders.
+    #[method(name = "market_book")]
+    async fn market_book(&self, slot: u64) -> RpcResult<BookDto>;
+
+    /// What a slot's gate closure produced; `null` before it.
+    #[method(name = "market_clearing")]
+    async fn market_clearing(&self, slot: u64) -> RpcResult<Option<ClearingDto>>;
+
+    /// An account's orders (its latest 1,000 transactions).
+    #[method(name = "market_orders")]
+    async fn market_orders(&self, account: String) -> RpcResult<Vec<OrderDto>>;
+
+    /// An account's trades, optionally in a slot range.
+    #[method(name = "market_trades")]
+    async fn market_trades(
+        &self,
+        account: String,
+        from_slot: Option<u64>,
+        to_slot: Option<u64>,
+    ) -> RpcResult<Vec<TradeDto>>;
+
+    /// Registered meters, optionally of one owner.
+    #[method(name = "meter_list")]
+    async fn meter_list(&self, owner: Option<String>) -> RpcResult<Vec<MeterDto>>;
+
+    /// Readings of a meter, or of every meter of an owner, optionally in a slot range.
+    #[method(name = "meter_readings")]
+    async fn meter_readings(
+        &self,
+        meter_or_owner: String,
+        from_slot: Option<u64>,
+        to_slot: Option<u64>,
+    ) -> RpcResult<Vec<ReadingDto>>;
+
+    /// Contracts, optionally of one party.
+    #[method(name = "contract_list")]
+    async fn contract_list(&self, account: Option<String>) -> RpcResult<Vec<ContractDto>>;
+
+    /// An account's settlement of a slot; `null` if it had none.
+    #[method(name = "settlement_get")]
+    async fn settlement_get(&self, account: String, slot: u64) -> RpcResult<Option<SettlementDto>>;
+
+    /// An account's statement over a slot range; `format` `"csv"` adds the CSV text.
+    #[method(name = "statement")]
+    async fn statement(
+        &self,
+        account: String,
+        from_slot: u64,
+        to_slot: u64,
+        format: Option<String>,
+    ) -> RpcResult<StatementDto>;
+
+    /// Key figures of an account or of `"community"` (default: the last 96 slots).
+    #[method(name = "kpi")]
+    async fn kpi(
+        &self,
+        scope: String,
+        from_slot: Option<u64>,
+        to_slot: Option<u64>,
+    ) -> RpcResult<KpiDto>;
+
+    /// An account's generation certificates.
+    #[method(name = "cert_get")]
+    async fn cert_get(&self, account: String) -> RpcResult<CertificatesDto>;
 
     /// A notification for every new head.
     #[subscription(

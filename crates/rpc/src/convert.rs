@@ -1,7 +1,7 @@
 //! Core types to API types.
 
 use crate::dto::{AccountDto, BlockDto, HeadDto, PayloadDto, ReceiptDto};
-use ledger::{Account, Receipt};
+use ledger::{Account, Outcome, Receipt};
 use primitives::{Address, Block, ConsensusProof, Nonce, Payload};
 
 pub(crate) fn head_dto(block: &Block) -> HeadDto {
@@ -46,16 +46,70 @@ pub(crate) fn payload_dto(payload: &Payload) -> PayloadDto {
         Payload::Redeem { amount, fiat_ref } => {
             PayloadDto::Redeem { amount: amount.to_string(), fiat_ref: fiat_ref.to_string() }
         }
+        Payload::RegisterMeter { meter, owner } => {
+            PayloadDto::RegisterMeter { meter: meter.to_string(), owner: owner.to_string() }
+        }
+        Payload::DeregisterMeter { meter } => {
+            PayloadDto::DeregisterMeter { meter: meter.to_string() }
+        }
+        Payload::Reading { interval, produced, consumed, estimated } => PayloadDto::Reading {
+            interval: *interval,
+            produced_mwh: produced.0,
+            consumed_mwh: consumed.0,
+            estimated: *estimated,
+        },
+        Payload::PlaceOrder { slot, side, energy, price } => PayloadDto::PlaceOrder {
+            slot: slot.0,
+            side: side.to_string(),
+            energy_mwh: energy.0,
+            price: price.0,
+        },
+        Payload::CancelOrder { order } => PayloadDto::CancelOrder { order: order.0 },
+        Payload::ProposeContract { prosumer, price, max_energy, first_slot, last_slot } => {
+            PayloadDto::ProposeContract {
+                prosumer: prosumer.to_string(),
+                price: price.0,
+                max_energy_mwh: max_energy.0,
+                first_slot: first_slot.0,
+                last_slot: last_slot.0,
+            }
+        }
+        Payload::AcceptContract { contract } => PayloadDto::AcceptContract { contract: contract.0 },
+        Payload::EndContract { contract } => PayloadDto::EndContract { contract: contract.0 },
+        Payload::SetTariffs { from_slot, tariffs } => PayloadDto::SetTariffs {
+            from_slot: from_slot.0,
+            retail: tariffs.retail.0,
+            feed_in: tariffs.feed_in.0,
+            grid_fee: tariffs.grid_fee.0,
+        },
+        Payload::TransferCertificates { to, count } => {
+            PayloadDto::TransferCertificates { to: to.to_string(), count: *count }
+        }
+        Payload::RetireCertificates { count } => PayloadDto::RetireCertificates { count: *count },
     }
 }
 
 pub(crate) fn receipt_dto(receipt: &Receipt) -> ReceiptDto {
     match receipt {
-        Receipt::Success => ReceiptDto { success: true, reason: None, message: None },
+        Receipt::Success(outcome) => ReceiptDto {
+            success: true,
+            reason: None,
+            message: None,
+            order_id: match outcome {
+                Outcome::Order(id) => Some(id.0),
+                _ => None,
+            },
+            contract_id: match outcome {
+                Outcome::Contract(id) => Some(id.0),
+                _ => None,
+            },
+        },
         Receipt::Failed(error) => ReceiptDto {
             success: false,
             reason: Some(error.code().to_owned()),
             message: Some(error.to_string()),
+            order_id: None,
+            contract_id: None,
         },
     }
 }
@@ -66,5 +120,8 @@ pub(crate) fn account_dto(address: &Address, account: &Account, next_nonce: Nonc
         balance: account.balance.to_string(),
         nonce: account.nonce.0,
         next_nonce: next_nonce.0,
+        reserved: account.reserved.to_string(),
+        arrears: account.arrears.to_string(),
+        certificates: account.certificates,
     }
 }

@@ -81,6 +81,91 @@ pub enum PayloadDto {
         /// The fiat payment.
         fiat_ref: String,
     },
+    /// A meter bound to its owner.
+    RegisterMeter {
+        /// The meter.
+        meter: String,
+        /// Its owner.
+        owner: String,
+    },
+    /// A meter retired.
+    DeregisterMeter {
+        /// The meter.
+        meter: String,
+    },
+    /// A meter reading.
+    Reading {
+        /// Interval index.
+        interval: u64,
+        /// Energy produced, mWh.
+        produced_mwh: u64,
+        /// Energy consumed, mWh.
+        consumed_mwh: u64,
+        /// Estimated rather than measured.
+        estimated: bool,
+    },
+    /// An order.
+    PlaceOrder {
+        /// Delivery slot.
+        slot: u64,
+        /// `"bid"` or `"ask"`.
+        side: String,
+        /// Energy, mWh.
+        energy_mwh: u64,
+        /// Limit price per kWh.
+        price: u64,
+    },
+    /// An order withdrawn.
+    CancelOrder {
+        /// The order.
+        order: u64,
+    },
+    /// A contract proposed.
+    ProposeContract {
+        /// The seller.
+        prosumer: String,
+        /// Price per kWh.
+        price: u64,
+        /// Most energy per slot, mWh.
+        max_energy_mwh: u64,
+        /// First slot.
+        first_slot: u64,
+        /// Last slot.
+        last_slot: u64,
+    },
+    /// A contract accepted.
+    AcceptContract {
+        /// The contract.
+        contract: u64,
+    },
+    /// A contract ended.
+    EndContract {
+        /// The contract.
+        contract: u64,
+    },
+    /// Tariffs changed.
+    SetTariffs {
+        /// From this slot.
+        from_slot: u64,
+        /// Retail tariff.
+        retail: u64,
+        /// Feed-in tariff.
+        feed_in: u64,
+        /// Grid fee.
+        grid_fee: u64,
+    },
+    /// Certificates given away.
+    TransferCertificates {
+        /// The recipient.
+        to: String,
+        /// How many.
+        count: u64,
+    },
+    /// Certificates retired.
+    RetireCertificates {
+        /// How many.
+        count: u64,
+    },
 }
 
 /// The outcome of a committed transaction.
@@ -94,6 +179,12 @@ pub struct ReceiptDto {
     /// Why not, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The id of the order it placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<u64>,
+    /// The id of the contract it proposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_id: Option<u64>,
 }
 
 /// A transaction, where it is, and what it did.
@@ -134,6 +225,12 @@ pub struct AccountDto {
     pub nonce: u64,
     /// The nonce a new transaction should carry, counting those waiting in the mempool.
     pub next_nonce: u64,
+    /// Tokens reserved for open bids and trades awaiting settlement.
+    pub reserved: String,
+    /// Arrears owed for energy (repaid first from anything received).
+    pub arrears: String,
+    /// Generation certificates held.
+    pub certificates: u64,
 }
 
 /// A position in an account's history, for paging.
@@ -226,4 +323,274 @@ pub struct StatusDto {
     pub is_validator: bool,
     /// Software version.
     pub version: String,
+}
+
+/// Tariffs in tokens per kWh.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TariffsDto {
+    /// The first slot they apply to.
+    pub from_slot: u64,
+    /// Price of grid energy.
+    pub retail: u64,
+    /// Price the grid pays for feed-in.
+    pub feed_in: u64,
+    /// Fee per kWh of locally traded energy.
+    pub grid_fee: u64,
+}
+
+/// The market's rules and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketStatusDto {
+    /// Slot length.
+    pub slot_minutes: u32,
+    /// Interval one reading covers.
+    pub reading_minutes: u32,
+    /// Gate closure before a slot starts.
+    pub gate_lead_minutes: u32,
+    /// Slots after a slot's end until it is settled.
+    pub settlement_delay_slots: u32,
+    /// `"uniform_price"` or `"pay_as_bid"`.
+    pub clearing: String,
+    /// Chain time of the head.
+    pub time_ms: u64,
+    /// The slot the head's time falls in.
+    pub current_slot: u64,
+    /// The first slot still open for orders.
+    pub next_open_slot: u64,
+    /// When its gate closes.
+    pub next_gate_closure_ms: u64,
+    /// The next slot to be cleared.
+    pub next_clear: u64,
+    /// The next slot to be settled.
+    pub next_settle: u64,
+    /// Tariffs in force for the first open slot.
+    pub tariffs: TariffsDto,
+    /// Every tariff change, oldest first.
+    pub tariff_schedule: Vec<TariffsDto>,
+    /// The grid account's balance (may be negative), decimal.
+    pub grid_balance: String,
+}
+
+/// An order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDto {
+    /// Order id.
+    pub id: u64,
+    /// Who placed it.
+    pub owner: String,
+    /// Delivery slot.
+    pub slot: u64,
+    /// `"bid"` or `"ask"`.
+    pub side: String,
+    /// Energy ordered, mWh.
+    pub energy_mwh: u64,
+    /// Limit price per kWh.
+    pub price: u64,
+    /// `"open"`, `"matched"`, `"partly_matched"`, `"expired"` or `"cancelled"`.
+    pub status: String,
+    /// Energy still open (open orders) or matched (closed orders), mWh.
+    pub open_mwh: u64,
+    /// Energy matched, mWh (once the gate has closed, or at once with pay-as-bid).
+    pub matched_mwh: u64,
+}
+
+/// A slot's open orders.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookDto {
+    /// The slot.
+    pub slot: u64,
+    /// When its gate closes.
+    pub gate_closure_ms: u64,
+    /// Bids, best (highest) price first, then by arrival.
+    pub bids: Vec<OrderDto>,
+    /// Asks, best (lowest) price first, then by arrival.
+    pub asks: Vec<OrderDto>,
+}
+
+/// A trade.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeDto {
+    /// Delivery slot.
+    pub slot: u64,
+    /// The bid.
+    pub bid: u64,
+    /// The ask.
+    pub ask: u64,
+    /// Buyer.
+    pub buyer: String,
+    /// Seller.
+    pub seller: String,
+    /// Energy, mWh.
+    pub energy_mwh: u64,
+    /// Price per kWh.
+    pub price: u64,
+}
+
+/// What a slot's gate closure produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearingDto {
+    /// The slot.
+    pub slot: u64,
+    /// Uniform clearing price (absent with pay-as-bid or when nothing matched).
+    pub price: Option<u64>,
+    /// Energy matched, mWh.
+    pub volume_mwh: u64,
+    /// The trades.
+    pub trades: Vec<TradeDto>,
+    /// The block whose start cleared it.
+    pub height: u64,
+}
+
+/// A meter reading.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadingDto {
+    /// The meter.
+    pub meter: String,
+    /// Interval index.
+    pub interval: u64,
+    /// Its slot.
+    pub slot: u64,
+    /// Energy produced, mWh.
+    pub produced_mwh: u64,
+    /// Energy consumed, mWh.
+    pub consumed_mwh: u64,
+    /// Estimated rather than measured.
+    pub estimated: bool,
+    /// The block that holds it.
+    pub height: u64,
+    /// The transaction.
+    pub hash: String,
+}
+
+/// A registered meter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterDto {
+    /// The meter's address.
+    pub meter: String,
+    /// Its owner.
+    pub owner: String,
+    /// Whether its readings are accepted.
+    pub active: bool,
+}
+
+/// A bilateral contract.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractDto {
+    /// Contract id.
+    pub id: u64,
+    /// Buyer.
+    pub consumer: String,
+    /// Seller.
+    pub prosumer: String,
+    /// Price per kWh.
+    pub price: u64,
+    /// Most energy per slot, mWh.
+    pub max_energy_mwh: u64,
+    /// First slot.
+    pub first_slot: u64,
+    /// Last slot.
+    pub last_slot: u64,
+    /// `"proposed"`, `"active"` or `"cancelled"`.
+    pub status: String,
+}
+
+/// One account's settlement of one slot (or sums of several).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementDto {
+    /// The account (empty for community totals).
+    pub account: String,
+    /// The slot (the last one, for sums).
+    pub slot: u64,
+    /// Gross production, mWh.
+    pub produced_mwh: u64,
+    /// Gross consumption, mWh.
+    pub consumed_mwh: u64,
+    /// Net export, mWh.
+    pub exported_mwh: u64,
+    /// Net import, mWh.
+    pub imported_mwh: u64,
+    /// Bought under contracts, mWh.
+    pub contract_bought_mwh: u64,
+    /// Paid for it.
+    pub contract_paid: String,
+    /// Grid fees on it.
+    pub contract_fees: String,
+    /// Sold under contracts, mWh.
+    pub contract_sold_mwh: u64,
+    /// Received for it.
+    pub contract_received: String,
+    /// Bought in the market, mWh.
+    pub market_bought_mwh: u64,
+    /// Paid for it.
+    pub market_paid: String,
+    /// Grid fees on it.
+    pub market_fees: String,
+    /// Sold in the market, mWh.
+    pub market_sold_mwh: u64,
+    /// Received for it.
+    pub market_received: String,
+    /// Bought from the grid, mWh.
+    pub grid_bought_mwh: u64,
+    /// Paid for it.
+    pub grid_paid: String,
+    /// Sold to the grid, mWh.
+    pub grid_sold_mwh: u64,
+    /// Received for it.
+    pub grid_received: String,
+    /// Arrears incurred.
+    pub arrears: String,
+    /// Received minus paid (may be negative).
+    pub net: String,
+}
+
+/// A statement: every settled slot of an account in a period, and the sums.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementDto {
+    /// The account.
+    pub account: String,
+    /// First slot.
+    pub from_slot: u64,
+    /// Last slot.
+    pub to_slot: u64,
+    /// One line per settled slot.
+    pub lines: Vec<SettlementDto>,
+    /// The sums.
+    pub totals: SettlementDto,
+    /// The same as CSV, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
+}
+
+/// Key figures of an account or of the community over a period.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KpiDto {
+    /// The account, or `"community"`.
+    pub scope: String,
+    /// First slot.
+    pub from_slot: u64,
+    /// Last slot.
+    pub to_slot: u64,
+    /// Settled slots counted.
+    pub slots: u64,
+    /// Share of consumption not bought from the grid (0 to 1), if anything was consumed.
+    pub self_sufficiency: Option<f64>,
+    /// Share of production not sold to the grid (0 to 1), if anything was produced.
+    pub self_consumption: Option<f64>,
+    /// What the energy would have cost with the grid alone.
+    pub grid_only_cost: String,
+    /// What it cost.
+    pub actual_cost: String,
+    /// `grid_only_cost − actual_cost`.
+    pub savings: String,
+}
+
+/// Generation certificates of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificatesDto {
+    /// The account.
+    pub address: String,
+    /// Held (one per kWh produced by its meters, plus transfers in, minus out).
+    pub held: u64,
+    /// Retired (claimed).
+    pub retired: u64,
 }

@@ -18,6 +18,7 @@ mod convert;
 pub mod dto;
 pub mod errors;
 mod http;
+mod market_api;
 pub mod openrpc;
 mod server;
 

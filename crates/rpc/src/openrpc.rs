@@ -30,6 +30,10 @@ fn amount() -> Value {
     string("whole tokens as a decimal string (1 token = the smallest fiat unit)")
 }
 
+fn slot() -> Value {
+    json!({ "type": "integer", "description": "delivery slot: slot s covers [s·L, (s+1)·L) of chain time" })
+}
+
 fn address() -> Value {
     string("account address, joule1…")
 }
@@ -115,6 +119,83 @@ pub fn document() -> Value {
             "summary": "Chain id, genesis hash, engine, head, mempool size, whether this node validates, software version.",
             "params": [],
             "result": { "name": "status", "schema": { "type": "object" } }
+        }),
+        json!({
+            "name": "market_status",
+            "summary": "The market's rules (slot length, reading interval, gate lead, settlement delay, clearing rule), chain time, the current and next open slot and its gate closure, the tariffs in force and their schedule, the grid account's balance.",
+            "params": [],
+            "result": { "name": "status", "schema": { "type": "object" } }
+        }),
+        json!({
+            "name": "market_book",
+            "summary": "A slot's open orders: bids best price first, asks best price first, ties by arrival. Energies in mWh, prices in tokens per kWh.",
+            "params": [param("slot", true, slot())],
+            "result": { "name": "book", "schema": { "type": "object" } }
+        }),
+        json!({
+            "name": "market_clearing",
+            "summary": "What a slot's gate closure produced: {slot, price, volume_mwh, trades, height}; null before it.",
+            "params": [param("slot", true, slot())],
+            "result": { "name": "clearing", "schema": { "type": ["object", "null"] } }
+        }),
+        json!({
+            "name": "market_orders",
+            "summary": "An account's orders from its latest 1,000 transactions, with status open, matched, partly_matched, expired or cancelled.",
+            "params": [param("account", true, address())],
+            "result": { "name": "orders", "schema": { "type": "array" } }
+        }),
+        json!({
+            "name": "market_trades",
+            "summary": "An account's trades, optionally within a slot range.",
+            "params": [param("account", true, address()), param("from_slot", false, slot()), param("to_slot", false, slot())],
+            "result": { "name": "trades", "schema": { "type": "array" } }
+        }),
+        json!({
+            "name": "meter_list",
+            "summary": "Registered meters, optionally of one owner.",
+            "params": [param("owner", false, address())],
+            "result": { "name": "meters", "schema": { "type": "array" } }
+        }),
+        json!({
+            "name": "meter_readings",
+            "summary": "Readings of a meter, or of every meter of an owner (latest 1,000 per meter), optionally within a slot range.",
+            "params": [param("meter_or_owner", true, address()), param("from_slot", false, slot()), param("to_slot", false, slot())],
+            "result": { "name": "readings", "schema": { "type": "array" } }
+        }),
+        json!({
+            "name": "contract_list",
+            "summary": "Bilateral contracts, optionally of one party.",
+            "params": [param("account", false, address())],
+            "result": { "name": "contracts", "schema": { "type": "array" } }
+        }),
+        json!({
+            "name": "settlement_get",
+            "summary": "An account's settlement record of a slot: energy imported and exported, bought and sold by contract and in the market, bought from and sold to the grid, every payment, grid fees and arrears; null if none.",
+            "params": [param("account", true, address()), param("slot", true, slot())],
+            "result": { "name": "settlement", "schema": { "type": ["object", "null"] } }
+        }),
+        json!({
+            "name": "statement",
+            "summary": "An account's settlement records over a slot range with their sums; format \"csv\" adds the same as CSV.",
+            "params": [
+                param("account", true, address()),
+                param("from_slot", true, slot()),
+                param("to_slot", true, slot()),
+                param("format", false, json!({ "enum": ["json", "csv"] }))
+            ],
+            "result": { "name": "statement", "schema": { "type": "object" } }
+        }),
+        json!({
+            "name": "kpi",
+            "summary": "Self-sufficiency, self-consumption and savings against a grid-only bill, of an account or of \"community\", over a slot range (default: the last 96 slots).",
+            "params": [param("scope", true, string("an address or \"community\"")), param("from_slot", false, slot()), param("to_slot", false, slot())],
+            "result": { "name": "kpi", "schema": { "type": "object" } }
+        }),
+        json!({
+            "name": "cert_get",
+            "summary": "An account's generation certificates: held and retired.",
+            "params": [param("account", true, address())],
+            "result": { "name": "certificates", "schema": { "type": "object" } }
         }),
         json!({
             "name": "chain_subscribeNewHeads",

@@ -4,12 +4,14 @@ use crate::{
     api::{JouleApiServer, RpcResult},
     convert::{account_dto, block_dto, head_dto, payload_dto, receipt_dto},
     dto::{
-        AccountDto, BlockDto, BlockId, HeadDto, HistoryCursor, HistoryDto, HistoryEntryDto,
-        StatusDto, SubmitErrorDto, SubmitResultDto, SupplyDto, TxDto,
+        AccountDto, BlockDto, BlockId, BookDto, CertificatesDto, ClearingDto, ContractDto, HeadDto,
+        HistoryCursor, HistoryDto, HistoryEntryDto, KpiDto, MarketStatusDto, MeterDto, OrderDto,
+        ReadingDto, SettlementDto, StatementDto, StatusDto, SubmitErrorDto, SubmitResultDto,
+        SupplyDto, TradeDto, TxDto,
     },
     errors::{self, internal, invalid_params, limit_exceeded, submit_error, unavailable},
     http::PlainHttpLayer,
-    openrpc,
+    market_api as market, openrpc,
 };
 use jsonrpsee::{
     PendingSubscriptionSink, RpcModule,
@@ -328,6 +330,75 @@ impl JouleApiServer for JouleRpc {
             is_validator: status.is_validator,
             version: env!("CARGO_PKG_VERSION").into(),
         })
+    }
+
+    async fn market_status(&self) -> RpcResult<MarketStatusDto> {
+        market::status(&self.node)
+    }
+
+    async fn market_book(&self, slot: u64) -> RpcResult<BookDto> {
+        market::book(&self.node, slot)
+    }
+
+    async fn market_clearing(&self, slot: u64) -> RpcResult<Option<ClearingDto>> {
+        market::clearing(&self.node, slot)
+    }
+
+    async fn market_orders(&self, account: String) -> RpcResult<Vec<OrderDto>> {
+        market::orders(&self.node, &account)
+    }
+
+    async fn market_trades(
+        &self,
+        account: String,
+        from_slot: Option<u64>,
+        to_slot: Option<u64>,
+    ) -> RpcResult<Vec<TradeDto>> {
+        market::trades(&self.node, &account, from_slot, to_slot)
+    }
+
+    async fn meter_list(&self, owner: Option<String>) -> RpcResult<Vec<MeterDto>> {
+        market::meter_list(&self.node, owner)
+    }
+
+    async fn meter_readings(
+        &self,
+        meter_or_owner: String,
+        from_slot: Option<u64>,
+        to_slot: Option<u64>,
+    ) -> RpcResult<Vec<ReadingDto>> {
+        market::readings(&self.node, &meter_or_owner, from_slot, to_slot)
+    }
+
+    async fn contract_list(&self, account: Option<String>) -> RpcResult<Vec<ContractDto>> {
+        market::contracts(&self.node, account)
+    }
+
+    async fn settlement_get(&self, account: String, slot: u64) -> RpcResult<Option<SettlementDto>> {
+        market::settlement(&self.node, &account, slot)
+    }
+
+    async fn statement(
+        &self,
+        account: String,
+        from_slot: u64,
+        to_slot: u64,
+        format: Option<String>,
+    ) -> RpcResult<StatementDto> {
+        market::statement(&self.node, &account, from_slot, to_slot, format)
+    }
+
+    async fn kpi(
+        &self,
+        scope: String,
+        from_slot: Option<u64>,
+        to_slot: Option<u64>,
+    ) -> RpcResult<KpiDto> {
+        market::kpi(&self.node, &scope, from_slot, to_slot)
+    }
+
+    async fn cert_get(&self, account: String) -> RpcResult<CertificatesDto> {
+        market::certificates(&self.node, &account)
     }
 
     async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {

@@ -92,10 +92,10 @@ fn main() {
             proof: ConsensusProof::Genesis,
         };
         let block = Block { header, txs };
-        let receipts = vec![Receipt::Success; per_block];
+        let receipts = vec![Receipt::Success(ledger::Outcome::Done); per_block];
         let diff = StateDiff { changes, root: Hash::ZERO };
         let started = Instant::now();
-        store.commit_block(&block, &receipts, &diff).expect("commit");
+        store.commit_block(&block, &receipts, &[], &diff).expect("commit");
         times.push(started.elapsed().as_secs_f64() * 1000.0);
         parent = block.header;
     }

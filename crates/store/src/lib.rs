@@ -17,5 +17,5 @@ mod tables;
 mod writer;
 
 pub use error::StoreError;
-pub use reader::{HistoryEntry, Reader, TxRecord};
-pub use writer::Store;
+pub use reader::{HistoryEntry, Reader, StateEntry, TxRecord};
+pub use writer::{ClearingRecord, Store, add_record};

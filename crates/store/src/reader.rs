@@ -1,11 +1,16 @@
 //! Reading a consistent snapshot of the chain.
 
+use crate::writer::ClearingRecord;
 use crate::{error::StoreError, tables, writer::decode_height};
-use ledger::{Account, Receipt, State, Supply};
+use ledger::{Account, Cursor, Receipt, State, Supply};
+use market::{book::Trade, settlement::SettlementRecord};
 use primitives::{
-    Address, Block, BlockHash, Genesis, Header, Height, SignedTransaction, TxHash, decode,
+    Address, Block, BlockHash, Genesis, Header, Height, SignedTransaction, Slot, TxHash, decode,
 };
 use redb::{ReadTransaction, ReadableTable};
+
+/// A state entry: key and value bytes.
+pub type StateEntry = (Vec<u8>, Vec<u8>);
 
 /// A snapshot of the database. Everything read through one reader is mutually consistent.
 pub struct Reader {
@@ -233,6 +238,101 @@ impl Reader {
         Ok(decode(&bytes)?)
     }
 
+    /// Every state entry whose key starts with `prefix`, in key order.
+    pub fn state_prefix(&self, prefix: &[u8]) -> Result<Vec<StateEntry>, StoreError> {
+        let state = self.txn.open_table(tables::STATE)?;
+        let mut entries = Vec::new();
+        for item in state.range::<&[u8]>(prefix..)? {
+            let (key, value) = item?;
+            if !key.value().starts_with(prefix) {
+                break;
+            }
+            entries.push((key.value().to_vec(), value.value().to_vec()));
+        }
+        Ok(entries)
+    }
+
+    /// Decodes every state entry under `prefix`.
+    pub fn state_values<T: borsh::BorshDeserialize>(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        self.state_prefix(prefix)?
+            .into_iter()
+            .map(|(key, value)| Ok((key, decode(&value)?)))
+            .collect()
+    }
+
+    /// The market's counters and clock.
+    pub fn cursor(&self) -> Result<Cursor, StoreError> {
+        let bytes = self
+            .state_entry(&ledger::keys::cursor())?
+            .ok_or_else(|| StoreError::Corrupt("no market cursor".into()))?;
+        Ok(decode(&bytes)?)
+    }
+
+    /// What clearing slot `slot` produced, once its gate has closed.
+    pub fn clearing(&self, slot: Slot) -> Result<Option<ClearingRecord>, StoreError> {
+        let table = self.txn.open_table(tables::CLEARINGS)?;
+        match table.get(slot.0)? {
+            Some(bytes) => Ok(Some(decode(bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn per_account<T: borsh::BorshDeserialize>(
+        &self,
+        table: redb::TableDefinition<'_, &[u8; 40], &[u8]>,
+        account: &Address,
+        slots: std::ops::RangeInclusive<Slot>,
+    ) -> Result<Vec<(Slot, T)>, StoreError> {
+        let table = self.txn.open_table(table)?;
+        let start = tables::account_slot_key(account, *slots.start());
+        let end = tables::account_slot_key(account, *slots.end());
+        let mut rows = Vec::new();
+        for row in table.range::<&[u8; 40]>(&start..=&end)? {
+            let (key, value) = row?;
+            rows.push((Slot(tables::history_height(key.value()).0), decode(value.value())?));
+        }
+        Ok(rows)
+    }
+
+    /// The account's trades in `slots`, by slot.
+    pub fn account_trades(
+        &self,
+        account: &Address,
+        slots: std::ops::RangeInclusive<Slot>,
+    ) -> Result<Vec<(Slot, Vec<Trade>)>, StoreError> {
+        self.per_account(tables::ACCOUNT_TRADES, account, slots)
+    }
+
+    /// The account's settlement records in `slots`.
+    pub fn settlements(
+        &self,
+        account: &Address,
+        slots: std::ops::RangeInclusive<Slot>,
+    ) -> Result<Vec<SettlementRecord>, StoreError> {
+        Ok(self
+            .per_account(tables::SETTLEMENTS, account, slots)?
+            .into_iter()
+            .map(|(_, record)| record)
+            .collect())
+    }
+
+    /// The community's totals per settled slot in `slots`.
+    pub fn community(
+        &self,
+        slots: std::ops::RangeInclusive<Slot>,
+    ) -> Result<Vec<SettlementRecord>, StoreError> {
+        let table = self.txn.open_table(tables::COMMUNITY)?;
+        let mut records = Vec::new();
+        for row in table.range(slots.start().0..=slots.end().0)? {
+            let (_, value) = row?;
+            records.push(decode(value.value())?);
+        }
+        Ok(records)
+    }
+
     /// The whole ledger state, rebuilt from its entries.
     pub fn state(&self) -> Result<State, StoreError> {
         let table = self.txn.open_table(tables::STATE)?;
@@ -301,7 +401,12 @@ mod tests {
         let block1 =
             Block { header: header(1, block0.hash()), txs: vec![first.clone(), second.clone()] };
         store
-            .commit_block(&block1, &[Receipt::Success, Receipt::Success], &StateDiff::default())
+            .commit_block(
+                &block1,
+                &[Receipt::Success(ledger::Outcome::Done), Receipt::Success(ledger::Outcome::Done)],
+                &[],
+                &StateDiff::default(),
+            )
             .unwrap();
 
         // Forge an index entry under the second hash's prefix that points at the first

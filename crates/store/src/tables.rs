@@ -5,7 +5,7 @@
 //! by transaction hash, keeps its entries small (20 bytes, no value). Everything else is keyed so
 //! that a block appends: one row per block, or one row per account per block.
 
-use primitives::{Address, Height, TxHash};
+use primitives::{Address, Height, Slot, TxHash};
 use redb::TableDefinition;
 
 /// `"genesis"` → borsh(Genesis); `"head"` → height (8 bytes, big-endian).
@@ -29,6 +29,16 @@ pub(crate) const TX_INDEX: TableDefinition<'_, &[u8; 20], ()> = TableDefinition:
 /// that touched the account.
 pub(crate) const HISTORY: TableDefinition<'_, &[u8; 40], &[u8]> =
     TableDefinition::new("account_history");
+/// slot → borsh(ClearingRecord): what the slot's gate closure produced.
+pub(crate) const CLEARINGS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("clearings");
+/// address ‖ slot → borsh(Vec<Trade>): the account's trades in the slot.
+pub(crate) const ACCOUNT_TRADES: TableDefinition<'_, &[u8; 40], &[u8]> =
+    TableDefinition::new("account_trades");
+/// address ‖ slot → borsh(SettlementRecord).
+pub(crate) const SETTLEMENTS: TableDefinition<'_, &[u8; 40], &[u8]> =
+    TableDefinition::new("settlements");
+/// slot → borsh(SettlementRecord): the sums over every account settled in the slot.
+pub(crate) const COMMUNITY: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("community");
 /// ledger state key → value.
 pub(crate) const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("state");
 
@@ -58,6 +68,14 @@ pub(crate) fn tx_index_position(key: &[u8; 20]) -> (Height, u32) {
     let mut index = [0u8; 4];
     index.copy_from_slice(&key[16..]);
     (Height(u64::from_be_bytes(height)), u32::from_be_bytes(index))
+}
+
+/// address ‖ slot, for the per-account market tables.
+pub(crate) fn account_slot_key(address: &Address, slot: Slot) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..32].copy_from_slice(address.as_bytes());
+    key[32..].copy_from_slice(&slot.0.to_be_bytes());
+    key
 }
 
 pub(crate) fn history_key(address: &Address, height: Height) -> [u8; 40] {

@@ -1,8 +1,9 @@
 //! Opening the database and writing blocks.
 
 use crate::{error::StoreError, reader::Reader, tables};
-use ledger::{Receipt, StateDiff};
-use primitives::{Address, Block, Genesis, Height, encode};
+use ledger::{MarketEvent, Receipt, StateDiff};
+use market::{book::Trade, settlement::SettlementRecord};
+use primitives::{Address, Block, Energy, Genesis, Height, Price, PublicKey, encode};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use std::{
     collections::BTreeMap,
@@ -31,6 +32,10 @@ impl Store {
         txn.open_table(tables::HEADERS)?;
         txn.open_table(tables::BODIES)?;
         txn.open_table(tables::TX_OFFSETS)?;
+        txn.open_table(tables::CLEARINGS)?;
+        txn.open_table(tables::ACCOUNT_TRADES)?;
+        txn.open_table(tables::SETTLEMENTS)?;
+        txn.open_table(tables::COMMUNITY)?;
         txn.open_table(tables::RECEIPTS)?;
         txn.open_table(tables::BLOCK_HASHES)?;
         txn.open_table(tables::TX_INDEX)?;
@@ -81,12 +86,13 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a block, its receipts, its state changes and its index entries in one atomic,
-    /// durable transaction. The block must extend the stored head.
+    /// Writes a block, its receipts, what the market did at its start, its state changes and its
+    /// index entries in one atomic, durable transaction. The block must extend the stored head.
     pub fn commit_block(
         &self,
         block: &Block,
         receipts: &[Receipt],
+        events: &[MarketEvent],
         diff: &StateDiff,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
@@ -113,9 +119,97 @@ impl Store {
             }
         }
         write_block(&txn, block, receipts)?;
+        write_market_events(&txn, block.header.height, events)?;
         txn.commit()?;
         Ok(())
     }
+}
+
+/// What a slot's gate closure produced, as stored.
+#[derive(Clone, PartialEq, Eq, Debug, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct ClearingRecord {
+    /// The block at whose start the slot was cleared.
+    pub height: Height,
+    /// The uniform clearing price, if any.
+    pub price: Option<Price>,
+    /// Energy matched.
+    pub volume: Energy,
+    /// The trades.
+    pub trades: Vec<Trade>,
+}
+
+fn write_market_events(
+    txn: &redb::WriteTransaction,
+    height: Height,
+    events: &[MarketEvent],
+) -> Result<(), StoreError> {
+    for event in events {
+        match event {
+            MarketEvent::Cleared { slot, price, volume, trades } => {
+                let record = ClearingRecord {
+                    height,
+                    price: *price,
+                    volume: *volume,
+                    trades: trades.clone(),
+                };
+                txn.open_table(tables::CLEARINGS)?.insert(slot.0, encode(&record).as_slice())?;
+                let mut by_account: BTreeMap<Address, Vec<Trade>> = BTreeMap::new();
+                for trade in trades {
+                    by_account.entry(trade.buyer).or_default().push(trade.clone());
+                    if trade.seller != trade.buyer {
+                        by_account.entry(trade.seller).or_default().push(trade.clone());
+                    }
+                }
+                let mut table = txn.open_table(tables::ACCOUNT_TRADES)?;
+                for (account, trades) in by_account {
+                    let key = tables::account_slot_key(&account, *slot);
+                    table.insert(&key, encode(&trades).as_slice())?;
+                }
+            }
+            MarketEvent::Settled { slot, records } => {
+                let mut table = txn.open_table(tables::SETTLEMENTS)?;
+                let mut community = SettlementRecord::new(Address(PublicKey([0; 32])), *slot);
+                for record in records {
+                    table.insert(
+                        &tables::account_slot_key(&record.account, *slot),
+                        encode(record).as_slice(),
+                    )?;
+                    add_record(&mut community, record);
+                }
+                txn.open_table(tables::COMMUNITY)?.insert(slot.0, encode(&community).as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds `record`'s lines to `total`.
+pub fn add_record(total: &mut SettlementRecord, record: &SettlementRecord) {
+    fn energy(total: &mut Energy, part: Energy) {
+        *total = Energy(total.0.saturating_add(part.0));
+    }
+    fn amount(total: &mut primitives::Amount, part: primitives::Amount) {
+        *total = primitives::Amount(total.0.saturating_add(part.0));
+    }
+    energy(&mut total.produced, record.produced);
+    energy(&mut total.consumed, record.consumed);
+    energy(&mut total.exported, record.exported);
+    energy(&mut total.imported, record.imported);
+    energy(&mut total.contract_bought, record.contract_bought);
+    amount(&mut total.contract_paid, record.contract_paid);
+    amount(&mut total.contract_fees, record.contract_fees);
+    energy(&mut total.contract_sold, record.contract_sold);
+    amount(&mut total.contract_received, record.contract_received);
+    energy(&mut total.market_bought, record.market_bought);
+    amount(&mut total.market_paid, record.market_paid);
+    amount(&mut total.market_fees, record.market_fees);
+    energy(&mut total.market_sold, record.market_sold);
+    amount(&mut total.market_received, record.market_received);
+    energy(&mut total.grid_bought, record.grid_bought);
+    amount(&mut total.grid_paid, record.grid_paid);
+    energy(&mut total.grid_sold, record.grid_sold);
+    amount(&mut total.grid_received, record.grid_received);
+    amount(&mut total.arrears, record.arrears);
 }
 
 pub(crate) fn decode_height(bytes: &[u8]) -> Result<Height, StoreError> {

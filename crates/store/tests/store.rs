@@ -9,6 +9,7 @@ use primitives::{
 use store::{Store, StoreError};
 
 const CHAIN: &str = "store-test";
+const NOW: TimestampMs = TimestampMs(1_000);
 
 fn make_genesis(balance: u128) -> Genesis {
     let balances = [(2, balance), (3, balance)];
@@ -39,7 +40,7 @@ fn next_block(
     let verified: Vec<_> = nonces
         .map(|nonce| testing::transfer(CHAIN, 2, nonce, 3, 1).verify(&chain_id(CHAIN)).unwrap())
         .collect();
-    let outcome = state.apply_block(&verified).unwrap();
+    let outcome = state.apply_block(NOW, &verified).unwrap();
     let txs: Vec<_> = verified.into_iter().map(|v| v.into_signed()).collect();
     let header = Header {
         height: parent.height.next().unwrap(),
@@ -70,7 +71,7 @@ fn blocks_survive_reopening_with_indexes_and_state() {
         for round in 0..5u64 {
             let (block, receipts, diff) =
                 next_block(&mut state, &parent, round * 10..round * 10 + 10);
-            store.commit_block(&block, &receipts, &diff).unwrap();
+            store.commit_block(&block, &receipts, &[], &diff).unwrap();
             parent = block.header.clone();
             blocks.push(block);
         }
@@ -85,7 +86,7 @@ fn blocks_survive_reopening_with_indexes_and_state() {
         for (index, tx) in block.txs.iter().enumerate() {
             let record = reader.transaction(&tx.hash()).unwrap().unwrap();
             assert_eq!(&record.tx, tx);
-            assert_eq!(record.receipt, Receipt::Success);
+            assert_eq!(record.receipt, Receipt::Success(ledger::Outcome::Done));
             assert_eq!((record.height, record.index as usize), (block.header.height, index));
         }
     }
@@ -117,12 +118,12 @@ fn refuses_gaps_replays_and_another_genesis() {
     let (block1, receipts1, diff1) = next_block(&mut state, &block0.header, 0..1);
     let (block2, receipts2, diff2) = next_block(&mut state, &block1.header, 1..2);
     assert!(matches!(
-        store.commit_block(&block2, &receipts2, &diff2),
+        store.commit_block(&block2, &receipts2, &[], &diff2),
         Err(StoreError::NotNextBlock { height: 2, head: 0 })
     ));
-    store.commit_block(&block1, &receipts1, &diff1).unwrap();
+    store.commit_block(&block1, &receipts1, &[], &diff1).unwrap();
     assert!(matches!(
-        store.commit_block(&block1, &receipts1, &diff1),
+        store.commit_block(&block1, &receipts1, &[], &diff1),
         Err(StoreError::NotNextBlock { .. })
     ));
     assert_eq!(store.read().unwrap().head_height().unwrap(), Some(Height(1)));

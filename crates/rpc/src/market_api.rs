@@ -1,0 +1,556 @@
+//! The market part of the API: reads of the ledger's market state and of the store's clearing
+//! and settlement records.
+
+use crate::{
+    api::RpcResult,
+    dto::{
+        BookDto, CertificatesDto, ClearingDto, ContractDto, KpiDto, MarketStatusDto, MeterDto,
+        OrderDto, ReadingDto, SettlementDto, StatementDto, TariffsDto, TradeDto,
+    },
+    errors::{internal, invalid_params, limit_exceeded},
+};
+use ledger::{Contract, ContractStatus, Meter, OpenOrder, Outcome, Receipt};
+use market::{book::Trade, settlement::SettlementRecord, statement::key_figures};
+use node::NodeHandle;
+use primitives::{
+    Address, ClearingRule, ContractId, MarketParams, OrderId, Payload, PublicKey, Side, Slot,
+    Tariffs, decode,
+};
+use store::Reader;
+
+/// Most slots one statement, trade list or key-figure query may span.
+pub(crate) const MAX_SLOT_SPAN: u64 = 100_000;
+
+fn reader(node: &NodeHandle) -> RpcResult<Reader> {
+    node.store().read().map_err(internal)
+}
+
+fn address(text: &str) -> RpcResult<Address> {
+    text.parse().map_err(|error| invalid_params(format!("address: {error}")))
+}
+
+fn side_name(side: Side) -> String {
+    side.to_string()
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes)
+}
+
+fn address_at(bytes: &[u8], at: usize) -> Address {
+    let raw: [u8; 32] = bytes.get(at..at + 32).and_then(|b| b.try_into().ok()).unwrap_or([0; 32]);
+    Address(PublicKey(raw))
+}
+
+/// The tariff schedule: (first slot, tariffs), oldest first.
+fn schedule(reader: &Reader) -> RpcResult<Vec<(Slot, Tariffs)>> {
+    Ok(reader
+        .state_values::<Tariffs>(&ledger::keys::tariffs_prefix())
+        .map_err(internal)?
+        .into_iter()
+        .map(|(key, tariffs)| (Slot(u64_at(&key, 1)), tariffs))
+        .collect())
+}
+
+fn tariffs_at(schedule: &[(Slot, Tariffs)], params: &MarketParams, slot: Slot) -> Tariffs {
+    schedule
+        .iter()
+        .rev()
+        .find(|(from, _)| *from <= slot)
+        .map_or(params.tariffs, |(_, tariffs)| *tariffs)
+}
+
+fn tariffs_dto(from: Slot, tariffs: Tariffs) -> TariffsDto {
+    TariffsDto {
+        from_slot: from.0,
+        retail: tariffs.retail.0,
+        feed_in: tariffs.feed_in.0,
+        grid_fee: tariffs.grid_fee.0,
+    }
+}
+
+pub(crate) fn status(node: &NodeHandle) -> RpcResult<MarketStatusDto> {
+    let reader = reader(node)?;
+    let params = node.chain_config().market.clone();
+    let cursor = reader.cursor().map_err(internal)?;
+    let time = node.head().header.timestamp;
+    let open = params.first_open_slot(time);
+    let schedule = schedule(&reader)?;
+    let (from, current) = schedule
+        .iter()
+        .rev()
+        .find(|(from, _)| *from <= open)
+        .copied()
+        .unwrap_or((Slot(0), params.tariffs));
+    Ok(MarketStatusDto {
+        slot_minutes: params.slot_minutes,
+        reading_minutes: params.reading_minutes,
+        gate_lead_minutes: params.gate_lead_minutes,
+        settlement_delay_slots: params.settlement_delay_slots,
+        clearing: match params.clearing {
+            ClearingRule::UniformPrice => "uniform_price".into(),
+            ClearingRule::PayAsBid => "pay_as_bid".into(),
+        },
+        time_ms: time.0,
+        current_slot: params.slot_of(time).0,
+        next_open_slot: open.0,
+        next_gate_closure_ms: params.gate_closure(open).0,
+        next_clear: cursor.next_clear.0,
+        next_settle: cursor.next_settle.0,
+        tariffs: tariffs_dto(from, current),
+        tariff_schedule: schedule
+            .iter()
+            .map(|(from, tariffs)| tariffs_dto(*from, *tariffs))
+            .collect(),
+        grid_balance: cursor.grid.to_string(),
+    })
+}
+
+fn open_order_dto(slot: Slot, id: OrderId, order: &OpenOrder) -> OrderDto {
+    OrderDto {
+        id: id.0,
+        owner: order.owner.to_string(),
+        slot: slot.0,
+        side: side_name(order.side),
+        energy_mwh: order.energy.0,
+        price: order.price.0,
+        status: "open".into(),
+        open_mwh: order.energy.0,
+        matched_mwh: 0,
+    }
+}
+
+fn open_orders(reader: &Reader, slot: Slot) -> RpcResult<Vec<(OrderId, OpenOrder)>> {
+    Ok(reader
+        .state_values::<OpenOrder>(&ledger::keys::orders_prefix(slot))
+        .map_err(internal)?
+        .into_iter()
+        .map(|(key, order)| (OrderId(u64_at(&key, 9)), order))
+        .collect())
+}
+
+pub(crate) fn book(node: &NodeHandle, slot: u64) -> RpcResult<BookDto> {
+    let reader = reader(node)?;
+    let slot = Slot(slot);
+    let mut bids = Vec::new();
+    let mut asks = Vec::new();
+    for (id, order) in open_orders(&reader, slot)? {
+        let dto = open_order_dto(slot, id, &order);
+        match order.side {
+            Side::Bid => bids.push(dto),
+            Side::Ask => asks.push(dto),
+        }
+    }
+    bids.sort_by(|a, b| b.price.cmp(&a.price).then(a.id.cmp(&b.id)));
+    asks.sort_by(|a, b| a.price.cmp(&b.price).then(a.id.cmp(&b.id)));
+    Ok(BookDto {
+        slot: slot.0,
+        gate_closure_ms: node.chain_config().market.gate_closure(slot).0,
+        bids,
+        asks,
+    })
+}
+
+fn trade_dto(slot: Slot, trade: &Trade) -> TradeDto {
+    TradeDto {
+        slot: slot.0,
+        bid: trade.bid.0,
+        ask: trade.ask.0,
+        buyer: trade.buyer.to_string(),
+        seller: trade.seller.to_string(),
+        energy_mwh: trade.energy.0,
+        price: trade.price.0,
+    }
+}
+
+pub(crate) fn clearing(node: &NodeHandle, slot: u64) -> RpcResult<Option<ClearingDto>> {
+    let reader = reader(node)?;
+    let slot = Slot(slot);
+    Ok(reader.clearing(slot).map_err(internal)?.map(|record| ClearingDto {
+        slot: slot.0,
+        price: record.price.map(|price| price.0),
+        volume_mwh: record.volume.0,
+        trades: record.trades.iter().map(|trade| trade_dto(slot, trade)).collect(),
+        height: record.height.0,
+    }))
+}
+
+/// The account's orders from its history: open ones from the state, closed ones with what they
+/// matched.
+pub(crate) fn orders(node: &NodeHandle, account: &str) -> RpcResult<Vec<OrderDto>> {
+    let account = address(account)?;
+    let reader = reader(node)?;
+    let history = reader.history(&account, None, 1_000).map_err(internal)?;
+    let mut cancelled = Vec::new();
+    let mut placed = Vec::new();
+    for entry in &history {
+        let Some(record) = reader.transaction(&entry.tx_hash).map_err(internal)? else { continue };
+        if record.tx.tx.sender != account || !record.receipt.is_success() {
+            continue;
+        }
+        match (&record.tx.tx.payload, &record.receipt) {
+            (
+                Payload::PlaceOrder { slot, side, energy, price },
+                Receipt::Success(Outcome::Order(id)),
+            ) => {
+                placed.push((*id, *slot, *side, *energy, *price));
+            }
+            (Payload::CancelOrder { order }, _) => cancelled.push(*order),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (id, slot, side, energy, price) in placed {
+        let open = open_orders(&reader, slot)?.into_iter().find(|(order_id, _)| *order_id == id);
+        let trades = match reader.clearing(slot).map_err(internal)? {
+            Some(record) => record.trades,
+            None => reader
+                .state_entry(&ledger::keys::cleared(slot))
+                .map_err(internal)?
+                .and_then(|bytes| decode::<ledger::ClearedSlot>(&bytes).ok())
+                .map(|cleared| cleared.trades)
+                .unwrap_or_default(),
+        };
+        let matched: u64 = trades
+            .iter()
+            .filter(|trade| trade.bid == id || trade.ask == id)
+            .map(|trade| trade.energy.0)
+            .fold(0, u64::saturating_add);
+        let (status, open_mwh) = match open {
+            Some((_, order)) => ("open", order.energy.0),
+            None if cancelled.contains(&id) => ("cancelled", 0),
+            None if matched >= energy.0 => ("matched", 0),
+            None if matched > 0 => ("partly_matched", 0),
+            None => ("expired", 0),
+        };
+        out.push(OrderDto {
+            id: id.0,
+            owner: account.to_string(),
+            slot: slot.0,
+            side: side_name(side),
+            energy_mwh: energy.0,
+            price: price.0,
+            status: status.into(),
+            open_mwh,
+            matched_mwh: matched,
+        });
+    }
+    Ok(out)
+}
+
+fn slot_range(from: Option<u64>, to: Option<u64>) -> RpcResult<std::ops::RangeInclusive<Slot>> {
+    let from = from.unwrap_or(0);
+    let to = to.unwrap_or(u64::MAX);
+    if from > to {
+        return Err(invalid_params(format!("from_slot {from} is after to_slot {to}")));
+    }
+    Ok(Slot(from)..=Slot(to))
+}
+
+fn bounded_range(from: u64, to: u64) -> RpcResult<std::ops::RangeInclusive<Slot>> {
+    let range = slot_range(Some(from), Some(to))?;
+    if to.saturating_sub(from) > MAX_SLOT_SPAN {
+        return Err(limit_exceeded(format!("a period may span at most {MAX_SLOT_SPAN} slots")));
+    }
+    Ok(range)
+}
+
+pub(crate) fn trades(
+    node: &NodeHandle,
+    account: &str,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> RpcResult<Vec<TradeDto>> {
+    let account = address(account)?;
+    let reader = reader(node)?;
+    Ok(reader
+        .account_trades(&account, slot_range(from, to)?)
+        .map_err(internal)?
+        .into_iter()
+        .flat_map(|(slot, trades)| trades.into_iter().map(move |trade| trade_dto(slot, &trade)))
+        .collect())
+}
+
+fn meters(reader: &Reader) -> RpcResult<Vec<(Address, Meter)>> {
+    Ok(reader
+        .state_values::<Meter>(&ledger::keys::meters_prefix())
+        .map_err(internal)?
+        .into_iter()
+        .map(|(key, meter)| (address_at(&key, 1), meter))
+        .collect())
+}
+
+pub(crate) fn meter_list(node: &NodeHandle, owner: Option<String>) -> RpcResult<Vec<MeterDto>> {
+    let owner = owner.as_deref().map(address).transpose()?;
+    let reader = reader(node)?;
+    Ok(meters(&reader)?
+        .into_iter()
+        .filter(|(_, meter)| owner.is_none_or(|owner| meter.owner == owner))
+        .map(|(address, meter)| MeterDto {
+            meter: address.to_string(),
+            owner: meter.owner.to_string(),
+            active: meter.active,
+        })
+        .collect())
+}
+
+/// Readings of a meter, or of every meter of an owner, newest first (at most 1,000 per meter).
+pub(crate) fn readings(
+    node: &NodeHandle,
+    who: &str,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> RpcResult<Vec<ReadingDto>> {
+    let who = address(who)?;
+    let range = slot_range(from, to)?;
+    let reader = reader(node)?;
+    let all = meters(&reader)?;
+    let targets: Vec<Address> = if all.iter().any(|(meter, _)| *meter == who) {
+        vec![who]
+    } else {
+        all.iter().filter(|(_, meter)| meter.owner == who).map(|(meter, _)| *meter).collect()
+    };
+    let params = node.chain_config().market.clone();
+    let mut out = Vec::new();
+    for meter in targets {
+        for entry in reader.history(&meter, None, 1_000).map_err(internal)? {
+            let Some(record) = reader.transaction(&entry.tx_hash).map_err(internal)? else {
+                continue;
+            };
+            if record.tx.tx.sender != meter || !record.receipt.is_success() {
+                continue;
+            }
+            if let Payload::Reading { interval, produced, consumed, estimated } =
+                record.tx.tx.payload
+            {
+                let slot = params.interval_slot(interval);
+                if range.contains(&slot) {
+                    out.push(ReadingDto {
+                        meter: meter.to_string(),
+                        interval,
+                        slot: slot.0,
+                        produced_mwh: produced.0,
+                        consumed_mwh: consumed.0,
+                        estimated,
+                        height: record.height.0,
+                        hash: entry.tx_hash.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn contracts(node: &NodeHandle, account: Option<String>) -> RpcResult<Vec<ContractDto>> {
+    let account = account.as_deref().map(address).transpose()?;
+    let reader = reader(node)?;
+    Ok(reader
+        .state_values::<Contract>(&ledger::keys::contracts_prefix())
+        .map_err(internal)?
+        .into_iter()
+        .map(|(key, contract)| (ContractId(u64_at(&key, 1)), contract))
+        .filter(|(_, contract)| {
+            account
+                .is_none_or(|account| contract.consumer == account || contract.prosumer == account)
+        })
+        .map(|(id, contract)| ContractDto {
+            id: id.0,
+            consumer: contract.consumer.to_string(),
+            prosumer: contract.prosumer.to_string(),
+            price: contract.price.0,
+            max_energy_mwh: contract.max_energy.0,
+            first_slot: contract.first_slot.0,
+            last_slot: contract.last_slot.0,
+            status: match contract.status {
+                ContractStatus::Proposed => "proposed",
+                ContractStatus::Active => "active",
+                ContractStatus::Cancelled => "cancelled",
+            }
+            .into(),
+        })
+        .collect())
+}
+
+fn net(record: &SettlementRecord) -> i128 {
+    let sum = |parts: &[primitives::Amount]| -> i128 {
+        parts
+            .iter()
+            .map(|part| i128::try_from(part.0).unwrap_or(i128::MAX))
+            .fold(0i128, i128::saturating_add)
+    };
+    sum(&[record.contract_received, record.market_received, record.grid_received]).saturating_sub(
+        sum(&[
+            record.contract_paid,
+            record.contract_fees,
+            record.market_paid,
+            record.market_fees,
+            record.grid_paid,
+        ]),
+    )
+}
+
+pub(crate) fn settlement_dto(record: &SettlementRecord, community: bool) -> SettlementDto {
+    SettlementDto {
+        account: if community { String::new() } else { record.account.to_string() },
+        slot: record.slot.0,
+        produced_mwh: record.produced.0,
+        consumed_mwh: record.consumed.0,
+        exported_mwh: record.exported.0,
+        imported_mwh: record.imported.0,
+        contract_bought_mwh: record.contract_bought.0,
+        contract_paid: record.contract_paid.to_string(),
+        contract_fees: record.contract_fees.to_string(),
+        contract_sold_mwh: record.contract_sold.0,
+        contract_received: record.contract_received.to_string(),
+        market_bought_mwh: record.market_bought.0,
+        market_paid: record.market_paid.to_string(),
+        market_fees: record.market_fees.to_string(),
+        market_sold_mwh: record.market_sold.0,
+        market_received: record.market_received.to_string(),
+        grid_bought_mwh: record.grid_bought.0,
+        grid_paid: record.grid_paid.to_string(),
+        grid_sold_mwh: record.grid_sold.0,
+        grid_received: record.grid_received.to_string(),
+        arrears: record.arrears.to_string(),
+        net: net(record).to_string(),
+    }
+}
+
+pub(crate) fn settlement(
+    node: &NodeHandle,
+    account: &str,
+    slot: u64,
+) -> RpcResult<Option<SettlementDto>> {
+    let account = address(account)?;
+    let reader = reader(node)?;
+    Ok(reader
+        .settlements(&account, Slot(slot)..=Slot(slot))
+        .map_err(internal)?
+        .first()
+        .map(|record| settlement_dto(record, false)))
+}
+
+/// Sums records into one (the slot of the last).
+fn sum_records(account: Address, records: &[SettlementRecord]) -> SettlementRecord {
+    let mut total =
+        SettlementRecord::new(account, records.last().map_or(Slot(0), |record| record.slot));
+    for record in records {
+        store::add_record(&mut total, record);
+    }
+    total
+}
+
+const CSV_HEADER: &str = "slot,produced_kwh,consumed_kwh,exported_kwh,imported_kwh,contract_bought_kwh,contract_paid,contract_fees,contract_sold_kwh,contract_received,market_bought_kwh,market_paid,market_fees,market_sold_kwh,market_received,grid_bought_kwh,grid_paid,grid_sold_kwh,grid_received,arrears,net";
+
+fn csv_line(record: &SettlementRecord, label: &str) -> String {
+    format!(
+        "{label},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        record.produced,
+        record.consumed,
+        record.exported,
+        record.imported,
+        record.contract_bought,
+        record.contract_paid,
+        record.contract_fees,
+        record.contract_sold,
+        record.contract_received,
+        record.market_bought,
+        record.market_paid,
+        record.market_fees,
+        record.market_sold,
+        record.market_received,
+        record.grid_bought,
+        record.grid_paid,
+        record.grid_sold,
+        record.grid_received,
+        record.arrears,
+        net(record)
+    )
+}
+
+pub(crate) fn statement(
+    node: &NodeHandle,
+    account: &str,
+    from: u64,
+    to: u64,
+    format: Option<String>,
+) -> RpcResult<StatementDto> {
+    let account = address(account)?;
+    let range = bounded_range(from, to)?;
+    let csv = match format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(invalid_params(format!(
+                "format must be \"json\" or \"csv\", got {other:?}"
+            )));
+        }
+    };
+    let reader = reader(node)?;
+    let records = reader.settlements(&account, range).map_err(internal)?;
+    let total = sum_records(account, &records);
+    let csv = csv.then(|| {
+        let mut text = String::from(CSV_HEADER);
+        text.push('\n');
+        for record in &records {
+            text.push_str(&csv_line(record, &record.slot.to_string()));
+            text.push('\n');
+        }
+        text.push_str(&csv_line(&total, "total"));
+        text.push('\n');
+        text
+    });
+    Ok(StatementDto {
+        account: account.to_string(),
+        from_slot: from,
+        to_slot: to,
+        lines: records.iter().map(|record| settlement_dto(record, false)).collect(),
+        totals: settlement_dto(&total, false),
+        csv,
+    })
+}
+
+pub(crate) fn kpi(
+    node: &NodeHandle,
+    scope: &str,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> RpcResult<KpiDto> {
+    let reader = reader(node)?;
+    let head_slot = node.chain_config().market.slot_of(node.head().header.timestamp).0;
+    let to = to.unwrap_or(head_slot);
+    let from = from.unwrap_or_else(|| to.saturating_sub(96));
+    let range = bounded_range(from, to)?;
+    let records = if scope == "community" {
+        reader.community(range).map_err(internal)?
+    } else {
+        reader.settlements(&address(scope)?, range).map_err(internal)?
+    };
+    let schedule = schedule(&reader)?;
+    let params = node.chain_config().market.clone();
+    let figures = key_figures(&records, |slot| tariffs_at(&schedule, &params, slot));
+    let ratio = |ppm: Option<u64>| ppm.map(|ppm| ppm as f64 / 1_000_000.0);
+    Ok(KpiDto {
+        scope: scope.to_owned(),
+        from_slot: from,
+        to_slot: to,
+        slots: records.len() as u64,
+        self_sufficiency: ratio(figures.self_sufficiency_ppm),
+        self_consumption: ratio(figures.self_consumption_ppm),
+        grid_only_cost: figures.grid_only_cost.to_string(),
+        actual_cost: figures.actual_cost.to_string(),
+        savings: figures.savings.to_string(),
+    })
+}
+
+pub(crate) fn certificates(node: &NodeHandle, account: &str) -> RpcResult<CertificatesDto> {
+    let account = address(account)?;
+    let reader = reader(node)?;
+    let held = reader.account(&account).map_err(internal)?;
+    Ok(CertificatesDto {
+        address: account.to_string(),
+        held: held.certificates,
+        retired: held.retired,
+    })
+}
