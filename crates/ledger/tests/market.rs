@@ -367,10 +367,10 @@ proptest! {
         for _ in 0..4 {
             let (_, events) = chain.block(SLOT_MS, vec![]);
             for event in events {
-                if let MarketEvent::Cleared { slot: cleared_slot, price, trades, .. } = event {
-                    if cleared_slot == Slot(slot) {
-                        cleared = Some((price, trades));
-                    }
+                if let MarketEvent::Cleared { slot: cleared_slot, price, trades, .. } = event
+                    && cleared_slot == Slot(slot)
+                {
+                    cleared = Some((price, trades));
                 }
             }
         }
@@ -395,11 +395,11 @@ proptest! {
         let mut chain = Chain::new(8, clearing);
         let first = chain.now_slot() + 2;
         let mut txs = Vec::new();
-        if let Some((consumer, prosumer, price, wh)) = contract {
-            if consumer != prosumer {
+        if let Some((consumer, prosumer, price, wh)) = contract
+            && consumer != prosumer
+        {
                 txs.push(chain.tx(consumer, Payload::ProposeContract { prosumer: address(prosumer), price: Price(price), max_energy: Energy(wh * 1_000), first_slot: Slot(first), last_slot: Slot(first + 3) }));
                 txs.push(chain.tx(prosumer, Payload::AcceptContract { contract: ContractId(0) }));
-            }
         }
         for (index, order) in orders.iter().enumerate() {
             let slot = first + (index as u64 % 4);
