@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use keystore::{KdfParams, Keystore};
 use primitives::{
-    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, MarketParams,
-    SecretKey, Validator,
+    Address, Amount, ChainConfig, ChainId, ChainParams, EngineKind, Genesis, MarketParams, Nonce,
+    Payload, SecretKey, Transaction, Validator,
 };
 use rand::RngExt;
 use rpc::JouleApiClient;
@@ -60,6 +60,12 @@ pub(crate) struct DevnetArgs {
     /// in minutes.
     #[arg(long, default_value_t = MarketParams::default().slot_minutes)]
     slot_minutes: u32,
+    /// How long before a slot starts its gate closes, in minutes.
+    #[arg(long, default_value_t = MarketParams::default().gate_lead_minutes)]
+    gate_lead_minutes: u32,
+    /// How many slots after a slot ends it is settled (readings are accepted until then).
+    #[arg(long, default_value_t = MarketParams::default().settlement_delay_slots)]
+    settlement_delay_slots: u32,
 }
 
 /// `devnet.json`.
@@ -209,6 +215,20 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
         });
     }
     let operator: Address = accounts[0].address.parse()?;
+    // Every demo member gets a smart meter: its own key, registered to the member once the
+    // chain runs.
+    for name in names.iter().skip(1) {
+        let meter_name = format!("{name}-meter");
+        let (meter, _) =
+            keystore.create(&meter_name, &password, KdfParams::light(), rand::rng())?;
+        accounts.push(AccountEntry {
+            name: meter_name,
+            address: meter.address.to_string(),
+            keystore: keystore_dir.clone(),
+            password_file: password_file.clone(),
+            roles: vec![format!("meter of {name}")],
+        });
+    }
 
     let mut validators = Vec::new();
     for index in 0..args.validators {
@@ -237,7 +257,12 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
                 empty_block_interval_ms: args.empty_block_ms,
                 ..ChainParams::default()
             },
-            market: MarketParams { slot_minutes: args.slot_minutes, ..MarketParams::default() },
+            market: MarketParams {
+                slot_minutes: args.slot_minutes,
+                gate_lead_minutes: args.gate_lead_minutes,
+                settlement_delay_slots: args.settlement_delay_slots,
+                ..MarketParams::default()
+            },
         },
         genesis_time: node::now_ms(),
         balances,
@@ -385,6 +410,11 @@ async fn run_async(args: DevnetArgs) -> Result<()> {
         }
         children.push((node.name.clone(), child));
     }
+    if !resuming && let Err(error) = register_meters(&devnet).await {
+        stop(&mut children);
+        return Err(error.context("cannot register the demo meters"));
+    }
+    // devnet.json last: once it exists, the devnet is ready.
     devnet.write(&dir)?;
     print_summary(&devnet, &dir);
 
@@ -415,6 +445,66 @@ async fn run_async(args: DevnetArgs) -> Result<()> {
     Ok(())
 }
 
+/// Registers each demo member's meter, signed by the operator, and waits for the block.
+async fn register_meters(devnet: &DevnetFile) -> Result<()> {
+    let url = &devnet.nodes.first().context("the devnet has no nodes")?.rpc_url;
+    let operator = devnet.accounts.first().context("the devnet has no operator")?;
+    let keystore = Keystore::open(&operator.keystore)?;
+    let password = wallet::read_password(&operator.password_file)?;
+    let key = keystore.unlock(&keystore.find(&operator.name)?, &password)?;
+    let operator_address: Address = operator.address.parse()?;
+    let client = client::connect(url)?;
+    let status = client.node_status().await.map_err(|error| client::explain(url, error))?;
+    let chain_id = ChainId::new(&status.chain_id).map_err(anyhow::Error::msg)?;
+    let mut nonce = client
+        .account_get(operator.address.clone())
+        .await
+        .map_err(|error| client::explain(url, error))?
+        .next_nonce;
+    let mut txs = Vec::new();
+    for meter in devnet
+        .accounts
+        .iter()
+        .filter(|account| account.roles.iter().any(|role| role.starts_with("meter of ")))
+    {
+        let owner_name = meter.name.trim_end_matches("-meter");
+        let owner = devnet
+            .accounts
+            .iter()
+            .find(|account| account.name == owner_name)
+            .context("a meter without owner")?;
+        let payload =
+            Payload::RegisterMeter { meter: meter.address.parse()?, owner: owner.address.parse()? };
+        let signed = Transaction {
+            chain_id: chain_id.clone(),
+            sender: operator_address,
+            nonce: Nonce(nonce),
+            payload,
+        }
+        .sign(&key);
+        nonce += 1;
+        txs.push(hex::encode(primitives::encode(&signed)));
+    }
+    let results = client.tx_submit_batch(txs).await.map_err(|error| client::explain(url, error))?;
+    if let Some(error) = results.iter().find_map(|result| result.error.as_ref()) {
+        bail!("{} [{}]", error.message, error.reason);
+    }
+    let started = Instant::now();
+    while client
+        .account_get(operator.address.clone())
+        .await
+        .map_err(|error| client::explain(url, error))?
+        .nonce
+        < nonce
+    {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the meter registrations were not committed within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 fn print_summary(devnet: &DevnetFile, dir: &Path) {
     let password_file = dir.join("password.txt");
     let keystore = dir.join("keystore");
@@ -433,7 +523,7 @@ fn print_summary(devnet: &DevnetFile, dir: &Path) {
         } else {
             format!("  ({})", account.roles.join(", "))
         };
-        println!("  {:<9} {}{roles}", account.name, account.address);
+        println!("  {:<12} {}{roles}", account.name, account.address);
     }
     let rpc = devnet.nodes.first().map_or("", |node| node.rpc_url.as_str());
     println!(

@@ -11,6 +11,7 @@ mod bench;
 mod client;
 mod devnet;
 mod genesis_file;
+mod market_cmd;
 mod node_cmd;
 mod output;
 mod wallet;
@@ -51,6 +52,24 @@ enum Command {
     History(wallet::HistoryArgs),
     /// Show what a node is doing.
     Status(wallet::StatusArgs),
+    /// Register meters and send or show readings.
+    #[command(subcommand)]
+    Meter(market_cmd::MeterCommand),
+    /// Trade energy: market status, offers, bids, the book, clearings, trades.
+    #[command(subcommand)]
+    Market(market_cmd::MarketCommand),
+    /// Bilateral supply contracts.
+    #[command(subcommand)]
+    Contract(market_cmd::ContractCommand),
+    /// An account's settlement statement over a range of slots.
+    Statement(market_cmd::StatementArgs),
+    /// Self-sufficiency, self-consumption and savings of an account or the community.
+    Kpi(market_cmd::KpiArgs),
+    /// Generation certificates.
+    #[command(subcommand)]
+    Cert(market_cmd::CertCommand),
+    /// Change the tariffs from a later slot (operator only).
+    Tariffs(market_cmd::TariffArgs),
     /// Re-execute a stopped node's chain from genesis and check everything it stores.
     Verify(node_cmd::VerifyArgs),
     /// Measure the chain.
@@ -77,6 +96,13 @@ fn main() -> ExitCode {
                     Command::Block(args) => wallet::block(args).await,
                     Command::History(args) => wallet::history(args).await,
                     Command::Status(args) => wallet::status(args).await,
+                    Command::Meter(command) => market_cmd::meter(command).await,
+                    Command::Market(command) => market_cmd::market(command).await,
+                    Command::Contract(command) => market_cmd::contract(command).await,
+                    Command::Statement(args) => market_cmd::statement(args).await,
+                    Command::Kpi(args) => market_cmd::kpi(args).await,
+                    Command::Cert(command) => market_cmd::cert(command).await,
+                    Command::Tariffs(args) => market_cmd::tariffs(args).await,
                     Command::Node(_)
                     | Command::Devnet(_)
                     | Command::Bench(_)

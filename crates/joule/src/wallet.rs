@@ -72,7 +72,7 @@ impl KeystoreArgs {
     }
 
     /// An address given directly, or the address of a keystore account with that name.
-    fn resolve(&self, name_or_address: &str) -> Result<Address> {
+    pub(crate) fn resolve(&self, name_or_address: &str) -> Result<Address> {
         if name_or_address.starts_with("joule1") {
             return name_or_address
                 .parse()
@@ -251,16 +251,16 @@ pub(crate) async fn balance(args: BalanceArgs) -> Result<()> {
 pub(crate) struct SubmitArgs {
     /// Wait until the transaction is in a block and show its receipt.
     #[arg(long)]
-    wait: bool,
+    pub(crate) wait: bool,
     /// How long `--wait` waits, in seconds.
     #[arg(long, default_value_t = 60)]
-    timeout: u64,
+    pub(crate) timeout: u64,
     #[command(flatten)]
-    keystore: KeystoreArgs,
+    pub(crate) keystore: KeystoreArgs,
     #[command(flatten)]
-    rpc: RpcArgs,
+    pub(crate) rpc: RpcArgs,
     #[command(flatten)]
-    output: OutputArgs,
+    pub(crate) output: OutputArgs,
 }
 
 /// `joule send`
@@ -335,7 +335,7 @@ pub(crate) async fn redeem(args: RedeemArgs) -> Result<()> {
 }
 
 /// Signs `payload` as the next transaction of `from`, submits it, and optionally waits.
-async fn submit(args: &SubmitArgs, from: &str, payload: Payload) -> Result<()> {
+pub(crate) async fn submit(args: &SubmitArgs, from: &str, payload: Payload) -> Result<()> {
     let (account, key) = args.keystore.unlock(from)?;
     let url = &args.rpc.rpc;
     let client = connect(url)?;
@@ -398,6 +398,12 @@ fn describe_tx(tx: &TxDto) -> String {
         lines.push(format!("payload  {}", serde_json::to_string(payload).unwrap_or_default()));
     }
     if let Some(receipt) = &tx.receipt {
+        if let Some(order) = receipt.order_id {
+            lines.push(format!("order    {order}"));
+        }
+        if let Some(contract) = receipt.contract_id {
+            lines.push(format!("contract {contract}"));
+        }
         lines.push(match receipt.success {
             true => "receipt  success".to_owned(),
             false => format!(

@@ -23,7 +23,8 @@ pub struct ReplayReport {
     pub failed: u64,
     /// Accounts in the final state.
     pub accounts: usize,
-    /// The circulating supply, which equals the sum of all balances.
+    /// The circulating supply: the sum of all balances and reservations, plus the grid's
+    /// balance, minus all arrears.
     pub supply: Amount,
 }
 
@@ -104,6 +105,37 @@ pub fn replay_chain(
         if outcome.diff.root != header.state_root {
             return Err(problem(height, "state root does not match re-execution"));
         }
+        for event in &outcome.events {
+            match event {
+                ledger::MarketEvent::Cleared { slot, price, volume, trades } => {
+                    let stored = reader.clearing(*slot)?.ok_or_else(|| {
+                        problem(height, format!("no stored clearing of slot {slot}"))
+                    })?;
+                    if (stored.height, stored.price, stored.volume, &stored.trades)
+                        != (height, *price, *volume, trades)
+                    {
+                        return Err(problem(
+                            height,
+                            format!("stored clearing of slot {slot} differs from re-execution"),
+                        ));
+                    }
+                }
+                ledger::MarketEvent::Settled { slot, records } => {
+                    for record in records {
+                        let stored = reader.settlements(&record.account, *slot..=*slot)?;
+                        if stored.as_slice() != std::slice::from_ref(record) {
+                            return Err(problem(
+                                height,
+                                format!(
+                                    "stored settlement of {} in slot {slot} differs from re-execution",
+                                    record.account
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
         let stored_receipts =
             reader.receipts(height)?.ok_or_else(|| problem(height, "receipts missing"))?;
         if stored_receipts != outcome.receipts {
@@ -128,18 +160,12 @@ pub fn replay_chain(
     if stored.root() != state.root() || stored.entries() != state.entries() {
         return Err(ReplayError::State("the stored state differs from re-execution".into()));
     }
-    let mut total = Amount::ZERO;
-    for (_, account) in state.accounts() {
-        total = total
-            .checked_add(account.balance)
-            .ok_or_else(|| ReplayError::State("balances overflow".into()))?;
-    }
-    let supply = state.supply().circulating();
-    if total != supply {
+    if let Err((held, issued)) = state.check_conservation() {
         return Err(ReplayError::State(format!(
-            "balances add up to {total}, the supply is {supply}"
+            "balances, reservations and the grid's balance less arrears add up to {held}, the supply is {issued}"
         )));
     }
+    let supply = state.supply().circulating();
     Ok(ReplayReport {
         height: head,
         transactions,

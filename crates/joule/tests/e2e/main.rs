@@ -3,6 +3,7 @@
 
 mod crash;
 mod load;
+mod market;
 mod walkthrough;
 
 use std::path::PathBuf;
