@@ -18,8 +18,8 @@ use clap::{Args, Subcommand};
 use hdrhistogram::Histogram;
 use keystore::Keystore;
 use primitives::{
-    Address, Amount, ChainId, Nonce, Payload, PublicKey, SecretKey, SignedTransaction, Transaction,
-    encode,
+    Address, Amount, ChainId, Energy, Nonce, Payload, PublicKey, SecretKey, SignedTransaction,
+    Transaction, encode,
 };
 use rand::RngExt;
 use rpc::{
@@ -44,6 +44,52 @@ use tokio::sync::Semaphore;
 pub(crate) enum BenchCommand {
     /// Submit signed transfers concurrently and measure commit rate and latency.
     Ingest(IngestArgs),
+    /// Register many meters and have each report every interval; measure how fast each round
+    /// of readings is committed.
+    Meters(MetersArgs),
+}
+
+/// `joule bench meters`
+#[derive(Args, Clone)]
+pub(crate) struct MetersArgs {
+    /// Devnet directory (its devnet.json names the nodes and the operator).
+    #[arg(long)]
+    devnet: PathBuf,
+    /// Meters to register.
+    #[arg(long, default_value_t = 10_000)]
+    meters: usize,
+    /// Rounds of readings (one per reading interval, every minute by default).
+    #[arg(long, default_value_t = 3)]
+    rounds: u64,
+    /// JSON-RPC URLs to spread the load over (comma-separated); default: every devnet node.
+    #[arg(long, value_delimiter = ',')]
+    rpc: Vec<String>,
+    /// Readings per tx_submitBatch call.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Concurrent submitting connections.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// What the meter benchmark measured.
+#[derive(Serialize, Debug)]
+pub(crate) struct MetersReport {
+    meters: usize,
+    rounds: u64,
+    reading_minutes: u32,
+    submitted: usize,
+    committed: usize,
+    rejected: usize,
+    rejections: BTreeMap<String, usize>,
+    /// Submission to commit, per reading.
+    p50_ms: u64,
+    p99_ms: u64,
+    max_ms: u64,
+    /// Per round, from the end of the interval to the last of its readings committed.
+    round_ms: Vec<u64>,
 }
 
 /// `joule bench ingest`
@@ -106,6 +152,33 @@ pub(crate) struct IngestReport {
 
 pub(crate) fn run(command: BenchCommand) -> Result<()> {
     match command {
+        BenchCommand::Meters(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(meters(args.clone()))?;
+            if args.output.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "{} meters, {} rounds: committed {} of {} readings ({} rejected)\nsubmit-to-commit p50 {} ms, p99 {} ms, max {} ms\ninterval end to last reading committed, per round: {:?} ms",
+                    report.meters,
+                    report.rounds,
+                    report.committed,
+                    report.submitted,
+                    report.rejected,
+                    report.p50_ms,
+                    report.p99_ms,
+                    report.max_ms,
+                    report.round_ms
+                );
+            }
+            if report.committed < report.submitted {
+                bail!("{} readings were not committed", report.submitted - report.committed);
+            }
+            Ok(())
+        }
         BenchCommand::Ingest(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -236,48 +309,8 @@ async fn ingest(args: IngestArgs) -> Result<IngestReport> {
         .step_by(args.batch)
         .map(|start| start..(start + args.batch).min(args.txs))
         .collect();
-    let tracker = Arc::new(Tracker {
-        submitted_at: Mutex::new(HashMap::with_capacity(args.txs)),
-        latencies: Mutex::new(Histogram::new_with_bounds(1, 3_600_000, 3)?),
-        committed: AtomicUsize::new(0),
-        duplicates: AtomicUsize::new(0),
-        rejected: AtomicUsize::new(0),
-        rejections: Mutex::new(BTreeMap::new()),
-        last_commit: Mutex::new(None),
-        window: Semaphore::new(args.window.max(args.batch)),
-    });
-
-    // Follow the chain before submitting anything.
-    let ws_url = first_url.replacen("http", "ws", 1);
-    let ws = WsClientBuilder::default()
-        .max_response_size(64 * 1024 * 1024)
-        .build(&ws_url)
-        .await
-        .with_context(|| format!("cannot open a WebSocket to {ws_url}"))?;
-    let mut heads = ws.subscribe_new_heads().await.rpc(&ws_url)?;
-    let start_height = client.chain_head().await.rpc(&first_url)?.height;
-    let follower = {
-        let tracker = tracker.clone();
-        let client = connect(&first_url)?;
-        let url = first_url.clone();
-        tokio::spawn(async move {
-            let mut next = start_height + 1;
-            while let Some(head) = heads.next().await {
-                let head = head.context("head subscription failed")?;
-                // A block counts as committed when its head is announced, not when we have
-                // finished fetching its transaction list.
-                let announced = Instant::now();
-                while next <= head.height {
-                    let block = client.chain_block(BlockId::Height(next)).await.rpc(&url)?;
-                    if let Some(block) = block {
-                        record_block(&tracker, &block.txs, announced);
-                    }
-                    next += 1;
-                }
-            }
-            anyhow::Ok(())
-        })
-    };
+    let tracker = Arc::new(Tracker::new(args.txs, args.window.max(args.batch))?);
+    let follower = follow_chain(&first_url, tracker.clone()).await?;
 
     eprintln!(
         "submitting {} transfers from {} senders over {} connection(s)…",
@@ -377,6 +410,69 @@ async fn ingest(args: IngestArgs) -> Result<IngestReport> {
     Ok(report)
 }
 
+impl Tracker {
+    fn new(capacity: usize, window: usize) -> Result<Tracker> {
+        Ok(Tracker {
+            submitted_at: Mutex::new(HashMap::with_capacity(capacity)),
+            latencies: Mutex::new(Histogram::new_with_bounds(1, 3_600_000, 3)?),
+            committed: AtomicUsize::new(0),
+            duplicates: AtomicUsize::new(0),
+            rejected: AtomicUsize::new(0),
+            rejections: Mutex::new(BTreeMap::new()),
+            last_commit: Mutex::new(None),
+            window: Semaphore::new(window),
+        })
+    }
+
+    fn submitted(&self, hashes: impl IntoIterator<Item = [u8; 32]>, at: Instant) {
+        let mut submitted = self.submitted_at.lock().expect("not poisoned");
+        for hash in hashes {
+            submitted.insert(hash, Some(at));
+        }
+    }
+
+    fn reject(&self, reason: &str) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        *self.rejections.lock().expect("not poisoned").entry(reason.to_owned()).or_default() += 1;
+    }
+}
+
+/// Follows the chain from its current head: every transaction of ours seen in a block is
+/// counted as committed at the moment the block was announced.
+async fn follow_chain(
+    url: &str,
+    tracker: Arc<Tracker>,
+) -> Result<tokio::task::JoinHandle<Result<()>>> {
+    let client = connect(url)?;
+    let ws_url = url.replacen("http", "ws", 1);
+    let ws = WsClientBuilder::default()
+        .max_response_size(64 * 1024 * 1024)
+        .build(&ws_url)
+        .await
+        .with_context(|| format!("cannot open a WebSocket to {ws_url}"))?;
+    let mut heads = ws.subscribe_new_heads().await.rpc(&ws_url)?;
+    let start_height = client.chain_head().await.rpc(url)?.height;
+    let url = url.to_owned();
+    Ok(tokio::spawn(async move {
+        let _ws = ws;
+        let mut next = start_height + 1;
+        while let Some(head) = heads.next().await {
+            let head = head.context("head subscription failed")?;
+            // A block counts as committed when its head is announced, not when we have
+            // finished fetching its transaction list.
+            let announced = Instant::now();
+            while next <= head.height {
+                let block = client.chain_block(BlockId::Height(next)).await.rpc(&url)?;
+                if let Some(block) = block {
+                    record_block(&tracker, &block.txs, announced);
+                }
+                next += 1;
+            }
+        }
+        Ok(())
+    }))
+}
+
 fn record_block(tracker: &Tracker, hashes: &[String], now: Instant) {
     let mut submitted = tracker.submitted_at.lock().expect("not poisoned");
     let mut latencies = tracker.latencies.lock().expect("not poisoned");
@@ -448,13 +544,8 @@ impl Submitter {
                 let due = self.started + Duration::from_secs_f64(sent as f64 / self.rate as f64);
                 tokio::time::sleep_until(due.into()).await;
             }
-            let now = Instant::now();
-            {
-                let mut submitted = self.tracker.submitted_at.lock().expect("not poisoned");
-                for &index in &indices {
-                    submitted.insert(self.prepared[index].hash, Some(now));
-                }
-            }
+            self.tracker
+                .submitted(indices.iter().map(|&index| self.prepared[index].hash), Instant::now());
             let payload: Vec<String> =
                 indices.iter().map(|&index| self.prepared[index].hex.clone()).collect();
             let results = match self.client.tx_submit_batch(payload).await {
@@ -478,16 +569,7 @@ impl Submitter {
                 match error.reason.as_str() {
                     // Full, or arrived ahead of its predecessors: try again shortly.
                     "mempool_full" | "sender_full" | "nonce_too_far_ahead" => retry.push(index),
-                    reason => {
-                        self.tracker.rejected.fetch_add(1, Ordering::Relaxed);
-                        *self
-                            .tracker
-                            .rejections
-                            .lock()
-                            .expect("not poisoned")
-                            .entry(reason.to_owned())
-                            .or_default() += 1;
-                    }
+                    reason => self.tracker.reject(reason),
                 }
             }
             if !retry.is_empty() {
@@ -496,6 +578,214 @@ impl Submitter {
             }
         }
     }
+}
+
+/// Signs transactions on every core.
+fn sign_parallel<T: Sync>(
+    items: &[T],
+    sign: impl Fn(&T) -> SignedTransaction + Sync,
+) -> Vec<Prepared> {
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let sign = &sign;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|item| {
+                            let signed = sign(item);
+                            Prepared { hash: signed.hash().0.0, hex: hex::encode(encode(&signed)) }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("signing thread panicked"))
+            .collect()
+    })
+}
+
+/// Submits prepared transactions over `workers` connections; refusals go to the tracker.
+async fn submit_all(
+    urls: &[String],
+    prepared: &[Prepared],
+    batch: usize,
+    workers: usize,
+    tracker: &Arc<Tracker>,
+) -> Result<()> {
+    let batches: Vec<Vec<(usize, [u8; 32], String)>> = prepared
+        .chunks(batch.max(1))
+        .enumerate()
+        .map(|(index, part)| part.iter().map(|item| (index, item.hash, item.hex.clone())).collect())
+        .collect();
+    let queue = Arc::new(Mutex::new(batches));
+    let mut tasks = Vec::new();
+    for worker in 0..workers.max(1) {
+        let url = urls[worker % urls.len()].clone();
+        let client = connect(&url)?;
+        let queue = queue.clone();
+        let tracker = tracker.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Some(part) = queue.lock().expect("not poisoned").pop() else {
+                    return anyhow::Ok(());
+                };
+                tracker.submitted(part.iter().map(|(_, hash, _)| *hash), Instant::now());
+                let results = client
+                    .tx_submit_batch(part.iter().map(|(_, _, hex)| hex.clone()).collect())
+                    .await
+                    .rpc(&url)?;
+                for result in &results {
+                    if let Some(error) = &result.error {
+                        tracker.reject(&error.reason);
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
+async fn meters(args: MetersArgs) -> Result<MetersReport> {
+    if args.meters == 0 || args.rounds == 0 {
+        bail!("--meters and --rounds must be positive");
+    }
+    let devnet = DevnetFile::read(&args.devnet)?;
+    let urls: Vec<String> = if args.rpc.is_empty() {
+        devnet.nodes.iter().map(|node| node.rpc_url.clone()).collect()
+    } else {
+        args.rpc.clone()
+    };
+    let url = urls.first().context("the devnet has no nodes")?.clone();
+    let client = connect(&url)?;
+    let status = client.node_status().await.rpc(&url)?;
+    let chain_id = ChainId::new(&status.chain_id).map_err(anyhow::Error::msg)?;
+    let market = client.market_status().await.rpc(&url)?;
+    let reading_ms = u64::from(market.reading_minutes) * 60_000;
+
+    // Register the meters, signed by the operator, a thousand at a time.
+    let operator = devnet
+        .accounts
+        .iter()
+        .find(|account| account.name == "operator")
+        .context("the devnet has no operator")?;
+    let keystore = Keystore::open(&operator.keystore)?;
+    let operator_key = keystore.unlock(
+        &keystore.find(&operator.name)?,
+        &wallet::read_password(&operator.password_file)?,
+    )?;
+    let operator_address = Address(operator_key.public_key());
+    let meters: Vec<SecretKey> =
+        (0..args.meters).map(|_| SecretKey::generate(rand::rng())).collect();
+    eprintln!("registering {} meters…", args.meters);
+    let mut nonce = client.account_get(operator_address.to_string()).await.rpc(&url)?.next_nonce;
+    for part in meters.chunks(1_000) {
+        let first = nonce;
+        let numbered: Vec<(u64, &SecretKey)> = (0u64..).zip(part).collect();
+        let prepared = sign_parallel(&numbered, |(index, meter)| {
+            let address = Address(meter.public_key());
+            Transaction {
+                chain_id: chain_id.clone(),
+                sender: operator_address,
+                nonce: Nonce(first + index),
+                payload: Payload::RegisterMeter { meter: address, owner: address },
+            }
+            .sign(&operator_key)
+        });
+        nonce += part.len() as u64;
+        let results = client
+            .tx_submit_batch(prepared.iter().map(|item| item.hex.clone()).collect())
+            .await
+            .rpc(&url)?;
+        if let Some(error) = results.iter().find_map(|result| result.error.as_ref()) {
+            bail!("meter registration refused: {} [{}]", error.message, error.reason);
+        }
+        let started = Instant::now();
+        while client.account_get(operator_address.to_string()).await.rpc(&url)?.nonce < nonce {
+            if started.elapsed() > Duration::from_secs(120) {
+                bail!("meter registrations were not committed within 120 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    let tracker = Arc::new(Tracker::new(args.meters * args.rounds as usize, usize::MAX >> 4)?);
+    let follower = follow_chain(&url, tracker.clone()).await?;
+    let mut round_ms = Vec::new();
+    let mut rng = rand::rng();
+    for round in 0..args.rounds {
+        // Wait for the next interval to end, then every meter reports it.
+        let now = node::now_ms().0;
+        let interval = now / reading_ms;
+        let ends = (interval + 1) * reading_ms;
+        eprintln!(
+            "round {}: waiting {} s for interval {interval} to end…",
+            round + 1,
+            (ends - now).div_ceil(1000)
+        );
+        tokio::time::sleep(Duration::from_millis(ends - now + 100)).await;
+        let values: Vec<(usize, u64, u64)> = (0..args.meters)
+            .map(|index| {
+                (index, rng.random_range(0..2_000_000u64), rng.random_range(0..2_000_000u64))
+            })
+            .collect();
+        let prepared = sign_parallel(&values, |(index, produced, consumed)| {
+            let meter = &meters[*index];
+            Transaction {
+                chain_id: chain_id.clone(),
+                sender: Address(meter.public_key()),
+                nonce: Nonce(round),
+                payload: Payload::Reading {
+                    interval,
+                    produced: Energy(*produced),
+                    consumed: Energy(*consumed),
+                    estimated: false,
+                },
+            }
+            .sign(meter)
+        });
+        submit_all(&urls, &prepared, args.batch, args.workers, &tracker).await?;
+        let target = args.meters * (round as usize + 1);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let done = tracker.committed.load(Ordering::Relaxed)
+                + tracker.rejected.load(Ordering::Relaxed);
+            if done >= target || Instant::now() > deadline || follower.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let elapsed = node::now_ms().0.saturating_sub(ends);
+        eprintln!(
+            "round {}: {} readings committed {} ms after the interval ended",
+            round + 1,
+            args.meters,
+            elapsed
+        );
+        round_ms.push(elapsed);
+    }
+    follower.abort();
+    let latencies = tracker.latencies.lock().expect("not poisoned");
+    Ok(MetersReport {
+        meters: args.meters,
+        rounds: args.rounds,
+        reading_minutes: market.reading_minutes,
+        submitted: args.meters * args.rounds as usize,
+        committed: tracker.committed.load(Ordering::Relaxed),
+        rejected: tracker.rejected.load(Ordering::Relaxed),
+        rejections: tracker.rejections.lock().expect("not poisoned").clone(),
+        p50_ms: latencies.value_at_quantile(0.50),
+        p99_ms: latencies.value_at_quantile(0.99),
+        max_ms: latencies.max(),
+        round_ms,
+    })
 }
 
 /// Signs `count` transfers: transaction `k` is sender `k % senders`'s nonce `k / senders`, to a

@@ -10,6 +10,7 @@ use market::{
     settlement::{ContractTerms, MeterSlot, SlotInput, settle},
 };
 use primitives::{Amount, ClearingRule, Energy, OrderId, Side, Slot, TimestampMs};
+use std::collections::HashMap;
 
 impl State {
     /// Advances chain time to `timestamp` and clears and settles every slot that is due, before
@@ -112,20 +113,19 @@ impl State {
         }
         // What each bid's trades will cost moves to the slot's reservation; the rest of the bid's
         // reservation goes back.
+        let mut cost_by_bid: HashMap<OrderId, Amount> = HashMap::new();
+        for trade in &new_trades {
+            let cost = market::value(trade.energy, trade.price)
+                .checked_add(market::value(trade.energy, fee))
+                .unwrap_or(Amount(u128::MAX));
+            let total = cost_by_bid.entry(trade.bid).or_insert(Amount::ZERO);
+            *total = Amount(total.0.saturating_add(cost.0));
+        }
         for (id, order) in &book {
             if order.side != Side::Bid {
                 continue;
             }
-            let needed = new_trades
-                .iter()
-                .filter(|trade| trade.bid == *id)
-                .map(|trade| {
-                    market::value(trade.energy, trade.price)
-                        .checked_add(market::value(trade.energy, fee))
-                        .unwrap_or(Amount(u128::MAX))
-                })
-                .fold(Amount::ZERO, |sum, cost| Amount(sum.0.saturating_add(cost.0)))
-                .min(order.reserved);
+            let needed = cost_by_bid.get(id).copied().unwrap_or(Amount::ZERO).min(order.reserved);
             if !needed.is_zero() {
                 add_reserved(&mut cleared, order.owner, needed);
             }
@@ -219,13 +219,13 @@ impl State {
                 .saturating_sub(i128::try_from(record.grid_received.0).unwrap_or(i128::MAX));
         }
         // Trades are paid from the buyers' reservations; the rest of a reservation goes back.
+        let market_paid: HashMap<primitives::Address, Amount> = settlement
+            .records
+            .iter()
+            .map(|record| (record.account, sum(&[record.market_paid, record.market_fees])))
+            .collect();
         for (buyer, reserved) in &cleared.reserved {
-            let paid = settlement
-                .records
-                .iter()
-                .find(|record| record.account == *buyer)
-                .map_or(Amount::ZERO, |record| sum(&[record.market_paid, record.market_fees]))
-                .min(*reserved);
+            let paid = market_paid.get(buyer).copied().unwrap_or(Amount::ZERO).min(*reserved);
             self.pay_from_reservation(*buyer, paid);
             self.release(*buyer, reserved.checked_sub(paid).unwrap_or(Amount::ZERO));
         }
