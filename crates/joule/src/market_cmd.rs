@@ -335,7 +335,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
             let status = market_status(&client, &rpc.rpc).await?;
             output.print(&status, || {
                 let mut text = format!(
-                    "slots        {} min ({} clearing), readings every {} min\nchain time   {} ms (slot {})\nnext open    slot {} (gate closes {}, {} min before it starts)\ncleared to   slot {}, settled to slot {} ({} slots after a slot ends)\ntariffs      retail {}, feed-in {}, grid fee {} tokens/kWh\ngrid balance {}",
+                    "slots        {} min ({} clearing), readings every {} min\nchain time   {} ms (slot {})\nnext open    slot {} (gate closes {}, {} min before it starts)\ncleared to   slot {}, settled to slot {} (settlement delay {} slot(s))\ntariffs      retail {}, feed-in {}, grid fee {} tokens/kWh\ngrid balance {}",
                     status.slot_minutes,
                     status.clearing,
                     status.reading_minutes,

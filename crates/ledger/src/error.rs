@@ -85,6 +85,11 @@ pub enum TxError {
         "the gate of slot {0} has closed: orders and contract changes for it are no longer accepted"
     )]
     GateClosed(Slot),
+    /// The grid fee of a slot with bids or trades is fixed: they reserved it.
+    #[error(
+        "slot {0} already has bids or trades, which reserved its grid fee: change the fee from a later slot"
+    )]
+    FeeFixed(Slot),
     /// Only members with an active meter trade.
     #[error("the account owns no active meter, so it cannot trade energy")]
     NoMeter,
@@ -159,6 +164,7 @@ impl TxError {
             TxError::EnergyOutOfRange { .. } => "energy_out_of_range",
             TxError::PriceOutOfRange { .. } => "price_out_of_range",
             TxError::GateClosed(_) => "gate_closed",
+            TxError::FeeFixed(_) => "fee_fixed",
             TxError::NoMeter => "no_meter",
             TxError::OppositeOrder(_) => "opposite_order",
             TxError::UnderContract(_) => "under_contract",

@@ -514,7 +514,7 @@ impl State {
                 .map(|((slot, _), _)| *slot);
             let traded = self.cleared.range(from_slot..).next().map(|(slot, _)| *slot);
             if let Some(slot) = bid.into_iter().chain(traded).min() {
-                return Err(TxError::GateClosed(slot));
+                return Err(TxError::FeeFixed(slot));
             }
         }
         self.set_tariffs(from_slot, tariffs);

@@ -292,6 +292,32 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
     assert!(receipts[0].is_success());
     assert_eq!(chain.state.tariffs_for(Slot(open + 50)), tariffs);
     assert_eq!(chain.state.tariffs_for(Slot(open + 49)), params().tariffs);
+    // A bid reserved the grid fee of its slot: the fee of that slot is fixed from then on, the
+    // other tariffs are not.
+    let bid = chain.tx(
+        2,
+        Payload::PlaceOrder {
+            slot: Slot(open + 60),
+            side: Side::Bid,
+            energy: Energy(1_000),
+            price: Price(5),
+        },
+    );
+    let (receipts, _) = chain.block(0, vec![bid]);
+    assert!(receipts[0].is_success());
+    let dearer_fee = Tariffs { grid_fee: Price(6), ..tariffs };
+    assert_refused(
+        &mut chain,
+        OPERATOR,
+        Payload::SetTariffs { from_slot: Slot(open + 55), tariffs: dearer_fee },
+        "fee_fixed",
+    );
+    let dearer_retail = Tariffs { retail: Price(45), ..tariffs };
+    let change = chain
+        .tx(OPERATOR, Payload::SetTariffs { from_slot: Slot(open + 55), tariffs: dearer_retail });
+    let (receipts, _) = chain.block(0, vec![change]);
+    assert!(receipts[0].is_success());
+    assert_eq!(chain.state.tariffs_for(Slot(open + 60)), dearer_retail);
 
     // Cancelling someone else's order, and certificates one does not hold.
     let ask = chain.tx(
