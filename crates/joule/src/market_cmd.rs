@@ -4,7 +4,7 @@
 use crate::{
     client::{RpcArgs, RpcContext, connect},
     output::OutputArgs,
-    wallet::{KeystoreArgs, SubmitArgs, submit},
+    wallet::{KeystoreArgs, Names, SubmitArgs, submit},
 };
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -204,14 +204,15 @@ pub(crate) async fn meter(command: MeterCommand) -> Result<()> {
             let client = connect(&rpc.rpc)?;
             let meters =
                 client.meter_list(owner.map(|owner| owner.to_string())).await.rpc(&rpc.rpc)?;
+            let names = keystore.names();
             output.print(&meters, || {
                 meters
                     .iter()
                     .map(|meter| {
                         format!(
                             "{}  owner {}{}",
-                            meter.meter,
-                            meter.owner,
+                            names.show(&meter.meter),
+                            names.show(&meter.owner),
                             if meter.active { "" } else { "  (deregistered)" }
                         )
                     })
@@ -368,6 +369,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
             let client = connect(&rpc.rpc)?;
             let slot = slot.resolve(&client, &rpc.rpc).await?;
             let book = client.market_book(slot.0).await.rpc(&rpc.rpc)?;
+            let names = Names::from_env();
             output.print(&book, || {
                 let line = |order: &rpc::dto::OrderDto| {
                     format!(
@@ -375,7 +377,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                         order.id,
                         show_kwh(order.energy_mwh),
                         order.price,
-                        order.owner
+                        names.show(&order.owner)
                     )
                 };
                 let mut text = format!(
@@ -403,6 +405,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                     "slot {slot} has not been cleared (its gate has not closed, or it had no orders)"
                 );
             };
+            let names = Names::from_env();
             output.print(&clearing, || {
                 let mut text = format!(
                     "slot {}: {} matched{}",
@@ -418,8 +421,8 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                         trade.ask,
                         show_kwh(trade.energy_mwh),
                         trade.price,
-                        trade.buyer,
-                        trade.seller
+                        names.show(&trade.buyer),
+                        names.show(&trade.seller)
                     );
                 }
                 text
@@ -583,6 +586,7 @@ pub(crate) async fn contract(command: ContractCommand) -> Result<()> {
                 .contract_list(account.map(|account| account.to_string()))
                 .await
                 .rpc(&rpc.rpc)?;
+            let names = keystore.names();
             output.print(&contracts, || {
                 if contracts.is_empty() {
                     return "no contracts".into();
@@ -598,8 +602,8 @@ pub(crate) async fn contract(command: ContractCommand) -> Result<()> {
                             contract.last_slot,
                             show_kwh(contract.max_energy_mwh),
                             contract.price,
-                            contract.consumer,
-                            contract.prosumer
+                            names.show(&contract.consumer),
+                            names.show(&contract.prosumer)
                         )
                     })
                     .collect::<Vec<_>>()

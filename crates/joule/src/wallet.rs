@@ -33,12 +33,49 @@ pub(crate) struct KeystoreArgs {
     pub(crate) password_file: Option<PathBuf>,
 }
 
+/// Keystore names of addresses, for text output: an address held in the keystore is shown by
+/// its name. Best effort: without a readable keystore every address shows as itself.
+pub(crate) struct Names(std::collections::HashMap<String, String>);
+
+impl Names {
+    /// The names in the keystore `JOULE_KEYSTORE` (or the default one).
+    pub(crate) fn from_env() -> Names {
+        let dir = std::env::var_os("JOULE_KEYSTORE").map_or_else(default_keystore, PathBuf::from);
+        Names::load(&dir)
+    }
+
+    /// The names in the keystore in `dir`.
+    pub(crate) fn load(dir: &Path) -> Names {
+        let accounts = if dir.is_dir() {
+            Keystore::open(dir).and_then(|keystore| keystore.list()).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Names(
+            accounts
+                .into_iter()
+                .map(|account| (account.address.to_string(), account.name))
+                .collect(),
+        )
+    }
+
+    /// The address's keystore name, or the address.
+    pub(crate) fn show<'a>(&'a self, address: &'a str) -> &'a str {
+        self.0.get(address).map_or(address, String::as_str)
+    }
+}
+
 fn default_keystore() -> PathBuf {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".joule").join("keystore")
 }
 
 impl KeystoreArgs {
+    /// Keystore names of addresses, for text output.
+    pub(crate) fn names(&self) -> Names {
+        Names::load(&self.keystore)
+    }
+
     fn open(&self) -> Result<Keystore> {
         Keystore::open(&self.keystore).context("cannot open the keystore")
     }

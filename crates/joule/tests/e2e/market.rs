@@ -92,6 +92,10 @@ async fn a_slot_trades_settles_and_shows_up_in_statements() {
     .await;
     assert_eq!(clearing["price"], 15);
     assert_eq!(clearing["volume_mwh"], 1_500_000);
+    // As text, the parties appear by their keystore names.
+    let text = devnet.joule(&["market", "clearing", "--slot", &slot_arg]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("1.5 kWh @ 15  bob ← alice"), "{text}");
 
     // Once the slot is over, the meters report: alice produced 2 kWh, bob consumed 1 kWh,
     // carol 0.5 kWh.
