@@ -1,6 +1,7 @@
 //! Identifiers of the energy market that transactions name. The rules live in the `market`
 //! crate.
 
+use crate::units::counter;
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::fmt;
 
@@ -34,46 +35,11 @@ impl fmt::Display for Side {
     }
 }
 
-/// An order's identity, assigned by the ledger in arrival order: a smaller id arrived earlier.
-#[derive(
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Debug,
-    BorshSerialize,
-    BorshDeserialize,
-)]
-pub struct OrderId(pub u64);
-
-/// A bilateral contract's identity, assigned by the ledger in proposal order.
-#[derive(
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Debug,
-    BorshSerialize,
-    BorshDeserialize,
-)]
-pub struct ContractId(pub u64);
-
-impl fmt::Display for OrderId {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}", self.0)
-    }
-}
-
-impl fmt::Display for ContractId {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}", self.0)
-    }
-}
+counter!(
+    /// An order's identity, assigned by the ledger in arrival order: a smaller id arrived earlier.
+    OrderId
+);
+counter!(
+    /// A bilateral contract's identity, assigned by the ledger in proposal order.
+    ContractId
+);

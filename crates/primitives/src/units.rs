@@ -87,6 +87,7 @@ macro_rules! counter {
         }
     };
 }
+pub(crate) use counter;
 
 counter!(
     /// A block height; the genesis block is height 0.
