@@ -1,6 +1,37 @@
 //! The interface every consensus engine implements.
 
-use primitives::{BlockHash, ConsensusProof, Header, Height, TimestampMs};
+use primitives::{
+    BlockHash, ConsensusProof, Header, Height, SignedProposal, SignedVote, TimestampMs,
+};
+
+/// A message validators exchange while deciding a block.
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, Debug, borsh::BorshSerialize, borsh::BorshDeserialize,
+)]
+pub enum Message {
+    /// A proposer's signed proposal. On the network it travels with the block itself.
+    Proposal(SignedProposal),
+    /// A validator's signed prevote or precommit.
+    Vote(SignedVote),
+}
+
+impl Message {
+    /// The height the message is about.
+    pub fn height(&self) -> Height {
+        match self {
+            Message::Proposal(signed) => signed.proposal.height,
+            Message::Vote(signed) => signed.vote.height,
+        }
+    }
+
+    /// The round the message is about.
+    pub fn round(&self) -> u32 {
+        match self {
+            Message::Proposal(signed) => signed.proposal.round,
+            Message::Vote(signed) => signed.vote.round,
+        }
+    }
+}
 
 /// Something the node tells the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,10 +49,28 @@ pub enum Event {
         /// The header of the built block.
         header: Header,
     },
-    /// A block was durably committed and is the new head.
+    /// A block was durably committed and is the new head (decided by this engine, or
+    /// downloaded with its commit certificate while catching up).
     Committed {
         /// The committed header, proof included.
         header: Header,
+    },
+    /// A proposal arrived together with its block, and the node has checked the block against
+    /// its state (`valid`: transactions, state root, timestamp). The node only passes proposals
+    /// for the height after its head, from the round's proposer; the engine checks the
+    /// signature again.
+    Proposal {
+        /// The signed proposal.
+        proposal: SignedProposal,
+        /// Whether the block it names is valid on top of the head.
+        valid: bool,
+    },
+    /// A vote arrived. The engine checks its signature and that it comes from a validator.
+    Vote(SignedVote),
+    /// Whether the node is catching up with its peers. While it is, the engine signs nothing.
+    Syncing {
+        /// True while downloading missing blocks.
+        behind: bool,
     },
 }
 
@@ -49,6 +98,11 @@ pub enum Command {
         /// When.
         at: TimestampMs,
     },
+    /// Send this message, signed by this validator, to every peer. The node first appends it
+    /// durably to its write-ahead log: after a restart the engine is given back its own
+    /// messages for the current height, so that it never signs two different ones for the same
+    /// height, round and step. A proposal is sent with its block.
+    Broadcast(Message),
 }
 
 /// A consensus engine: a pure function of its own state, the events it is fed and the time it

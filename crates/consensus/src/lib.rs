@@ -15,21 +15,28 @@
 mod engine;
 mod proof;
 mod solo;
+mod tendermint;
 
-pub use engine::{Command, Engine, Event};
+pub use engine::{Command, Engine, Event, Message};
 pub use proof::{ProofError, verify_proof};
 pub use solo::SoloEngine;
+pub use tendermint::{TendermintEngine, Timeouts, proposer};
 
 use primitives::{ChainConfig, EngineKind, Header, SecretKey};
 
 /// The engine the genesis asks for, resuming after `head`. `key` is this node's validator key,
-/// if it has one.
+/// if it has one; `restored` are the messages it signed for the next height before a restart
+/// (from its write-ahead log).
 pub fn engine_for(
     config: &ChainConfig,
     key: Option<SecretKey>,
     head: &Header,
+    restored: Vec<Message>,
 ) -> Box<dyn Engine + Send> {
     match config.engine {
         EngineKind::Solo => Box::new(SoloEngine::new(config, key, head)),
+        EngineKind::Bft => {
+            Box::new(TendermintEngine::new(config, key, head, restored, Timeouts::default()))
+        }
     }
 }

@@ -93,6 +93,8 @@ impl Engine for SoloEngine {
                 }
                 self.maybe_propose(now)
             }
+            // One validator needs no messages, and never falls behind anyone.
+            Event::Proposal { .. } | Event::Vote(_) | Event::Syncing { .. } => vec![],
         }
     }
 }

@@ -86,7 +86,8 @@ pub(crate) fn parse(text: &str) -> Result<Genesis> {
     let file: GenesisFile = serde_json::from_str(text).context("not a valid genesis document")?;
     let engine = match file.engine.as_str() {
         "solo" => EngineKind::Solo,
-        other => bail!("engine: unknown engine {other:?} (this version supports \"solo\")"),
+        "bft" => EngineKind::Bft,
+        other => bail!("engine: unknown engine {other:?} (expected \"bft\" or \"solo\")"),
     };
     let validators = file
         .validators
@@ -171,6 +172,7 @@ pub(crate) fn render(genesis: &Genesis) -> String {
         genesis_time_ms: genesis.genesis_time.0,
         engine: match config.engine {
             EngineKind::Solo => "solo".into(),
+            EngineKind::Bft => "bft".into(),
         },
         validators: config
             .validators

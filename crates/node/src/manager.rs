@@ -164,7 +164,7 @@ impl Node {
         );
         metrics.head_height.set(i64::try_from(head.height.0).unwrap_or(i64::MAX));
 
-        let engine = engine_for(&chain_config, config.validator_key.clone(), &head);
+        let engine = engine_for(&chain_config, config.validator_key.clone(), &head, Vec::new());
         let proposer = config.validator_key.as_ref().map(|key| Address(key.public_key()));
         let (head_sender, head_receiver) = watch::channel(Arc::new(head_block));
         let (blocks, _) = broadcast::channel(256);
@@ -576,6 +576,7 @@ impl Manager {
                     commands.extend(self.engine.handle(now_ms(), Event::BlockBuilt { header }));
                 }
                 Command::Commit { hash, proof } => started = self.persist(hash, proof),
+                Command::Broadcast(_) => {}
             }
         }
         Ok(started)

@@ -8,6 +8,7 @@ use crate::{
     hash::{Hash, domain, merkle_root},
     tx::SignedTransaction,
     units::{Height, TimestampMs},
+    vote::CommitCertificate,
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -27,6 +28,8 @@ pub enum ConsensusProof {
         /// The proposer's signature.
         signature: Signature,
     },
+    /// Precommits for the block from validators with more than two thirds of the voting power.
+    Bft(CommitCertificate),
 }
 
 /// A block header.

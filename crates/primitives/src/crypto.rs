@@ -15,7 +15,7 @@ use zeroize::Zeroize;
 pub struct PublicKey(pub [u8; 32]);
 
 /// An Ed25519 signature (64 bytes).
-#[derive(Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize)]
 pub struct Signature(pub [u8; 64]);
 
 /// A signature did not verify.

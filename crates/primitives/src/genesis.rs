@@ -15,6 +15,9 @@ use std::collections::BTreeSet;
 pub enum EngineKind {
     /// One validator proposes and finalises every block.
     Solo,
+    /// Tendermint-style BFT: validators holding more than two thirds of the voting power
+    /// precommit every block.
+    Bft,
 }
 
 /// A validator and its voting power.

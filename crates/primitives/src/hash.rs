@@ -31,6 +31,10 @@ pub mod domain {
     pub const STATE_ROOT: &[u8] = b"joule/state/root";
     /// A proposer's signature over a block header.
     pub const BLOCK_SIGNATURE: &[u8] = b"joule/block-signature/v1";
+    /// A BFT vote (prevote or precommit).
+    pub const VOTE: &[u8] = b"joule/vote/v1";
+    /// A BFT block proposal.
+    pub const PROPOSAL: &[u8] = b"joule/proposal/v1";
 }
 
 impl Hash {

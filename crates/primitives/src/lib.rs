@@ -17,6 +17,7 @@ pub mod hash;
 pub mod market;
 pub mod tx;
 pub mod units;
+pub mod vote;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -38,4 +39,7 @@ pub use tx::{
 pub use units::{
     Amount, Energy, Height, MWH_PER_KWH, Nonce, ParseAmountError, ParseEnergyError, Price, Slot,
     TimestampMs,
+};
+pub use vote::{
+    CommitCertificate, CommitSignature, Proposal, SignedProposal, SignedVote, Vote, VoteKind,
 };

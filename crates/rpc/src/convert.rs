@@ -29,6 +29,13 @@ pub(crate) fn block_dto(block: &Block) -> BlockDto {
         proof: match header.proof {
             ConsensusProof::Genesis => "genesis".into(),
             ConsensusProof::Solo { .. } => "solo".into(),
+            ConsensusProof::Bft(certificate) => {
+                format!(
+                    "bft: round {}, {} precommits",
+                    certificate.round,
+                    certificate.signatures.len()
+                )
+            }
         },
     }
 }

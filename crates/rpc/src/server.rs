@@ -324,6 +324,7 @@ impl JouleApiServer for JouleRpc {
             genesis_hash: self.node.genesis_hash().to_string(),
             engine: match config.engine {
                 EngineKind::Solo => "solo".into(),
+                EngineKind::Bft => "bft".into(),
             },
             head: head_dto(&self.node.head()),
             mempool_size: status.mempool_size as u64,
