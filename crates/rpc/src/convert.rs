@@ -26,7 +26,7 @@ pub(crate) fn block_dto(block: &Block) -> BlockDto {
         tx_root: header.tx_root.to_string(),
         tx_count: block.txs.len() as u64,
         txs: block.txs.iter().map(|tx| tx.hash().to_string()).collect(),
-        proof: match header.proof {
+        proof: match &header.proof {
             ConsensusProof::Genesis => "genesis".into(),
             ConsensusProof::Solo { .. } => "solo".into(),
             ConsensusProof::Bft(certificate) => {
