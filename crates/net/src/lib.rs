@@ -1,0 +1,1 @@
+//! Joule's peer-to-peer transport (being written).
