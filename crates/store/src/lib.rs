@@ -18,4 +18,4 @@ mod writer;
 
 pub use error::StoreError;
 pub use reader::{HistoryEntry, Reader, StateEntry, TxRecord};
-pub use writer::{ClearingRecord, Store, add_record};
+pub use writer::{BlockWrite, ClearingRecord, Store, add_record};

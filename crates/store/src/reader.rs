@@ -55,6 +55,18 @@ impl Reader {
         }
     }
 
+    /// The messages the consensus write-ahead log holds for `height`, in the order written.
+    pub fn wal(&self, height: Height) -> Result<Vec<Vec<u8>>, StoreError> {
+        let wal = self.txn.open_table(tables::WAL)?;
+        let (start, end) =
+            (crate::writer::wal_key(height.0, 0), crate::writer::wal_key(height.0, u32::MAX));
+        let mut messages = Vec::new();
+        for entry in wal.range::<&[u8; 12]>(&start..=&end)? {
+            messages.push(entry?.1.value().to_vec());
+        }
+        Ok(messages)
+    }
+
     /// The height of the last committed block (`None` before initialisation).
     pub fn head_height(&self) -> Result<Option<Height>, StoreError> {
         let meta = self.txn.open_table(tables::META)?;

@@ -41,6 +41,7 @@ impl Store {
         txn.open_table(tables::TX_INDEX)?;
         txn.open_table(tables::HISTORY)?;
         txn.open_table(tables::STATE)?;
+        txn.open_table(tables::WAL)?;
         txn.commit()?;
         Ok(Store { db, path: path.to_owned() })
     }
@@ -88,6 +89,7 @@ impl Store {
 
     /// Writes a block, its receipts, what the market did at its start, its state changes and its
     /// index entries in one atomic, durable transaction. The block must extend the stored head.
+    /// Write-ahead-log entries up to its height are dropped in the same transaction.
     pub fn commit_block(
         &self,
         block: &Block,
@@ -95,34 +97,93 @@ impl Store {
         events: &[MarketEvent],
         diff: &StateDiff,
     ) -> Result<(), StoreError> {
+        self.commit_blocks(&[BlockWrite { block, receipts, events, diff }])
+    }
+
+    /// Writes consecutive blocks in one atomic, durable transaction (a node catching up writes
+    /// many blocks per fsync). The first must extend the stored head.
+    pub fn commit_blocks(&self, blocks: &[BlockWrite<'_>]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        {
-            let meta = txn.open_table(tables::META)?;
-            let head = match meta.get(tables::META_HEAD)? {
-                Some(bytes) => decode_height(bytes.value())?,
-                None => {
-                    return Err(StoreError::Corrupt("no head: database not initialized".into()));
-                }
-            };
-            if head.next() != Some(block.header.height) {
-                return Err(StoreError::NotNextBlock {
-                    height: block.header.height.0,
-                    head: head.0,
-                });
-            }
-            let mut state = txn.open_table(tables::STATE)?;
-            for (key, value) in &diff.changes {
-                match value {
-                    Some(value) => state.insert(key.as_slice(), value.as_slice())?,
-                    None => state.remove(key.as_slice())?,
+        for BlockWrite { block, receipts, events, diff } in blocks {
+            {
+                let meta = txn.open_table(tables::META)?;
+                let head = match meta.get(tables::META_HEAD)? {
+                    Some(bytes) => decode_height(bytes.value())?,
+                    None => {
+                        return Err(StoreError::Corrupt(
+                            "no head: database not initialized".into(),
+                        ));
+                    }
                 };
+                if head.next() != Some(block.header.height) {
+                    return Err(StoreError::NotNextBlock {
+                        height: block.header.height.0,
+                        head: head.0,
+                    });
+                }
+                let mut state = txn.open_table(tables::STATE)?;
+                for (key, value) in &diff.changes {
+                    match value {
+                        Some(value) => state.insert(key.as_slice(), value.as_slice())?,
+                        None => state.remove(key.as_slice())?,
+                    };
+                }
             }
+            write_block(&txn, block, receipts)?;
+            write_market_events(&txn, block.header.height, events)?;
         }
-        write_block(&txn, block, receipts)?;
-        write_market_events(&txn, block.header.height, events)?;
+        if let Some(last) = blocks.last() {
+            let mut wal = txn.open_table(tables::WAL)?;
+            let end = wal_key(last.block.header.height.0.saturating_add(1), 0);
+            wal.retain_in::<&[u8; 12], _>(..&end, |_, _| false)?;
+        }
         txn.commit()?;
         Ok(())
     }
+
+    /// Appends a message this validator signed for `height` to the consensus write-ahead log,
+    /// durably, before it is sent to anyone.
+    pub fn append_wal(&self, height: Height, message: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut wal = txn.open_table(tables::WAL)?;
+            let (start, end) = (wal_key(height.0, 0), wal_key(height.0, u32::MAX));
+            let next = match wal.range::<&[u8; 12]>(&start..=&end)?.next_back() {
+                Some(entry) => {
+                    let entry = entry?;
+                    let key = entry.0.value();
+                    let mut seq = [0u8; 4];
+                    seq.copy_from_slice(&key[8..]);
+                    u32::from_be_bytes(seq).saturating_add(1)
+                }
+                None => 0,
+            };
+            wal.insert(&wal_key(height.0, next), message)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+/// The key of a write-ahead-log entry.
+pub(crate) fn wal_key(height: u64, seq: u32) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..8].copy_from_slice(&height.to_be_bytes());
+    key[8..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// One block to write with [`Store::commit_blocks`], with everything it changes.
+#[derive(Clone, Copy)]
+pub struct BlockWrite<'a> {
+    /// The block, proof included.
+    pub block: &'a Block,
+    /// Its receipts, one per transaction.
+    pub receipts: &'a [Receipt],
+    /// What the market did at its start.
+    pub events: &'a [MarketEvent],
+    /// Its state changes.
+    pub diff: &'a StateDiff,
 }
 
 /// What a slot's gate closure produced, as stored.
