@@ -60,6 +60,9 @@ pub struct State {
     tx_journal: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     tx_keys: HashSet<Vec<u8>>,
     savepoint: Savepoint,
+    /// What the last finished block changed, with the bytes before it and the root before it,
+    /// so that a block executed but not decided can be reverted.
+    last_block: Option<(Vec<(Vec<u8>, Option<Vec<u8>>)>, Hash)>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -93,6 +96,7 @@ impl State {
             tx_journal: Vec::new(),
             tx_keys: HashSet::new(),
             savepoint: Savepoint::None,
+            last_block: None,
         }
     }
 
@@ -391,10 +395,12 @@ impl State {
     pub fn finish_block(&mut self) -> StateDiff {
         let journal = std::mem::take(&mut self.journal);
         let mut changes = Vec::with_capacity(journal.len());
+        let mut undo = Vec::with_capacity(journal.len());
         for (raw, before) in journal {
             let now = keys::parse(&raw).and_then(|key| self.value_of(&key));
             if now != before {
-                changes.push((raw, now));
+                changes.push((raw.clone(), now));
+                undo.push((raw, before));
             }
         }
         for (key, value) in &changes {
@@ -403,8 +409,26 @@ impl State {
                 None => self.tree.remove(key),
             }
         }
+        self.last_block = Some((undo, self.root));
         self.root = wrap_root(self.tree.root());
         StateDiff { changes, root: self.root }
+    }
+
+    /// Undoes the last finished block, as long as no other block has been started since: a
+    /// validator executes a proposed block to check it, and reverts it when another block is
+    /// decided instead. Returns whether there was a block to revert.
+    pub fn revert_block(&mut self) -> bool {
+        self.discard_block();
+        let Some((undo, root)) = self.last_block.take() else { return false };
+        for (key, before) in undo {
+            let _ = self.load(&key, before.as_deref());
+            match before {
+                Some(value) => self.tree.insert(key, &value),
+                None => self.tree.remove(&key),
+            }
+        }
+        self.root = root;
+        true
     }
 
     /// Undoes everything since the last [`State::finish_block`].

@@ -350,3 +350,24 @@ proptest! {
         prop_assert_ne!(one.root(), two.root());
     }
 }
+
+#[test]
+fn a_finished_block_can_be_reverted_exactly_once() {
+    let mut state = State::from_genesis(&genesis()).unwrap();
+    state.apply_block(NOW, &[transfer(1, 0, 2, 10)]).unwrap();
+    let before = state.clone();
+    let outcome = state
+        .apply_block(TimestampMs(NOW.0 + 5), &[transfer(1, 1, 3, 300), transfer(2, 0, 1, 5)])
+        .unwrap();
+    assert_ne!(outcome.diff.root, before.root());
+    assert!(state.revert_block());
+    assert_eq!(state.root(), before.root());
+    assert_eq!(state.entries(), before.entries());
+    assert_eq!(balance(&state, 3), 1_000);
+    assert!(!state.revert_block(), "only the last block can be reverted");
+    // The same block executes again to the same root: nothing of it was left behind.
+    let again = state
+        .apply_block(TimestampMs(NOW.0 + 5), &[transfer(1, 1, 3, 300), transfer(2, 0, 1, 5)])
+        .unwrap();
+    assert_eq!(again.diff.root, outcome.diff.root);
+}
