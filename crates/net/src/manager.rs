@@ -1,0 +1,700 @@
+//! The network manager: the one task that owns peers, known addresses, scores, bans and the
+//! gossip de-duplication set. It never waits on a connection or on the node.
+
+use crate::connection::{ConnEvent, Connection, Inbound, Limits, Ready, Target};
+use crate::seen::SeenSet;
+use crate::wire::{self, LocalIdentity, MAX_PEERS_PER_MESSAGE, WireAddr, WireMessage};
+use crate::{BAN_SCORE, Command, NetConfig, NetError, NetEvent, PeerId, PeerInfo};
+use bytes::Bytes;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// First redial delay; doubles on every failure.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest redial delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Failed dials after which an address learnt from peer exchange is forgotten.
+const MAX_LEARNT_FAILURES: u32 = 6;
+/// Most addresses remembered.
+const MAX_KNOWN_ADDRESSES: usize = 1024;
+/// Gossip hashes remembered globally.
+const SEEN_CAPACITY: usize = 100_000;
+/// Gossip hashes remembered per peer (what it is known to have).
+const PEER_KNOWN_CAPACITY: usize = 8192;
+/// How long a gossip hash is remembered.
+const SEEN_TTL: Duration = Duration::from_secs(600);
+/// How often the manager dials, expires bans and exchanges peers.
+const TICK: Duration = Duration::from_millis(100);
+/// Capacity of the channel from connection tasks.
+const CONNECTION_EVENT_QUEUE: usize = 1024;
+/// Domain tag of gossip de-duplication hashes (SHA-256 over tag and payload).
+const GOSSIP_DOMAIN: &[u8] = b"joule/net/gossip/v1";
+
+pub(crate) struct ManagerParts {
+    pub(crate) config: NetConfig,
+    pub(crate) listener: TcpListener,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) events: mpsc::Sender<NetEvent>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) stopped: watch::Sender<bool>,
+}
+
+struct Peer {
+    conn_id: u64,
+    addr: SocketAddr,
+    listen: Option<SocketAddr>,
+    outbound: bool,
+    sender: mpsc::Sender<Bytes>,
+    cancel: CancellationToken,
+    score: i32,
+    latency: Option<Duration>,
+    connected_since: SystemTime,
+    dropped: u64,
+    known: SeenSet,
+}
+
+struct Pending {
+    dial: Option<SocketAddr>,
+    cancel: CancellationToken,
+}
+
+struct KnownAddr {
+    /// Bootstrap or `add_peer`: redialled forever.
+    persistent: bool,
+    dialing: bool,
+    next_attempt: Instant,
+    backoff: Duration,
+    failures: u32,
+    peer: Option<PeerId>,
+}
+
+impl KnownAddr {
+    fn new(persistent: bool, now: Instant) -> KnownAddr {
+        KnownAddr {
+            persistent,
+            dialing: false,
+            next_attempt: now,
+            backoff: INITIAL_BACKOFF,
+            failures: 0,
+            peer: None,
+        }
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.dialing = false;
+        self.failures = self.failures.saturating_add(1);
+        self.next_attempt = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+struct Manager {
+    config: NetConfig,
+    local: Arc<LocalIdentity>,
+    limits: Arc<Limits>,
+    advertised: SocketAddr,
+    events: mpsc::Sender<NetEvent>,
+    connection_events: mpsc::Sender<ConnEvent>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    next_conn_id: u64,
+    peers: HashMap<PeerId, Peer>,
+    pending: HashMap<u64, Pending>,
+    known: HashMap<SocketAddr, KnownAddr>,
+    removed: HashSet<SocketAddr>,
+    banned_keys: HashMap<PeerId, Instant>,
+    banned_addrs: HashMap<SocketAddr, Instant>,
+    blocked: HashSet<PeerId>,
+    seen: SeenSet,
+    dropped_events: u64,
+    next_exchange: Instant,
+}
+
+pub(crate) fn spawn(parts: ManagerParts) -> Result<(), NetError> {
+    let ManagerParts { config, listener, local_addr, commands, events, shutdown, stopped } = parts;
+    let params: snow::params::NoiseParams = wire::NOISE_PARAMS.parse()?;
+    let noise_key = snow::Builder::new(params).generate_keypair()?;
+    let advertised = config.advertise.unwrap_or(local_addr);
+    let local = Arc::new(LocalIdentity {
+        secret: config.identity.clone(),
+        peer_id: config.identity.public_key(),
+        noise_private: noise_key.private,
+        chain_id: config.chain_id.clone(),
+        genesis_hash: config.genesis_hash,
+        protocol_version: config.protocol_version,
+        listen: advertised,
+    });
+    let limits = Arc::new(Limits {
+        max_frame: wire::max_frame(wire::max_plaintext(config.max_frame_bytes)),
+        max_messages_per_sec: config.max_messages_per_sec,
+        ping_interval: config.ping_interval,
+        dead_after: config.dead_after,
+        handshake_timeout: config.handshake_timeout,
+        outbound_queue: config.outbound_queue,
+    });
+    let (connection_events, connection_receiver) = mpsc::channel(CONNECTION_EVENT_QUEUE);
+    let now = Instant::now();
+    let mut known = HashMap::new();
+    for addr in &config.bootstrap {
+        known.insert(*addr, KnownAddr::new(true, now));
+    }
+    let manager = Manager {
+        local,
+        limits,
+        advertised,
+        events,
+        connection_events,
+        shutdown,
+        tasks: JoinSet::new(),
+        next_conn_id: 0,
+        peers: HashMap::new(),
+        pending: HashMap::new(),
+        known,
+        removed: HashSet::new(),
+        banned_keys: HashMap::new(),
+        banned_addrs: HashMap::new(),
+        blocked: HashSet::new(),
+        seen: SeenSet::new(SEEN_CAPACITY, SEEN_TTL),
+        dropped_events: 0,
+        next_exchange: now + config.peer_exchange_interval,
+        config,
+    };
+    tracing::info!(%local_addr, peer_id = ?manager.local.peer_id, "network started");
+    tokio::spawn(async move {
+        manager.run(listener, commands, connection_receiver).await;
+        let _ = stopped.send(true);
+    });
+    Ok(())
+}
+
+fn gossip_hash(payload: &[u8]) -> [u8; 32] {
+    primitives::Hash::digest(GOSSIP_DOMAIN, &[payload]).0
+}
+
+impl Manager {
+    async fn run(
+        mut self,
+        listener: TcpListener,
+        mut commands: mpsc::Receiver<Command>,
+        mut connection_receiver: mpsc::Receiver<ConnEvent>,
+    ) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break,
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                Some(event) = connection_receiver.recv() => self.connection_event(event),
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, remote)) => self.accept(stream, remote),
+                    Err(error) => tracing::warn!(%error, "accept failed"),
+                },
+                _ = tick.tick() => self.tick(),
+                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    if let Err(error) = joined
+                        && error.is_panic()
+                    {
+                        tracing::error!(%error, "connection task panicked");
+                    }
+                }
+            }
+        }
+        tracing::info!(peers = self.peers.len(), "network shutting down");
+        drop(listener);
+        self.shutdown.cancel();
+        connection_receiver.close();
+        while self.tasks.join_next().await.is_some() {}
+        for peer in std::mem::take(&mut self.peers).into_keys() {
+            let _ = self.events.try_send(NetEvent::Disconnected { peer });
+        }
+        tracing::info!("network stopped");
+    }
+
+    fn emit(&mut self, event: NetEvent) {
+        if self.events.try_send(event).is_err() {
+            self.dropped_events = self.dropped_events.saturating_add(1);
+            tracing::warn!(
+                dropped = self.dropped_events,
+                "event queue full or closed; event dropped"
+            );
+        }
+    }
+
+    fn spawn_connection(&mut self, target: Target, dial: Option<SocketAddr>) {
+        let conn_id = self.next_conn_id;
+        self.next_conn_id = self.next_conn_id.wrapping_add(1);
+        let cancel = self.shutdown.child_token();
+        self.pending.insert(conn_id, Pending { dial, cancel: cancel.clone() });
+        let connection = Connection {
+            conn_id,
+            local: self.local.clone(),
+            limits: self.limits.clone(),
+            manager: self.connection_events.clone(),
+            cancel,
+        };
+        self.tasks.spawn(connection.run(target));
+    }
+
+    fn is_banned_addr(&mut self, addr: &SocketAddr, now: Instant) -> bool {
+        match self.banned_addrs.get(addr) {
+            Some(until) if *until > now => true,
+            Some(_) => {
+                self.banned_addrs.remove(addr);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn is_banned_key(&mut self, peer: &PeerId, now: Instant) -> bool {
+        match self.banned_keys.get(peer) {
+            Some(until) if *until > now => true,
+            Some(_) => {
+                self.banned_keys.remove(peer);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn accept(&mut self, stream: tokio::net::TcpStream, remote: SocketAddr) {
+        let now = Instant::now();
+        let slots = self.peers.len() + self.pending.len();
+        if slots >= self.config.max_peers.saturating_mul(2)
+            || self.peers.len() >= self.config.max_peers
+        {
+            tracing::debug!(%remote, "inbound connection refused: peer table full");
+            return;
+        }
+        if self.is_banned_addr(&remote, now) {
+            tracing::debug!(%remote, "inbound connection refused: banned");
+            return;
+        }
+        self.spawn_connection(Target::Accepted(stream, remote), None);
+    }
+
+    fn dial(&mut self, addr: SocketAddr) {
+        if let Some(known) = self.known.get_mut(&addr) {
+            known.dialing = true;
+        }
+        tracing::debug!(%addr, "dialling");
+        self.spawn_connection(Target::Dial(addr), Some(addr));
+    }
+
+    fn is_own_addr(&self, addr: &SocketAddr) -> bool {
+        *addr == self.advertised || *addr == self.config.listen
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        self.banned_keys.retain(|_, until| *until > now);
+        self.banned_addrs.retain(|_, until| *until > now);
+        let mut outbound = self.peers.values().filter(|peer| peer.outbound).count()
+            + self.pending.values().filter(|pending| pending.dial.is_some()).count();
+        let mut total = self.peers.len() + self.pending.len();
+        let mut due: Vec<(SocketAddr, bool)> = Vec::new();
+        for (addr, known) in &self.known {
+            let connected = known.peer.is_some_and(|peer| self.peers.contains_key(&peer));
+            if known.dialing || connected || known.next_attempt > now {
+                continue;
+            }
+            due.push((*addr, known.persistent));
+        }
+        // Persistent addresses first.
+        due.sort_by_key(|(_, persistent)| !persistent);
+        for (addr, persistent) in due {
+            if self.is_own_addr(&addr) || self.is_banned_addr(&addr, now) {
+                continue;
+            }
+            if total >= self.config.max_peers {
+                break;
+            }
+            if persistent || outbound < self.config.target_outbound {
+                self.dial(addr);
+                outbound += 1;
+                total += 1;
+            }
+        }
+        if now >= self.next_exchange {
+            self.next_exchange = now + self.config.peer_exchange_interval;
+            let request = WireMessage::GetPeers.encode();
+            let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+            for peer in ids {
+                self.send_to(peer, request.clone());
+            }
+        }
+    }
+
+    /// Queues a sealed-to-be plaintext for one peer, counting a drop when its queue is full.
+    fn send_to(&mut self, peer: PeerId, plaintext: Bytes) -> bool {
+        let Some(entry) = self.peers.get_mut(&peer) else { return false };
+        match entry.sender.try_send(plaintext) {
+            Ok(()) => true,
+            Err(_) => {
+                entry.dropped = entry.dropped.saturating_add(1);
+                tracing::debug!(
+                    ?peer,
+                    dropped = entry.dropped,
+                    "outbound queue full; message dropped"
+                );
+                false
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Gossip { payload, from } => self.gossip(payload, from),
+            Command::Send { peer, payload } => {
+                if payload.len() > self.config.max_frame_bytes {
+                    tracing::warn!(
+                        ?peer,
+                        size = payload.len(),
+                        "direct payload over max_frame_bytes dropped"
+                    );
+                    return;
+                }
+                if self.blocked.contains(&peer) {
+                    return;
+                }
+                let plaintext = WireMessage::Direct(payload.to_vec()).encode();
+                if !self.send_to(peer, plaintext) {
+                    tracing::debug!(?peer, "direct message not queued");
+                }
+            }
+            Command::Report { peer, misbehaviour } => {
+                self.penalize(peer, misbehaviour.penalty(), "reported");
+            }
+            Command::Peers { reply } => {
+                let peers = self
+                    .peers
+                    .iter()
+                    .map(|(id, peer)| PeerInfo {
+                        id: *id,
+                        addr: peer.addr,
+                        outbound: peer.outbound,
+                        latency: peer.latency,
+                        score: peer.score,
+                        connected_since: peer.connected_since,
+                        dropped: peer.dropped,
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::AddPeer { addr, reply } => {
+                let now = Instant::now();
+                let result = if self.is_banned_addr(&addr, now) {
+                    Err(NetError::Banned)
+                } else {
+                    self.removed.remove(&addr);
+                    let known = self.known.entry(addr).or_insert_with(|| KnownAddr::new(true, now));
+                    known.persistent = true;
+                    known.backoff = INITIAL_BACKOFF;
+                    let connected = known.peer.is_some_and(|peer| self.peers.contains_key(&peer));
+                    if !known.dialing && !connected {
+                        self.dial(addr);
+                    }
+                    Ok(())
+                };
+                let _ = reply.send(result);
+            }
+            Command::RemovePeer { peer, reply } => {
+                let mut addrs: Vec<SocketAddr> = self
+                    .known
+                    .iter()
+                    .filter(|(_, known)| known.peer == Some(peer))
+                    .map(|(addr, _)| *addr)
+                    .collect();
+                if let Some(listen) = self.peers.get(&peer).and_then(|entry| entry.listen) {
+                    addrs.push(listen);
+                }
+                for addr in addrs {
+                    self.known.remove(&addr);
+                    self.removed.insert(addr);
+                }
+                let _ = reply.send(self.disconnect(peer, "removed"));
+            }
+            Command::SetBlocked { peers } => {
+                self.blocked = peers.into_iter().collect();
+                let blocked: Vec<PeerId> =
+                    self.peers.keys().filter(|peer| self.blocked.contains(peer)).copied().collect();
+                for peer in blocked {
+                    self.disconnect(peer, "blocked");
+                }
+            }
+        }
+    }
+
+    fn gossip(&mut self, payload: Bytes, from: Option<PeerId>) {
+        if payload.len() > self.config.max_frame_bytes {
+            tracing::warn!(size = payload.len(), "gossip payload over max_frame_bytes dropped");
+            return;
+        }
+        let now = Instant::now();
+        let hash = gossip_hash(&payload);
+        self.seen.insert(hash, now);
+        let plaintext = WireMessage::Gossip(payload.to_vec()).encode();
+        let targets: Vec<PeerId> = self
+            .peers
+            .iter_mut()
+            .filter(|(id, _)| Some(**id) != from && !self.blocked.contains(*id))
+            .filter_map(|(id, peer)| peer.known.insert(hash, now).then_some(*id))
+            .collect();
+        tracing::debug!(targets = targets.len(), "gossip");
+        for peer in targets {
+            self.send_to(peer, plaintext.clone());
+        }
+    }
+
+    /// Removes a connected peer and ends its connection; whether it was connected.
+    fn disconnect(&mut self, peer: PeerId, reason: &str) -> bool {
+        let Some(entry) = self.peers.remove(&peer) else { return false };
+        entry.cancel.cancel();
+        tracing::info!(?peer, addr = %entry.addr, reason, "peer disconnected");
+        self.emit(NetEvent::Disconnected { peer });
+        true
+    }
+
+    fn penalize(&mut self, peer: PeerId, points: i32, reason: &str) {
+        let Some(entry) = self.peers.get_mut(&peer) else { return };
+        entry.score = entry.score.saturating_sub(points);
+        tracing::debug!(?peer, score = entry.score, reason, "peer penalized");
+        if entry.score <= BAN_SCORE {
+            let until = Instant::now() + self.config.ban_duration;
+            let addr = entry.addr;
+            let listen = entry.listen;
+            self.banned_keys.insert(peer, until);
+            self.banned_addrs.insert(addr, until);
+            if let Some(listen) = listen {
+                self.banned_addrs.insert(listen, until);
+            }
+            tracing::info!(?peer, %addr, ?listen, reason, "peer banned");
+            self.disconnect(peer, "banned");
+        }
+    }
+
+    fn connection_event(&mut self, event: ConnEvent) {
+        match event {
+            ConnEvent::Ready(ready) => self.ready(ready),
+            ConnEvent::Message { conn_id, peer, message } => {
+                if !self.is_current(peer, conn_id) || self.blocked.contains(&peer) {
+                    return;
+                }
+                self.message(peer, message);
+            }
+            ConnEvent::Latency { conn_id, peer, rtt } => {
+                if self.is_current(peer, conn_id)
+                    && let Some(entry) = self.peers.get_mut(&peer)
+                {
+                    entry.latency = Some(rtt);
+                }
+            }
+            ConnEvent::Penalty { conn_id, peer, points, reason } => {
+                if self.is_current(peer, conn_id) {
+                    self.penalize(peer, points, reason);
+                }
+            }
+            ConnEvent::Closed { conn_id, peer, reason } => {
+                let now = Instant::now();
+                if let Some(pending) = self.pending.remove(&conn_id) {
+                    // Never admitted: a failed dial or handshake.
+                    tracing::debug!(conn_id, ?peer, %reason, "connection failed");
+                    if let Some(addr) = pending.dial
+                        && let Some(known) = self.known.get_mut(&addr)
+                    {
+                        known.failed(now);
+                        if !known.persistent && known.failures > MAX_LEARNT_FAILURES {
+                            self.known.remove(&addr);
+                        }
+                    }
+                    return;
+                }
+                let Some(peer) = peer else { return };
+                if !self.is_current(peer, conn_id) {
+                    return;
+                }
+                if let Some(entry) = self.peers.get(&peer) {
+                    let addr = entry.addr;
+                    if entry.outbound
+                        && let Some(known) = self.known.get_mut(&addr)
+                    {
+                        known.failed(now);
+                    }
+                }
+                self.disconnect(peer, &reason);
+            }
+        }
+    }
+
+    fn is_current(&self, peer: PeerId, conn_id: u64) -> bool {
+        self.peers.get(&peer).is_some_and(|entry| entry.conn_id == conn_id)
+    }
+
+    fn ready(&mut self, ready: Ready) {
+        let Ready { conn_id, peer, remote, listen, sender, reply } = ready;
+        let Some(pending) = self.pending.remove(&conn_id) else {
+            let _ = reply.send(false);
+            return;
+        };
+        let outbound = pending.dial.is_some();
+        let now = Instant::now();
+        // An unspecified advertised IP means "where you see me from"; port 0 means "not listening".
+        let listen = if listen.port() == 0 {
+            None
+        } else if listen.ip().is_unspecified() {
+            Some(SocketAddr::new(remote.ip(), listen.port()))
+        } else {
+            Some(listen)
+        };
+        if let Some(addr) = pending.dial
+            && let Some(known) = self.known.get_mut(&addr)
+        {
+            known.dialing = false;
+            known.peer = Some(peer);
+            known.next_attempt = now + known.backoff;
+        }
+        let refusal = if self.blocked.contains(&peer) {
+            Some("blocked")
+        } else if self.is_banned_key(&peer, now) {
+            Some("banned")
+        } else if peer == self.local.peer_id {
+            Some("ourselves")
+        } else if let Some(existing) = self.peers.get(&peer) {
+            // Keep the connection dialled by the smaller key; if the same side dialled both, the
+            // newer one (the older is probably dead). Both sides reach the same decision.
+            let us = self.local.peer_id;
+            let existing_dialer = if existing.outbound { us } else { peer };
+            let new_dialer = if outbound { us } else { peer };
+            if existing_dialer == new_dialer || new_dialer < existing_dialer {
+                None
+            } else {
+                Some("duplicate connection")
+            }
+        } else if self.peers.len() >= self.config.max_peers {
+            Some("peer table full")
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            tracing::debug!(?peer, %remote, reason, "peer refused");
+            let _ = reply.send(false);
+            return;
+        }
+        if reply.send(true).is_err() {
+            return;
+        }
+        if let Some(addr) = pending.dial
+            && let Some(known) = self.known.get_mut(&addr)
+        {
+            known.backoff = INITIAL_BACKOFF;
+            known.failures = 0;
+        }
+        if let Some(listen) = listen
+            && !self.is_own_addr(&listen)
+            && !self.removed.contains(&listen)
+        {
+            if let Some(known) = self.known.get_mut(&listen) {
+                known.peer = Some(peer);
+            } else if self.known.len() < MAX_KNOWN_ADDRESSES {
+                let mut known = KnownAddr::new(false, now);
+                known.peer = Some(peer);
+                self.known.insert(listen, known);
+            }
+        }
+        if let Some(existing) = self.peers.get_mut(&peer) {
+            // Replace the connection in place: the node sees no disconnect.
+            tracing::debug!(?peer, %remote, outbound, "connection replaced");
+            existing.cancel.cancel();
+            existing.conn_id = conn_id;
+            existing.addr = remote;
+            existing.listen = listen;
+            existing.outbound = outbound;
+            existing.sender = sender;
+            existing.cancel = pending.cancel;
+            existing.connected_since = SystemTime::now();
+            return;
+        }
+        tracing::info!(?peer, %remote, outbound, "peer connected");
+        self.peers.insert(
+            peer,
+            Peer {
+                conn_id,
+                addr: remote,
+                listen,
+                outbound,
+                sender,
+                cancel: pending.cancel,
+                score: 0,
+                latency: None,
+                connected_since: SystemTime::now(),
+                dropped: 0,
+                known: SeenSet::new(PEER_KNOWN_CAPACITY, SEEN_TTL),
+            },
+        );
+        self.emit(NetEvent::Connected { peer, addr: remote, outbound });
+        self.send_to(peer, WireMessage::GetPeers.encode());
+        if let Some(listen) = listen {
+            let announcement = WireMessage::Peers(vec![WireAddr::from(listen)]).encode();
+            let others: Vec<PeerId> =
+                self.peers.keys().filter(|other| **other != peer).copied().collect();
+            for other in others {
+                self.send_to(other, announcement.clone());
+            }
+        }
+    }
+
+    fn message(&mut self, peer: PeerId, message: Inbound) {
+        let now = Instant::now();
+        match message {
+            Inbound::GetPeers => {
+                let addrs: Vec<WireAddr> = self
+                    .peers
+                    .iter()
+                    .filter(|(id, _)| **id != peer)
+                    .filter_map(|(_, entry)| entry.listen)
+                    .take(MAX_PEERS_PER_MESSAGE)
+                    .map(WireAddr::from)
+                    .collect();
+                self.send_to(peer, WireMessage::Peers(addrs).encode());
+            }
+            Inbound::Peers(addrs) => {
+                for addr in addrs {
+                    if self.known.len() >= MAX_KNOWN_ADDRESSES {
+                        break;
+                    }
+                    if addr.port() == 0
+                        || addr.ip().is_unspecified()
+                        || self.is_own_addr(&addr)
+                        || self.removed.contains(&addr)
+                    {
+                        continue;
+                    }
+                    self.known.entry(addr).or_insert_with(|| KnownAddr::new(false, now));
+                }
+            }
+            Inbound::Gossip(payload) => {
+                let hash = gossip_hash(&payload);
+                if let Some(entry) = self.peers.get_mut(&peer) {
+                    entry.known.insert(hash, now);
+                }
+                if self.seen.insert(hash, now) {
+                    self.emit(NetEvent::Gossip { from: peer, payload });
+                } else {
+                    tracing::debug!(?peer, "duplicate gossip ignored");
+                }
+            }
+            Inbound::Direct(payload) => self.emit(NetEvent::Direct { from: peer, payload }),
+        }
+    }
+}
