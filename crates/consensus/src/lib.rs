@@ -10,17 +10,22 @@
 //! Engines order opaque blocks: executing transactions is the ledger's job, and the node hands
 //! the engine a header that already carries the state root.
 //!
-//! Today there is one engine, [`SoloEngine`]: one validator proposes and finalises every block.
+//! There are two engines: [`SoloEngine`], in which one validator proposes and finalises every
+//! block, and [`TendermintEngine`], Tendermint-style BFT among several validators whose blocks
+//! carry a commit certificate of precommits from more than two thirds of the voting power.
 
 mod engine;
+mod power;
 mod proof;
 mod solo;
 mod tendermint;
 
 pub use engine::{Command, Engine, Event, Message};
-pub use proof::{ProofError, verify_proof};
+pub use proof::{ProofError, certificate_signatures, verify_proof};
 pub use solo::SoloEngine;
-pub use tendermint::{TendermintEngine, Timeouts, proposer};
+pub use tendermint::{
+    NEXT_HEIGHT_ROUNDS, ROUNDS_KEPT_AHEAD, ROUNDS_KEPT_BEHIND, TendermintEngine, Timeouts, proposer,
+};
 
 use primitives::{ChainConfig, EngineKind, Header, SecretKey};
 

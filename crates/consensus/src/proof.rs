@@ -1,8 +1,11 @@
 //! Checking the consensus proof carried by a header.
 
+use crate::power::{more_than_two_thirds, power_of, total_power};
 use primitives::{
-    Address, ChainConfig, ConsensusProof, EngineKind, Header, block::block_signing_bytes,
+    Address, ChainConfig, CommitCertificate, ConsensusProof, EngineKind, Hash, Header, PublicKey,
+    Signature, block::block_signing_bytes,
 };
+use std::collections::BTreeSet;
 
 /// Why a header's proof does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,31 +16,93 @@ pub enum ProofError {
         /// The chain's engine.
         engine: EngineKind,
     },
-    /// The proposer is not the validator.
-    #[error("block proposed by {0}, which is not a validator")]
+    /// The proposer (solo) or a signer of the commit certificate (BFT) is not a validator.
+    #[error("block signed by {0}, which is not a validator")]
     NotAValidator(Address),
     /// The signature does not verify.
     #[error("the proposer's signature does not verify")]
     BadSignature,
+    /// A validator signs the commit certificate more than once.
+    #[error("validator {0} signs the commit certificate more than once")]
+    DuplicateSigner(Address),
+    /// The commit certificate's signers do not hold more than two thirds of the voting power.
+    #[error(
+        "the commit certificate is signed by {signed} of {total} voting power, not more than two thirds"
+    )]
+    NotEnoughPower {
+        /// The voting power of the signers.
+        signed: u128,
+        /// The total voting power.
+        total: u128,
+    },
+    /// A precommit signature in the commit certificate does not verify.
+    #[error("the precommit signature of {0} does not verify")]
+    BadPrecommitSignature(Address),
 }
 
 /// Checks that `header` carries a valid proof for a chain configured by `config`. Block 0
 /// carries [`ConsensusProof::Genesis`] and needs no signature.
+///
+/// This is [`certificate_signatures`] followed by a check of every signature.
 pub fn verify_proof(config: &ChainConfig, header: &Header) -> Result<(), ProofError> {
+    for (key, message, signature) in certificate_signatures(config, header)? {
+        key.verify(message.as_bytes(), &signature).map_err(|_| match header.proof {
+            ConsensusProof::Bft(_) => ProofError::BadPrecommitSignature(Address(key)),
+            _ => ProofError::BadSignature,
+        })?;
+    }
+    Ok(())
+}
+
+/// Every structural check of `header`'s proof (kind, signers are validators, no signer twice,
+/// more than two thirds of the voting power) but none of the signatures, which it returns as
+/// `(key, signed hash, signature)` so that the caller can verify many blocks' proofs in one
+/// batch. The proof holds if and only if this succeeds and every returned signature verifies.
+///
+/// A genesis proof yields no signature, a solo proof the proposer's, a BFT certificate one
+/// precommit signature per signer, in the certificate's order.
+pub fn certificate_signatures(
+    config: &ChainConfig,
+    header: &Header,
+) -> Result<Vec<(PublicKey, Hash, Signature)>, ProofError> {
     match (&header.proof, config.engine) {
-        (ConsensusProof::Genesis, _) if header.height.0 == 0 => Ok(()),
+        (ConsensusProof::Genesis, _) if header.height.0 == 0 => Ok(vec![]),
         (ConsensusProof::Solo { signature }, EngineKind::Solo) => {
             let validator = config
                 .validators
                 .iter()
                 .find(|validator| Address(validator.key) == header.proposer)
                 .ok_or(ProofError::NotAValidator(header.proposer))?;
-            let message = block_signing_bytes(&header.hash());
-            validator
-                .key
-                .verify(message.as_bytes(), signature)
-                .map_err(|_| ProofError::BadSignature)
+            Ok(vec![(validator.key, block_signing_bytes(&header.hash()), *signature)])
+        }
+        (ConsensusProof::Bft(certificate), EngineKind::Bft) => {
+            bft_signatures(config, header, certificate)
         }
         (_, engine) => Err(ProofError::WrongKind { engine }),
     }
+}
+
+fn bft_signatures(
+    config: &ChainConfig,
+    header: &Header,
+    certificate: &CommitCertificate,
+) -> Result<Vec<(PublicKey, Hash, Signature)>, ProofError> {
+    let message = certificate.vote(header.height, header.hash()).signing_hash(&config.chain_id);
+    let mut signers = BTreeSet::new();
+    let mut signed: u128 = 0;
+    let mut triples = Vec::with_capacity(certificate.signatures.len());
+    for entry in &certificate.signatures {
+        let power = power_of(&config.validators, &entry.validator)
+            .ok_or(ProofError::NotAValidator(Address(entry.validator)))?;
+        if !signers.insert(entry.validator) {
+            return Err(ProofError::DuplicateSigner(Address(entry.validator)));
+        }
+        signed = signed.saturating_add(u128::from(power));
+        triples.push((entry.validator, message, entry.signature));
+    }
+    let total = total_power(&config.validators);
+    if !more_than_two_thirds(signed, total) {
+        return Err(ProofError::NotEnoughPower { signed, total });
+    }
+    Ok(triples)
 }
