@@ -35,8 +35,9 @@ pub(crate) struct DevnetArgs {
     /// Directory for the devnet's chain data, keys and accounts.
     #[arg(long, default_value = "joule-devnet")]
     dir: PathBuf,
-    /// Number of validators. This version runs the single-validator engine.
-    #[arg(long, default_value_t = 1)]
+    /// Number of validators, each its own `joule node` process; they agree on blocks with the
+    /// BFT engine (more than two thirds must be up).
+    #[arg(long, default_value_t = 4)]
     validators: usize,
     /// Delete what DIR holds and start a new chain.
     #[arg(long)]
@@ -44,6 +45,9 @@ pub(crate) struct DevnetArgs {
     /// JSON-RPC port of the first node (node i uses port + i); 0 picks free ports.
     #[arg(long, default_value_t = 8645)]
     rpc_port: u16,
+    /// Peer-to-peer port of the first node (node i uses port + i); 0 picks free ports.
+    #[arg(long, default_value_t = 7645)]
+    p2p_port: u16,
     /// Demo accounts to create and fund, besides the operator.
     #[arg(long, default_value_t = 4)]
     accounts: usize,
@@ -54,7 +58,7 @@ pub(crate) struct DevnetArgs {
     #[arg(long, default_value_t = 1000)]
     block_ms: u64,
     /// Longest time without a block while idle, in ms.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 1000)]
     empty_block_ms: u64,
     /// Length of a market delivery slot in minutes (1 to 60); short slots exercise the market
     /// in minutes.
@@ -90,6 +94,9 @@ pub(crate) struct NodeEntry {
     pub(crate) dir: PathBuf,
     /// Its JSON-RPC URL.
     pub(crate) rpc_url: String,
+    /// The address it listens on for peers.
+    #[serde(default)]
+    pub(crate) p2p_addr: String,
     /// The process id of the running node.
     pub(crate) pid: u32,
     /// The exact command that (re)starts it, one argument per item.
@@ -163,26 +170,23 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn port_for(base: u16, index: usize) -> Result<u16> {
+fn port_for(base: u16, index: usize, flag: &str) -> Result<u16> {
     if base == 0 {
         return free_port();
     }
     let port = base
         .checked_add(u16::try_from(index).unwrap_or(u16::MAX))
-        .context("--rpc-port is too high for this many nodes")?;
+        .with_context(|| format!("{flag} is too high for this many nodes"))?;
     if TcpListener::bind(("127.0.0.1", port)).is_err() {
-        bail!("port {port} is in use (another devnet?); pass --rpc-port 0 to pick free ports");
+        bail!("port {port} is in use (another devnet?); pass {flag} 0 to pick free ports");
     }
     Ok(port)
 }
 
 /// Creates keys, accounts and the genesis in `dir`.
 fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
-    if args.validators != 1 {
-        bail!(
-            "--validators {}: this version runs the single-validator engine, so a devnet has exactly 1 validator",
-            args.validators
-        );
+    if !(1..=100).contains(&args.validators) {
+        bail!("--validators {}: a devnet has 1 to 100 validators", args.validators);
     }
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let password: String = {
@@ -248,7 +252,7 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
     let genesis = Genesis {
         config: ChainConfig {
             chain_id: ChainId::new("joule-devnet").map_err(anyhow::Error::msg)?,
-            engine: EngineKind::Solo,
+            engine: EngineKind::Bft,
             validators,
             issuer: operator,
             operator,
@@ -272,11 +276,16 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
     fs::write(&genesis_path, genesis_file::render(&genesis))?;
 
     let executable = std::env::current_exe().context("cannot find the joule executable")?;
-    let mut nodes = Vec::new();
+    let mut addresses = Vec::new();
     for index in 0..args.validators {
+        let rpc = SocketAddr::from(([127, 0, 0, 1], port_for(args.rpc_port, index, "--rpc-port")?));
+        let p2p = SocketAddr::from(([127, 0, 0, 1], port_for(args.p2p_port, index, "--p2p-port")?));
+        addresses.push((rpc, p2p));
+    }
+    let mut nodes = Vec::new();
+    for (index, (rpc_addr, p2p_addr)) in addresses.iter().enumerate() {
         let node_dir = dir.join(format!("node{index}"));
-        let rpc_addr = SocketAddr::from(([127, 0, 0, 1], port_for(args.rpc_port, index)?));
-        let command: Vec<String> = vec![
+        let mut command: Vec<String> = vec![
             executable.display().to_string(),
             "node".into(),
             "--dir".into(),
@@ -285,12 +294,25 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
             genesis_path.display().to_string(),
             "--rpc-addr".into(),
             rpc_addr.to_string(),
+            "--p2p-addr".into(),
+            p2p_addr.to_string(),
         ];
+        let others: Vec<String> = addresses
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .map(|(_, (_, p2p))| p2p.to_string())
+            .collect();
+        if !others.is_empty() {
+            command.push("--bootstrap".into());
+            command.push(others.join(","));
+        }
         nodes.push(NodeEntry {
             name: format!("node{index}"),
             log: node_dir.join("node.log"),
             dir: node_dir,
             rpc_url: format!("http://{rpc_addr}"),
+            p2p_addr: p2p_addr.to_string(),
             pid: 0,
             restart: shell_words::join(&command),
             command,
@@ -510,7 +532,14 @@ fn print_summary(devnet: &DevnetFile, dir: &Path) {
     let keystore = dir.join("keystore");
     println!("\nJoule devnet '{}' is running", devnet.chain_id);
     for node in &devnet.nodes {
-        println!("  {}  {}  pid {}  log {}", node.name, node.rpc_url, node.pid, node.log.display());
+        println!(
+            "  {}  rpc {}  p2p {}  pid {}  log {}",
+            node.name,
+            node.rpc_url,
+            node.p2p_addr,
+            node.pid,
+            node.log.display()
+        );
     }
     println!(
         "\nAccounts (keystore {}, password in {}):",

@@ -3,8 +3,8 @@
 use crate::genesis_file;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use node::{DATABASE_FILE, MempoolLimits, Node, NodeConfig, NodeMetrics};
-use primitives::{Genesis, SecretKey};
+use node::{DATABASE_FILE, MempoolLimits, Node, NodeConfig, NodeMetrics, P2pConfig};
+use primitives::{EngineKind, Genesis, SecretKey};
 use prometheus_client::registry::Registry;
 use rpc::{RpcConfig, RpcServer};
 use std::{
@@ -19,6 +19,14 @@ use tracing::{error, info, warn};
 pub(crate) const VALIDATOR_KEY_FILE: &str = "validator.key";
 /// The genesis file a node looks for in its data directory.
 pub(crate) const GENESIS_FILE: &str = "genesis.json";
+/// The file, in a node's data directory, that holds the network identity of a node that is not
+/// a validator (created on first start).
+pub(crate) const NODE_KEY_FILE: &str = "node.key";
+/// The file, in a node's data directory, that holds the token for administrative RPC calls
+/// from other hosts (created on first start).
+pub(crate) const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// The default peer-to-peer port.
+pub(crate) const DEFAULT_P2P_PORT: u16 = 8646;
 
 /// `joule node`
 #[derive(Args, Debug)]
@@ -36,6 +44,20 @@ pub(crate) struct NodeArgs {
     /// without one the node follows but does not propose.
     #[arg(long)]
     validator_key: Option<PathBuf>,
+    /// Address to listen on for peers. Defaults to 127.0.0.1:8646 on a BFT chain; a solo
+    /// chain runs without a network unless this is given.
+    #[arg(long)]
+    p2p_addr: Option<SocketAddr>,
+    /// The address other nodes should dial to reach this one (defaults to --p2p-addr).
+    #[arg(long)]
+    advertise: Option<SocketAddr>,
+    /// Peers to connect to at start, as IP:PORT (repeat or separate with commas). Others are
+    /// learned from them.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    bootstrap: Vec<SocketAddr>,
+    /// Most connected peers.
+    #[arg(long, default_value_t = 50)]
+    max_peers: usize,
     /// Worker threads of the node's runtime.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -59,6 +81,42 @@ pub(crate) fn read_validator_key(path: &Path) -> Result<SecretKey> {
         format!("validator key {} must hold 64 hexadecimal characters", path.display())
     })?;
     Ok(SecretKey::from_seed(seed))
+}
+
+/// Reads a key file, or creates one with a fresh random key (readable by the owner only).
+fn read_or_create_key(path: &Path) -> Result<SecretKey> {
+    if path.exists() {
+        return read_validator_key(path);
+    }
+    let key = SecretKey::generate(rand::rng());
+    write_private(path, &hex::encode(key.seed()))?;
+    info!(path = %path.display(), "created a node key");
+    Ok(key)
+}
+
+/// Reads the admin token, or creates a random one.
+fn read_or_create_token(path: &Path) -> Result<String> {
+    if path.exists() {
+        let token = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(token.trim().to_owned());
+    }
+    let mut bytes = [0u8; 32];
+    rand::RngExt::fill(&mut rand::rng(), &mut bytes);
+    let token = hex::encode(bytes);
+    write_private(path, &token)?;
+    Ok(token)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn resolve_genesis(args: &NodeArgs) -> Result<Genesis> {
@@ -111,6 +169,26 @@ async fn serve(args: NodeArgs) -> Result<()> {
     {
         warn!("the validator key is not in the genesis validator set: this node will only follow");
     }
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create the data directory {}", args.dir.display()))?;
+    let p2p = match (args.p2p_addr, genesis.config.engine) {
+        (None, EngineKind::Solo) if args.bootstrap.is_empty() => None,
+        (listen, _) => {
+            let identity = match &validator_key {
+                Some(key) => key.clone(),
+                None => read_or_create_key(&args.dir.join(NODE_KEY_FILE))?,
+            };
+            Some(P2pConfig {
+                listen: listen
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_P2P_PORT))),
+                advertise: args.advertise,
+                bootstrap: args.bootstrap.clone(),
+                identity,
+                max_peers: args.max_peers,
+            })
+        }
+    };
+    let admin_token = read_or_create_token(&args.dir.join(ADMIN_TOKEN_FILE))?;
     let mut registry = Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
     let config = NodeConfig {
@@ -121,12 +199,14 @@ async fn serve(args: NodeArgs) -> Result<()> {
             max_txs: args.mempool_size,
             max_per_sender: args.mempool_per_sender,
         },
+        p2p,
     };
     let node = Node::start(config, metrics)
         .await
         .with_context(|| format!("cannot start the node in {}", args.dir.display()))?;
     let handle = node.handle();
     let rpc_config = RpcConfig { addr: args.rpc_addr, ..RpcConfig::default() };
+    let _ = &admin_token;
     let server = match RpcServer::start(rpc_config, handle.clone(), Arc::new(registry)).await {
         Ok(server) => server,
         Err(error) => {
@@ -135,7 +215,16 @@ async fn serve(args: NodeArgs) -> Result<()> {
             return Err(error).with_context(|| format!("cannot listen on {}", args.rpc_addr));
         }
     };
-    info!(rpc = %server.local_addr(), dir = %args.dir.display(), "node running");
+    match handle.p2p_identity() {
+        Some((id, p2p)) => info!(
+            rpc = %server.local_addr(),
+            %p2p,
+            id = %primitives::Address(id),
+            dir = %args.dir.display(),
+            "node running"
+        ),
+        None => info!(rpc = %server.local_addr(), dir = %args.dir.display(), "node running"),
+    }
 
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;

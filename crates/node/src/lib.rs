@@ -20,7 +20,9 @@ mod chain;
 mod manager;
 mod mempool;
 mod metrics;
+mod p2p;
 mod replay;
+pub mod wire;
 
 pub use chain::{genesis_block, now_ms};
 pub use manager::{
@@ -28,4 +30,5 @@ pub use manager::{
 };
 pub use mempool::{AdmitError, Mempool, MempoolLimits};
 pub use metrics::NodeMetrics;
+pub use p2p::{P2pConfig, PeerId, max_frame_bytes};
 pub use replay::{ReplayError, ReplayReport, replay_chain};

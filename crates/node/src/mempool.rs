@@ -122,6 +122,12 @@ impl Mempool {
         self.hashes.contains_key(hash)
     }
 
+    /// The waiting transaction with this hash.
+    pub fn get(&self, hash: &TxHash) -> Option<&VerifiedTransaction> {
+        let (sender, nonce) = self.hashes.get(hash)?;
+        Some(&self.senders.get(sender)?.get(nonce)?.tx)
+    }
+
     /// The nonce a sender's next transaction should carry, counting the ones waiting here.
     pub fn next_nonce(&self, state: &State, sender: &Address) -> Nonce {
         let mut next = state.account(sender).nonce;
@@ -210,6 +216,32 @@ impl Mempool {
             }
             self.hashes.remove(&waiting.tx.hash());
             block.push(waiting.tx);
+        }
+        block
+    }
+
+    /// Up to `max` transactions for the next block, chosen like [`Mempool::take_block`] but left
+    /// in the pool: they leave it when a block that uses their nonces is committed
+    /// ([`Mempool::prune`]), so a block that is proposed but not decided loses nothing.
+    pub fn select_block(&self, state: &State, max: usize) -> Vec<VerifiedTransaction> {
+        let mut heads: BinaryHeap<Reverse<(u64, Address, Nonce)>> = BinaryHeap::new();
+        for (sender, queue) in &self.senders {
+            let next = state.account(sender).nonce;
+            if let Some(waiting) = queue.get(&next) {
+                heads.push(Reverse((waiting.arrival, *sender, next)));
+            }
+        }
+        let mut block = Vec::new();
+        while block.len() < max {
+            let Some(Reverse((_, sender, nonce))) = heads.pop() else { break };
+            let Some(queue) = self.senders.get(&sender) else { continue };
+            let Some(waiting) = queue.get(&nonce) else { continue };
+            if let Some(following) = nonce.next()
+                && let Some(next_waiting) = queue.get(&following)
+            {
+                heads.push(Reverse((next_waiting.arrival, sender, following)));
+            }
+            block.push(waiting.tx.clone());
         }
         block
     }

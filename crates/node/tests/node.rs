@@ -25,6 +25,7 @@ async fn start(dir: &Path, genesis: &Genesis) -> Node {
         genesis: genesis.clone(),
         validator_key: Some(key(100)),
         mempool: MempoolLimits::default(),
+        p2p: None,
     };
     Node::start(config, NodeMetrics::register(&mut Registry::default())).await.unwrap()
 }
@@ -230,6 +231,7 @@ async fn a_database_of_another_chain_is_refused() {
         genesis: other,
         validator_key: Some(key(100)),
         mempool: MempoolLimits::default(),
+        p2p: None,
     };
     let error =
         Node::start(config, NodeMetrics::register(&mut Registry::default())).await.err().unwrap();

@@ -1,18 +1,28 @@
 //! The node manager task and the handle that reaches it.
+//!
+//! `bft.rs` holds what the manager does with consensus messages from peers (checking proposed
+//! blocks, sending its own messages after logging them), `sync.rs` how it catches up.
+
+mod bft;
+mod sync;
 
 use crate::{
     chain::{genesis_block, now_ms},
     mempool::{AdmitError, Mempool, MempoolLimits},
     metrics::{NodeMetrics, ReasonLabel},
 };
-use consensus::{Command, Engine, Event, engine_for, verify_proof};
+use crate::{
+    p2p::{Outgoing, P2pConfig, PeerId},
+    wire::Wire,
+};
+use consensus::{Command, Engine, Event, Message, engine_for, verify_proof};
 use ledger::{MarketEvent, Receipt, State, StateDiff, StateError};
 use primitives::{
     Address, Block, BlockHash, ChainConfig, ConsensusProof, Genesis, Header, Height, Nonce,
     SecretKey, SignedTransaction, TimestampMs, TxHash, TxRejection, VerifiedTransaction,
 };
 use std::{
-    collections::VecDeque,
+    collections::{BTreeMap, HashSet, VecDeque},
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -38,6 +48,8 @@ pub struct NodeConfig {
     pub validator_key: Option<SecretKey>,
     /// Mempool bounds.
     pub mempool: MempoolLimits,
+    /// How to reach peers; `None` runs the node alone (a single-validator chain).
+    pub p2p: Option<P2pConfig>,
 }
 
 /// Why a node cannot start or had to stop.
@@ -63,6 +75,9 @@ pub enum NodeError {
     /// A task of the node panicked.
     #[error("node task failed: {0}")]
     Panicked(String),
+    /// The peer-to-peer network cannot start.
+    #[error("network: {0}")]
+    Network(String),
 }
 
 /// The node has stopped and can no longer take requests.
@@ -103,13 +118,53 @@ pub struct NodeStatus {
     pub mempool_size: usize,
     /// Whether this node proposes blocks.
     pub is_validator: bool,
+    /// Whether it is downloading blocks it missed.
+    pub syncing: bool,
+    /// The highest head its peers report.
+    pub best_peer_height: Option<Height>,
 }
 
-enum NodeMessage {
-    Admit { txs: Vec<VerifiedTransaction>, reply: oneshot::Sender<Vec<Result<TxHash, AdmitError>>> },
-    NextNonce { address: Address, reply: oneshot::Sender<Nonce> },
-    IsPending { hash: TxHash, reply: oneshot::Sender<bool> },
-    Status { reply: oneshot::Sender<NodeStatus> },
+pub(crate) enum NodeMessage {
+    Admit {
+        txs: Vec<VerifiedTransaction>,
+        reply: oneshot::Sender<Vec<Result<TxHash, AdmitError>>>,
+    },
+    NextNonce {
+        address: Address,
+        reply: oneshot::Sender<Nonce>,
+    },
+    IsPending {
+        hash: TxHash,
+        reply: oneshot::Sender<bool>,
+    },
+    Status {
+        reply: oneshot::Sender<NodeStatus>,
+    },
+    /// A proposal (with its block) or a vote from a peer, signature already checked.
+    Consensus {
+        from: PeerId,
+        message: Message,
+        block: Option<Block>,
+    },
+    /// A peer connected.
+    PeerConnected {
+        peer: PeerId,
+    },
+    /// A peer told us its head.
+    PeerStatus {
+        peer: PeerId,
+        height: Height,
+        latency_ms: u64,
+    },
+    /// A peer went away.
+    PeerGone {
+        peer: PeerId,
+    },
+    /// Committed blocks a peer sent in answer to our request.
+    Blocks {
+        from: PeerId,
+        blocks: Vec<Block>,
+    },
 }
 
 struct Shared {
@@ -121,19 +176,23 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     verify_permits: Semaphore,
     metrics: NodeMetrics,
+    /// The way to the peer-to-peer task, if the node has peers.
+    outbox: Option<mpsc::Sender<Outgoing>>,
+    net: Option<net::NetHandle>,
 }
 
 /// A cheap, cloneable way to talk to a running node.
 #[derive(Clone)]
 pub struct NodeHandle {
     shared: Arc<Shared>,
-    inbox: mpsc::Sender<NodeMessage>,
+    pub(crate) inbox: mpsc::Sender<NodeMessage>,
 }
 
-/// A running node: its handle and the task that must be watched.
+/// A running node: its handle and the tasks that must be watched.
 pub struct Node {
     handle: NodeHandle,
     task: JoinHandle<Result<(), NodeError>>,
+    p2p: Option<JoinHandle<()>>,
 }
 
 impl Node {
@@ -164,13 +223,24 @@ impl Node {
         );
         metrics.head_height.set(i64::try_from(head.height.0).unwrap_or(i64::MAX));
 
-        let engine = engine_for(&chain_config, config.validator_key.clone(), &head, Vec::new());
+        let restored = restored_messages(&store, &head)?;
+        let engine = engine_for(&chain_config, config.validator_key.clone(), &head, restored);
         let proposer = config.validator_key.as_ref().map(|key| Address(key.public_key()));
         let (head_sender, head_receiver) = watch::channel(Arc::new(head_block));
         let (blocks, _) = broadcast::channel(256);
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let (inbox_sender, inbox) = mpsc::channel(1024);
         let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
+        let network = match &config.p2p {
+            Some(p2p) => {
+                let (outbox, outgoing) = mpsc::channel(4096);
+                let (net, events) = crate::p2p::start_network(p2p, &chain_config, genesis_hash)
+                    .await
+                    .map_err(|error| NodeError::Network(error.to_string()))?;
+                Some((outbox, outgoing, net, events))
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
             store: store.clone(),
             config: chain_config.clone(),
@@ -180,6 +250,8 @@ impl Node {
             shutdown,
             verify_permits: Semaphore::new(parallelism),
             metrics: metrics.clone(),
+            outbox: network.as_ref().map(|(outbox, ..)| outbox.clone()),
+            net: network.as_ref().map(|(_, _, net, _)| net.clone()),
         });
         let manager = Manager {
             state,
@@ -194,13 +266,26 @@ impl Node {
             head,
             head_sender,
             blocks,
-            built: None,
+            executed: None,
             wake: None,
             ready: false,
             metrics,
+            outbox: shared.outbox.clone(),
+            candidates: BTreeMap::new(),
+            invalid: HashSet::new(),
+            ahead: Vec::new(),
+            decided: None,
+            peers: BTreeMap::new(),
+            sync: sync::SyncState::default(),
+            writing: false,
+            received: Vec::new(),
         };
-        let task = tokio::spawn(manager.run(inbox, shutdown_receiver));
-        Ok(Node { handle: NodeHandle { shared, inbox: inbox_sender }, task })
+        let task = tokio::spawn(manager.run(inbox, shutdown_receiver.clone()));
+        let handle = NodeHandle { shared, inbox: inbox_sender };
+        let p2p = network.map(|(_, outgoing, net, events)| {
+            tokio::spawn(crate::p2p::run(net, events, outgoing, handle.clone(), shutdown_receiver))
+        });
+        Ok(Node { handle, task, p2p })
     }
 
     /// A handle to the running node.
@@ -210,11 +295,36 @@ impl Node {
 
     /// Waits until the node stops: after [`NodeHandle::shutdown`], or on a fatal error.
     pub async fn stopped(self) -> Result<(), NodeError> {
-        match self.task.await {
+        let result = match self.task.await {
             Ok(result) => result,
             Err(error) => Err(NodeError::Panicked(error.to_string())),
+        };
+        // The manager is gone: the network goes with it.
+        self.handle.shutdown();
+        if let Some(net) = &self.handle.shared.net {
+            net.shutdown();
         }
+        if let Some(p2p) = self.p2p {
+            let _ = p2p.await;
+        }
+        result
     }
+}
+
+/// The messages this validator signed for the height after `head`, from its write-ahead log.
+fn restored_messages(store: &Store, head: &Header) -> Result<Vec<Message>, NodeError> {
+    let Some(next) = head.height.next() else { return Ok(Vec::new()) };
+    let mut messages = Vec::new();
+    for bytes in store.read()?.wal(next)? {
+        let message: Message = primitives::decode(&bytes).map_err(|error| {
+            NodeError::Inconsistent(format!("unreadable write-ahead log entry: {error}"))
+        })?;
+        messages.push(message);
+    }
+    if !messages.is_empty() {
+        info!(height = next.0, messages = messages.len(), "restored own consensus messages");
+    }
+    Ok(messages)
 }
 
 /// Opens the database, writes the genesis if it is new, and rebuilds and checks the state.
@@ -303,7 +413,7 @@ impl NodeHandle {
                 verify_decoded(decoded, &chain_id)
             })
             .await?;
-        self.admit(checked).await
+        self.admit(checked, None).await
     }
 
     /// Submits transactions. Each gets its hash, or the reason it was refused.
@@ -311,11 +421,61 @@ impl NodeHandle {
         &self,
         txs: Vec<SignedTransaction>,
     ) -> Result<Vec<Result<TxHash, SubmitError>>, NodeStopped> {
+        self.submit_from(txs, None).await
+    }
+
+    /// Submits transactions that came from `from` (a peer) or from a client (`None`). Those
+    /// admitted are passed on to the other peers.
+    pub(crate) async fn submit_from(
+        &self,
+        txs: Vec<SignedTransaction>,
+        from: Option<PeerId>,
+    ) -> Result<Vec<Result<TxHash, SubmitError>>, NodeStopped> {
         let chain_id = self.shared.config.chain_id.clone();
         let checked = self
             .verify_on_pool(move || verify_decoded(txs.into_iter().map(Ok).collect(), &chain_id))
             .await?;
-        self.admit(checked).await
+        self.admit(checked, from).await
+    }
+
+    /// The peers this node is connected to (empty without a network).
+    pub async fn peers(&self) -> Vec<net::PeerInfo> {
+        match &self.shared.net {
+            Some(net) => net.peers().await,
+            None => Vec::new(),
+        }
+    }
+
+    /// This node's identity and peer-to-peer address, if it has a network.
+    pub fn p2p_identity(&self) -> Option<(PeerId, std::net::SocketAddr)> {
+        self.shared.net.as_ref().map(|net| (net.peer_id(), net.local_addr()))
+    }
+
+    /// Dials `addr` now and keeps it among the peers to redial.
+    pub async fn add_peer(&self, addr: std::net::SocketAddr) -> Result<(), String> {
+        match &self.shared.net {
+            Some(net) => net.add_peer(addr).await.map_err(|error| error.to_string()),
+            None => Err("this node runs without a peer-to-peer network".into()),
+        }
+    }
+
+    /// Disconnects `peer` and stops redialling it. Returns whether it was known.
+    pub async fn remove_peer(&self, peer: PeerId) -> bool {
+        match &self.shared.net {
+            Some(net) => net.remove_peer(peer).await,
+            None => false,
+        }
+    }
+
+    /// Fault injection for tests: drop all traffic to and from these peers until changed.
+    pub fn set_blocked_peers(&self, peers: Vec<PeerId>) -> bool {
+        match &self.shared.net {
+            Some(net) => {
+                net.set_blocked(peers);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Signature checks are the expensive part of a submission: they run on the blocking pool,
@@ -334,6 +494,7 @@ impl NodeHandle {
     async fn admit(
         &self,
         checked: Vec<Result<VerifiedTransaction, TxRejection>>,
+        from: Option<PeerId>,
     ) -> Result<Vec<Result<TxHash, SubmitError>>, NodeStopped> {
         let mut results: Vec<Option<Result<TxHash, SubmitError>>> =
             Vec::with_capacity(checked.len());
@@ -351,11 +512,27 @@ impl NodeHandle {
                 }
             }
         }
+        let copies: Vec<SignedTransaction> = match self.shared.outbox {
+            Some(_) => verified.iter().map(|tx| tx.signed().clone()).collect(),
+            None => Vec::new(),
+        };
         let admitted = if verified.is_empty() {
             Vec::new()
         } else {
             self.request(|reply| NodeMessage::Admit { txs: verified, reply }).await?
         };
+        if let Some(outbox) = &self.shared.outbox {
+            let relay: Vec<SignedTransaction> = copies
+                .into_iter()
+                .zip(&admitted)
+                .filter_map(|(tx, result)| result.is_ok().then_some(tx))
+                .collect();
+            if !relay.is_empty() {
+                // The network task may be busy; transactions then wait for the next batch
+                // rather than hold up the client.
+                let _ = outbox.try_send(Outgoing::Gossip { wire: Wire::Txs(relay), from });
+            }
+        }
         let mut admitted = admitted.into_iter();
         Ok(results
             .into_iter()
@@ -433,7 +610,8 @@ fn verify_decoded(
         .collect()
 }
 
-/// A block that has been built and executed, waiting for the engine's proof.
+/// A block executed on top of the state but not yet committed: built by this validator, or
+/// proposed by another and checked.
 struct Built {
     block: Block,
     receipts: Vec<Receipt>,
@@ -442,13 +620,24 @@ struct Built {
     started: Instant,
 }
 
-/// A block being written to the store.
+/// Blocks being written to the store.
 struct Persisting {
-    block: Arc<Block>,
-    failed: usize,
+    blocks: Vec<(Arc<Block>, usize)>,
     task: JoinHandle<Result<(), StoreError>>,
     started: Instant,
 }
+
+/// What the manager knows of a peer.
+#[derive(Clone, Copy, Debug)]
+struct PeerView {
+    height: Height,
+    latency_ms: u64,
+}
+
+/// Most proposals for later heights kept until their height comes.
+const MAX_AHEAD: usize = 64;
+/// Most proposed blocks kept for the next height.
+const MAX_CANDIDATES: usize = 32;
 
 /// The node manager: the single owner of the state, the mempool and the engine.
 struct Manager {
@@ -459,14 +648,32 @@ struct Manager {
     max_block_txs: usize,
     proposer: Option<Address>,
     is_validator: bool,
+    /// The last durable block.
     head: Header,
     head_sender: watch::Sender<Arc<Block>>,
     blocks: broadcast::Sender<Arc<Block>>,
-    built: Option<Built>,
+    /// A block for `head + 1` executed on the state, not yet decided.
+    executed: Option<Built>,
     wake: Option<TimestampMs>,
     /// Whether the engine has been told that transactions are ready.
     ready: bool,
     metrics: NodeMetrics,
+    /// Where messages for peers go (none without a network).
+    outbox: Option<mpsc::Sender<Outgoing>>,
+    /// Blocks proposed for `head + 1`, by hash.
+    candidates: BTreeMap<BlockHash, Arc<Block>>,
+    /// Proposed blocks for `head + 1` found invalid.
+    invalid: HashSet<BlockHash>,
+    /// Proposals for heights after `head + 1`, kept until then.
+    ahead: Vec<(PeerId, primitives::SignedProposal, Block)>,
+    /// A block the engine decided whose body has not arrived yet.
+    decided: Option<(Height, BlockHash, primitives::ConsensusProof)>,
+    peers: BTreeMap<PeerId, PeerView>,
+    sync: sync::SyncState,
+    /// Whether blocks are being written.
+    writing: bool,
+    /// Blocks from peers that arrived while others were being written.
+    received: Vec<(PeerId, Vec<Block>)>,
 }
 
 impl Manager {
@@ -476,9 +683,11 @@ impl Manager {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), NodeError> {
         let mut persisting: Option<Persisting> = self.drive(Event::Tick)?;
+        let mut housekeeping = tokio::time::interval(Duration::from_millis(500));
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let sleep = tokio::time::sleep(self.time_until_wake());
-            tokio::select! {
+            let started = tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|stop| *stop) => break,
                 result = async { (&mut persisting.as_mut().expect("guarded").task).await },
@@ -486,28 +695,28 @@ impl Manager {
                 {
                     let done = persisting.take().expect("guarded");
                     let header = self.on_persisted(done, result)?;
-                    persisting = self.after_commit(header)?;
+                    self.after_commit(header)?
                 }
                 // The engine's wake-up comes before messages: a flood of submissions must not
                 // hold back block production.
                 () = sleep, if self.wake.is_some() => {
                     self.wake = None;
-                    if let Some(started) = self.drive(Event::Tick)? {
-                        persisting = Some(started);
-                    }
+                    self.drive(Event::Tick)?
                 }
+                _ = housekeeping.tick(), if self.outbox.is_some() => self.maybe_sync()?,
                 message = inbox.recv() => match message {
-                    Some(message) => {
-                        if let Some(started) = self.on_message(message)? {
-                            persisting = Some(started);
-                        }
-                    }
+                    Some(message) => self.on_message(message)?,
                     None => break,
                 },
+            };
+            if let Some(started) = started {
+                debug_assert!(persisting.is_none(), "one write at a time");
+                persisting = Some(started);
             }
         }
         if let Some(mut last) = persisting {
-            info!(height = last.block.header.height.0, "finishing the block being written");
+            let height = last.blocks.last().map_or(0, |(block, _)| block.header.height.0);
+            info!(height, "finishing the block being written");
             let result = (&mut last.task).await;
             self.on_persisted(last, result)?;
         }
@@ -557,8 +766,22 @@ impl Manager {
                     head: self.head.clone(),
                     mempool_size: self.mempool.len(),
                     is_validator: self.is_validator,
+                    syncing: self.sync.behind,
+                    best_peer_height: self.peers.values().map(|peer| peer.height).max(),
                 });
             }
+            NodeMessage::Consensus { from, message, block } => {
+                return self.on_consensus(from, message, block);
+            }
+            NodeMessage::PeerConnected { peer } => self.on_peer_connected(peer)?,
+            NodeMessage::PeerStatus { peer, height, latency_ms } => {
+                self.peers.insert(peer, PeerView { height, latency_ms });
+                return self.maybe_sync();
+            }
+            NodeMessage::PeerGone { peer } => {
+                self.peers.remove(&peer);
+            }
+            NodeMessage::Blocks { from, blocks } => return self.on_blocks(from, blocks),
         }
         Ok(None)
     }
@@ -572,21 +795,31 @@ impl Manager {
             match command {
                 Command::WakeAt { at } => self.wake = Some(at),
                 Command::BuildBlock { height, timestamp } => {
-                    let header = self.build(height, timestamp);
-                    commands.extend(self.engine.handle(now_ms(), Event::BlockBuilt { header }));
+                    if let Some(header) = self.build(height, timestamp) {
+                        commands.extend(self.engine.handle(now_ms(), Event::BlockBuilt { header }));
+                    }
                 }
-                Command::Commit { hash, proof } => started = self.persist(hash, proof),
-                Command::Broadcast(_) => {}
+                Command::Commit { hash, proof } => {
+                    if let Some(write) = self.commit_decided(hash, proof) {
+                        started = Some(write);
+                    }
+                }
+                Command::Broadcast(message) => self.broadcast(message)?,
             }
         }
         Ok(started)
     }
 
     /// Takes transactions from the mempool and executes them as block `height`.
-    fn build(&mut self, height: Height, timestamp: TimestampMs) -> Header {
+    fn build(&mut self, height: Height, timestamp: TimestampMs) -> Option<Header> {
+        if self.writing || self.head.height.next() != Some(height) {
+            warn!(height = height.0, head = self.head.height.0, "not building a block out of turn");
+            return None;
+        }
+        self.revert_executed();
         let started = Instant::now();
         let events = self.state.begin_block(timestamp);
-        let candidates = self.mempool.take_block(&self.state, self.max_block_txs);
+        let candidates = self.mempool.select_block(&self.state, self.max_block_txs);
         let mut txs = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
         for tx in candidates {
@@ -596,7 +829,7 @@ impl Manager {
                     txs.push(tx.into_signed());
                 }
                 Err(error) => {
-                    warn!(tx = %tx.hash(), %error, "dropping a transaction that cannot be included")
+                    warn!(tx = %tx.hash(), %error, "leaving out a transaction that cannot be included")
                 }
             }
         }
@@ -611,77 +844,137 @@ impl Manager {
             proof: ConsensusProof::Genesis,
         };
         self.metrics.block_build_seconds.observe(started.elapsed().as_secs_f64());
-        self.built = Some(Built {
+        self.executed = Some(Built {
             block: Block { header: header.clone(), txs },
             receipts,
             events,
             diff,
             started,
         });
-        header
+        Some(header)
     }
 
-    /// Seals the built block with its proof and starts writing it.
-    fn persist(&mut self, hash: BlockHash, proof: ConsensusProof) -> Option<Persisting> {
-        let built = self.built.take()?;
-        if built.block.hash() != hash {
-            error!(%hash, built = %built.block.hash(), "the engine committed a block that was not built");
+    /// Undoes the executed but undecided block, if there is one.
+    fn revert_executed(&mut self) {
+        if self.executed.take().is_some() {
+            self.state.revert_block();
+        }
+    }
+
+    /// The engine decided `hash` for the next height: seal it with `proof` and write it. The
+    /// block may still have to be executed, or even to arrive.
+    fn commit_decided(&mut self, hash: BlockHash, proof: ConsensusProof) -> Option<Persisting> {
+        let Some(height) = self.head.height.next() else { return None };
+        if self.writing {
+            self.decided = Some((height, hash, proof));
             return None;
         }
-        let Built { mut block, receipts, events, diff, started } = built;
-        block.header.proof = proof;
-        let failed =
-            receipts.iter().filter(|receipt| matches!(receipt, Receipt::Failed(_))).count();
-        let block = Arc::new(block);
-        let store = self.store.clone();
-        let to_write = block.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            store.commit_block(&to_write, &receipts, &events, &diff)
-        });
-        debug!(height = block.header.height.0, txs = block.txs.len(), "writing block");
-        Some(Persisting { block, failed, task, started })
+        let executed = self.executed.as_ref().is_some_and(|built| built.block.hash() == hash);
+        if !executed {
+            let Some(block) = self.candidates.get(&hash).cloned() else {
+                info!(height = height.0, %hash, "decided a block not received yet; asking peers");
+                self.decided = Some((height, hash, proof));
+                self.request_decided();
+                return None;
+            };
+            if let Err(reason) = self.execute_candidate(&block) {
+                // More than two thirds of the voting power accepted it: our state disagrees
+                // with theirs. Follow the network through sync rather than fork.
+                error!(height = height.0, %hash, %reason, "a decided block does not execute here");
+                self.decided = Some((height, hash, proof));
+                return None;
+            }
+        }
+        self.decided = None;
+        let mut built = self.executed.take()?;
+        built.block.header.proof = proof;
+        Some(self.persist(vec![built]))
     }
 
-    /// A block is durable: announce it.
+    /// Starts writing executed blocks, proofs included, in one store transaction.
+    fn persist(&mut self, built: Vec<Built>) -> Persisting {
+        let started = built.first().map_or_else(Instant::now, |first| first.started);
+        let mut blocks = Vec::with_capacity(built.len());
+        let mut writes = Vec::with_capacity(built.len());
+        for Built { block, receipts, events, diff, .. } in built {
+            let failed =
+                receipts.iter().filter(|receipt| matches!(receipt, Receipt::Failed(_))).count();
+            let block = Arc::new(block);
+            blocks.push((block.clone(), failed));
+            writes.push((block, receipts, events, diff));
+        }
+        let store = self.store.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let batch: Vec<store::BlockWrite<'_>> = writes
+                .iter()
+                .map(|(block, receipts, events, diff)| store::BlockWrite {
+                    block,
+                    receipts,
+                    events,
+                    diff,
+                })
+                .collect();
+            store.commit_blocks(&batch)
+        });
+        self.writing = true;
+        if let Some((last, _)) = blocks.last() {
+            debug!(height = last.header.height.0, blocks = blocks.len(), "writing blocks");
+        }
+        Persisting { blocks, task, started }
+    }
+
+    /// Blocks are durable: announce them.
     fn on_persisted(
         &mut self,
         done: Persisting,
         result: Result<Result<(), StoreError>, tokio::task::JoinError>,
     ) -> Result<Header, NodeError> {
+        self.writing = false;
+        let height = done.blocks.last().map_or(0, |(block, _)| block.header.height.0);
         match result {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
-                error!(%error, height = done.block.header.height.0, "cannot write block; stopping");
+                error!(%error, height, "cannot write block; stopping");
                 return Err(error.into());
             }
             Err(error) => return Err(NodeError::Panicked(error.to_string())),
         }
-        let block = done.block;
-        let header = block.header.clone();
-        self.metrics.block_commit_seconds.observe(done.started.elapsed().as_secs_f64());
-        self.metrics.blocks_committed.inc();
-        self.metrics.txs_committed.inc_by(block.txs.len() as u64);
-        self.metrics.txs_failed.inc_by(done.failed as u64);
-        self.metrics.block_txs.observe(block.txs.len() as f64);
-        self.metrics.head_height.set(i64::try_from(header.height.0).unwrap_or(i64::MAX));
+        let elapsed = done.started.elapsed().as_secs_f64();
         let pruned = self.mempool.prune(&self.state);
         self.metrics.mempool_size.set(self.mempool.len() as i64);
-        info!(
-            height = header.height.0,
-            txs = block.txs.len(),
-            failed = done.failed,
-            pruned,
-            mempool = self.mempool.len(),
-            "block committed"
-        );
-        self.head = header.clone();
-        self.head_sender.send_replace(block.clone());
-        let _ = self.blocks.send(block);
-        Ok(header)
+        for (block, failed) in done.blocks {
+            let header = block.header.clone();
+            self.metrics.block_commit_seconds.observe(elapsed);
+            self.metrics.blocks_committed.inc();
+            self.metrics.txs_committed.inc_by(block.txs.len() as u64);
+            self.metrics.txs_failed.inc_by(failed as u64);
+            self.metrics.block_txs.observe(block.txs.len() as f64);
+            self.metrics.head_height.set(i64::try_from(header.height.0).unwrap_or(i64::MAX));
+            info!(
+                height = header.height.0,
+                txs = block.txs.len(),
+                failed,
+                pruned,
+                mempool = self.mempool.len(),
+                "block committed"
+            );
+            self.head = header;
+            self.head_sender.send_replace(block.clone());
+            let _ = self.blocks.send(block);
+        }
+        self.candidates.clear();
+        self.invalid.clear();
+        if self.decided.as_ref().is_some_and(|(height, ..)| *height <= self.head.height) {
+            self.decided = None;
+        }
+        Ok(self.head.clone())
     }
 
     /// Lets the engine go on after a commit.
     fn after_commit(&mut self, header: Header) -> Result<Option<Persisting>, NodeError> {
+        self.send(Outgoing::SendAll {
+            wire: Wire::Status { height: header.height, hash: header.hash() },
+        });
         let mut started = self.drive(Event::Committed { header })?;
         let ready = self.mempool.has_ready(&self.state);
         if ready != self.ready || ready {
@@ -690,6 +983,18 @@ impl Manager {
                 started = Some(more);
             }
         }
+        if started.is_none() {
+            started = self.resume_after_write()?;
+        }
         Ok(started)
+    }
+
+    /// Sends a message to peers, if the node has any.
+    fn send(&self, message: Outgoing) {
+        if let Some(outbox) = &self.outbox
+            && outbox.try_send(message).is_err()
+        {
+            warn!("the network task is not keeping up; a message to peers was dropped");
+        }
     }
 }
