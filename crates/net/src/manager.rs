@@ -588,6 +588,12 @@ impl Manager {
         };
         if let Some(reason) = refusal {
             tracing::debug!(?peer, %remote, reason, "peer refused");
+            // A refused dial backs off like a failed one.
+            if let Some(addr) = pending.dial
+                && let Some(known) = self.known.get_mut(&addr)
+            {
+                known.failed(now);
+            }
             let _ = reply.send(false);
             return;
         }
