@@ -17,7 +17,9 @@
 //! reads and writes its socket, answers pings, measures round trips, rate-limits the peer and
 //! notices silence. The manager never waits on a connection: each peer has a bounded outbound
 //! queue, and when it is full gossip for that peer is dropped and counted
-//! ([`PeerInfo::dropped`]). Events for the node go through a bounded channel the same way.
+//! ([`PeerInfo::dropped`]). Events for the node go through a bounded channel the same way:
+//! beyond [`NetConfig::event_queue`] they are dropped with a warning, so the node must keep
+//! reading its event stream (and should not await [`NetHandle::peers`] from the loop that does).
 //!
 //! # Wire format
 //!
