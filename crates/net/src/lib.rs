@@ -19,7 +19,8 @@
 //! queue, and when it is full gossip for that peer is dropped and counted
 //! ([`PeerInfo::dropped`]). Events for the node go through a bounded channel the same way:
 //! beyond [`NetConfig::event_queue`] they are dropped with a warning, so the node must keep
-//! reading its event stream (and should not await [`NetHandle::peers`] from the loop that does).
+//! reading its event stream. The manager never waits for the node, so awaiting
+//! [`NetHandle::peers`] from the loop that reads the events cannot deadlock.
 //!
 //! # Wire format
 //!
