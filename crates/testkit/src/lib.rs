@@ -5,7 +5,12 @@
 //! `joule node` started from a restart command. Tests wait on observable events (an API answers,
 //! a height is reached), never on fixed sleeps.
 //!
+//! [`sim`] is a deterministic simulation of a network of consensus engines: seeded, in virtual
+//! time, with message loss, partitions, crashes and byzantine validators.
+//!
 //! This crate is never a dependency of a shipped crate (the `tidy` test checks it).
+
+pub mod sim;
 
 use rpc::{JouleApiClient, client::HttpClientBuilder, dto::HeadDto};
 use serde_json::Value;
@@ -134,7 +139,8 @@ pub struct Devnet {
 }
 
 impl Devnet {
-    /// Starts `joule devnet --dir DIR --rpc-port 0 ARGS…` and waits until `devnet.json` is
+    /// Starts `joule devnet --dir DIR --rpc-port 0 --p2p-port 0 ARGS…` (one validator unless
+    /// ARGS say otherwise) and waits until `devnet.json` is
     /// written (which happens once every node answers).
     pub async fn start(joule: &Path, dir: &Path, args: &[&str]) -> Devnet {
         let mut command = vec![
@@ -144,7 +150,14 @@ impl Devnet {
             dir.display().to_string(),
             "--rpc-port".to_owned(),
             "0".to_owned(),
+            "--p2p-port".to_owned(),
+            "0".to_owned(),
         ];
+        // Tests that are not about consensus run one validator: quicker, and the same chain
+        // rules.
+        if !args.contains(&"--validators") {
+            command.extend(["--validators".to_owned(), "1".to_owned()]);
+        }
         command.extend(args.iter().map(|arg| (*arg).to_owned()));
         std::fs::create_dir_all(dir).expect("devnet dir");
         let log = dir.with_extension("log");

@@ -18,7 +18,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("rpc", &["primitives", "ledger", "market", "node", "store"]),
     ("keystore", &["primitives"]),
     ("joule", &["primitives", "ledger", "market", "consensus", "store", "node", "rpc", "keystore"]),
-    ("testkit", &["rpc"]),
+    ("testkit", &["rpc", "primitives", "consensus"]),
 ];
 
 /// The pure core: no I/O, no async runtime, no clock, no randomness of their own, no JSON.

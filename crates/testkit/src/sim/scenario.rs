@@ -1,0 +1,293 @@
+//! What happens in one simulated run, drawn from its seed: the validators, their clocks, the
+//! network's delays and losses, and the faults (partitions, crashes, byzantine behaviour).
+
+use primitives::{
+    Address, BlockHash, ChainConfig, ChainId, ChainParams, ConsensusProof, EngineKind, Hash,
+    Header, Height, MarketParams, SecretKey, TimestampMs, Validator,
+};
+use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+
+/// Chain time of virtual time 0 on a clock without skew.
+pub const EPOCH_MS: u64 = 1_001_000;
+/// The timestamp of the genesis block.
+pub const GENESIS_TIME_MS: u64 = 1_000_000;
+/// The largest clock offset of a node, either way.
+pub const MAX_SKEW_MS: i64 = 500;
+/// How far ahead of a node's clock a proposed block's timestamp may be: two skews apart plus a
+/// second for the proposer's own wait.
+pub const MAX_AHEAD_MS: u64 = 2 * MAX_SKEW_MS as u64 + 1000;
+/// The longest fault phase.
+pub const MAX_FAULT_PHASE_MS: u64 = 10_000;
+/// Heights every honest node must add after the last fault.
+pub const LIVENESS_HEIGHTS: u64 = 3;
+/// Virtual time after the last fault within which every honest node must have added
+/// [`LIVENESS_HEIGHTS`] heights (see the crate documentation of `sim` for the reasoning).
+pub const LIVENESS_BOUND_MS: u64 = 60_000;
+
+/// What a byzantine validator does besides running an honest engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Behaviour {
+    /// As proposer, signs a second proposal for another block in the same round and sends each
+    /// to a different half of the peers.
+    pub equivocate: bool,
+    /// Signs a second prevote or precommit for another value and sends each to a different half.
+    pub double_vote: bool,
+    /// Sends copies of messages with broken signatures, and votes forged in honest validators'
+    /// names.
+    pub bad_signatures: bool,
+    /// Builds blocks with a wrong state root (invalid) and proposes them with valid signatures.
+    pub poison: bool,
+    /// Re-sends messages recorded at earlier heights and rounds.
+    pub replay: bool,
+}
+
+impl Behaviour {
+    /// Whether it does anything wrong at all.
+    pub fn any(&self) -> bool {
+        self.equivocate || self.double_vote || self.bad_signatures || self.poison || self.replay
+    }
+}
+
+/// A split of the network for a while: messages between nodes of different groups are lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// Virtual time it starts.
+    pub start: u64,
+    /// Virtual time it heals.
+    pub end: u64,
+    /// The group of each node.
+    pub groups: Vec<u8>,
+}
+
+/// A node crash, and its restart from disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Crash {
+    /// Which node.
+    pub node: usize,
+    /// Virtual time it crashes.
+    pub at: u64,
+    /// Virtual time it restarts; `None` for a byzantine node that stays down.
+    pub restart: Option<u64>,
+}
+
+/// Everything one run does, drawn from its seed.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The seed.
+    pub seed: u64,
+    /// The chain, its validators in genesis order.
+    pub config: ChainConfig,
+    /// Validator keys, in the same order.
+    pub keys: Vec<SecretKey>,
+    /// Block 0.
+    pub genesis: Header,
+    /// Each node's clock offset from virtual time.
+    pub clock_offsets: Vec<i64>,
+    /// Messages take 1 to this many ms.
+    pub max_delay_ms: u64,
+    /// Chance in a million that a message is lost during the fault phase.
+    pub drop_ppm: u32,
+    /// Partitions, one after the other, all healed by `fault_end`.
+    pub partitions: Vec<Partition>,
+    /// Crashes; honest nodes restart by `fault_end`.
+    pub crashes: Vec<Crash>,
+    /// Each node's byzantine behaviour, `None` for an honest node.
+    pub byzantine: Vec<Option<Behaviour>>,
+    /// Virtual time when the last fault ends: the network is whole and lossless again and every
+    /// crashed honest node has restarted.
+    pub fault_end: u64,
+}
+
+/// The state root the stand-in application computes on top of `parent`.
+pub fn state_root_after(parent: &BlockHash) -> Hash {
+    Hash::digest(b"joule/sim/state", &[parent.0.as_bytes()])
+}
+
+impl Scenario {
+    /// The scenario of `seed`.
+    pub fn from_seed(seed: u64) -> Scenario {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5ce0_a410_0001);
+        let n = rng.random_range(4..=7usize);
+        let equal = rng.random_bool(0.5);
+        let keys: Vec<SecretKey> = (0..n)
+            .map(|i| {
+                let mut bytes = [0u8; 32];
+                bytes[..8].copy_from_slice(&seed.to_le_bytes());
+                bytes[8] = i as u8;
+                bytes[9] = 0x51;
+                SecretKey::from_seed(bytes)
+            })
+            .collect();
+        let validators: Vec<Validator> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| Validator {
+                name: format!("v{i}"),
+                key: key.public_key(),
+                power: if equal { 1 } else { rng.random_range(1..=10) },
+            })
+            .collect();
+        let total: u64 = validators.iter().map(|v| v.power).sum();
+        let config = ChainConfig {
+            chain_id: ChainId::new("sim").expect("a valid chain id"),
+            engine: EngineKind::Bft,
+            validators,
+            issuer: Address(keys[0].public_key()),
+            operator: Address(keys[0].public_key()),
+            params: ChainParams {
+                block_interval_ms: 1000,
+                empty_block_interval_ms: 1000,
+                max_block_txs: 1000,
+            },
+            market: MarketParams::default(),
+        };
+        let genesis = Header {
+            height: Height(0),
+            parent: BlockHash(Hash::ZERO),
+            timestamp: TimestampMs(GENESIS_TIME_MS),
+            proposer: Address(keys[0].public_key()),
+            tx_root: Hash::ZERO,
+            state_root: Hash::digest(b"joule/sim/genesis", &[&seed.to_le_bytes()]),
+            proof: ConsensusProof::Genesis,
+        };
+
+        let skewed = rng.random_bool(0.7);
+        let clock_offsets = (0..n)
+            .map(|_| if skewed { rng.random_range(-MAX_SKEW_MS..=MAX_SKEW_MS) } else { 0 })
+            .collect();
+        let max_delay_ms = rng.random_range(5..=200);
+        let drop_ppm = if rng.random_bool(0.5) { rng.random_range(10_000..=200_000) } else { 0 };
+        let fault_end = rng.random_range(2_000..=MAX_FAULT_PHASE_MS);
+
+        // Byzantine validators: fewer than a third of the power.
+        let mut byzantine = vec![None; n];
+        if rng.random_bool(0.6) {
+            let mut byzantine_power = 0;
+            let mut order: Vec<usize> = (0..n).collect();
+            shuffle(&mut rng, &mut order);
+            let wanted = rng.random_range(1..=2usize);
+            for node in order.into_iter().take(wanted) {
+                let power = config.validators[node].power;
+                if 3 * (byzantine_power + power) >= total {
+                    continue;
+                }
+                byzantine_power += power;
+                let mut behaviour = Behaviour::default();
+                while !behaviour.any() {
+                    behaviour = Behaviour {
+                        equivocate: rng.random_bool(0.4),
+                        double_vote: rng.random_bool(0.4),
+                        bad_signatures: rng.random_bool(0.4),
+                        poison: rng.random_bool(0.4),
+                        replay: rng.random_bool(0.4),
+                    };
+                }
+                byzantine[node] = Some(behaviour);
+            }
+        }
+
+        let mut partitions = Vec::new();
+        let mut cursor = rng.random_range(0..fault_end / 2);
+        for _ in 0..rng.random_range(0..=2) {
+            if cursor + 500 >= fault_end {
+                break;
+            }
+            let end = rng.random_range(cursor + 500..=fault_end);
+            let group_count = rng.random_range(2..=3u8);
+            let groups = (0..n).map(|_| rng.random_range(0..group_count)).collect();
+            partitions.push(Partition { start: cursor, end, groups });
+            cursor = end + rng.random_range(0..2_000);
+        }
+
+        let mut crashes = Vec::new();
+        for _ in 0..rng.random_range(0..=2) {
+            let node = rng.random_range(0..n);
+            if crashes.iter().any(|crash: &Crash| crash.node == node) {
+                continue;
+            }
+            let at = rng.random_range(0..fault_end);
+            let restart = if byzantine[node].is_some() && rng.random_bool(0.5) {
+                None
+            } else {
+                Some(rng.random_range(at..=fault_end))
+            };
+            crashes.push(Crash { node, at, restart });
+        }
+
+        Scenario {
+            seed,
+            config,
+            keys,
+            genesis,
+            clock_offsets,
+            max_delay_ms,
+            drop_ppm,
+            partitions,
+            crashes,
+            byzantine,
+            fault_end,
+        }
+    }
+
+    /// Number of nodes (all of them validators).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are no nodes (never: a scenario has 4 to 7).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether node `node` is honest.
+    pub fn honest(&self, node: usize) -> bool {
+        self.byzantine[node].is_none()
+    }
+}
+
+/// Fisher–Yates with our RNG, so that the order depends on the seed alone.
+pub(crate) fn shuffle<T>(rng: &mut ChaCha8Rng, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = rng.random_range(0..=i);
+        items.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byzantine_power_stays_below_a_third_and_faults_end_in_time() {
+        for seed in 0..2000 {
+            let scenario = Scenario::from_seed(seed);
+            let total: u64 = scenario.config.validators.iter().map(|v| v.power).sum();
+            let byzantine: u64 = (0..scenario.len())
+                .filter(|&node| !scenario.honest(node))
+                .map(|node| scenario.config.validators[node].power)
+                .sum();
+            assert!(3 * byzantine < total, "seed {seed}");
+            assert!(scenario.fault_end <= MAX_FAULT_PHASE_MS);
+            for partition in &scenario.partitions {
+                assert!(partition.start < partition.end && partition.end <= scenario.fault_end);
+            }
+            for crash in &scenario.crashes {
+                match crash.restart {
+                    Some(restart) => assert!(restart >= crash.at && restart <= scenario.fault_end),
+                    None => assert!(!scenario.honest(crash.node), "seed {seed}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_scenario() {
+        let a = Scenario::from_seed(42);
+        let b = Scenario::from_seed(42);
+        assert_eq!(a.config, b.config);
+        assert_eq!(a.partitions, b.partitions);
+        assert_eq!(a.crashes, b.crashes);
+        assert_eq!(a.byzantine, b.byzantine);
+        assert_ne!(Scenario::from_seed(43).config, a.config);
+    }
+}

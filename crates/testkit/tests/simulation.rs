@@ -1,0 +1,123 @@
+//! Deterministic simulation of the Tendermint engine over thousands of seeds (see
+//! `testkit::sim`): agreement, validity, liveness after the faults, and determinism.
+//!
+//! - `JOULE_SIM_SEEDS` (default 10,000) seeds from `JOULE_SIM_SEED_START` (default 0), split
+//!   over the available cores;
+//! - `JOULE_SIM_SEED=<n>` replays one seed with a verbose trace on stderr.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+use testkit::sim::{self, Coverage, Failure, KINDS};
+
+/// One seed in this many is run twice and must give the same trace digest.
+const DETERMINISM_SAMPLE: u64 = 50;
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|value| {
+        value
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value}: not a number"))
+    })
+}
+
+/// Runs `seed`, and for a sample of seeds runs it again to compare the digests.
+fn check_seed(seed: u64, verbose: bool, always_twice: bool) -> Result<sim::Outcome, Failure> {
+    let outcome = sim::run(seed, verbose)?;
+    if always_twice || seed.is_multiple_of(DETERMINISM_SAMPLE) {
+        let again = sim::run(seed, false)?;
+        if again.digest != outcome.digest {
+            return Err(Failure {
+                seed,
+                at_ms: outcome.end_ms,
+                message: format!(
+                    "determinism: the same seed gave trace digests {:?} and {:?}",
+                    outcome.digest, again.digest
+                ),
+            });
+        }
+    }
+    Ok(outcome)
+}
+
+#[test]
+fn simulated_networks_agree_stay_valid_and_recover() {
+    if let Some(seed) = env_u64("JOULE_SIM_SEED") {
+        match check_seed(seed, true, true) {
+            Ok(outcome) => eprintln!(
+                "seed {seed}: ok, min honest height {}, ended at {} ms, recovered {} ms after the faults, digest {:?}\n{}",
+                outcome.min_height,
+                outcome.end_ms,
+                outcome.recovery_ms,
+                outcome.digest,
+                outcome.coverage.render()
+            ),
+            Err(failure) => panic!("{failure}"),
+        }
+        return;
+    }
+    let count = env_u64("JOULE_SIM_SEEDS").unwrap_or(10_000);
+    let start = env_u64("JOULE_SIM_SEED_START").unwrap_or(0);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+    let started = Instant::now();
+    let coverage = Arc::new(Mutex::new(Coverage::default()));
+    let failures = Arc::new(Mutex::new(Vec::<Failure>::new()));
+    let slowest_recovery = Arc::new(Mutex::new((0u64, 0u64)));
+    let workers: Vec<_> = (0..threads)
+        .map(|worker| {
+            let coverage = Arc::clone(&coverage);
+            let failures = Arc::clone(&failures);
+            let slowest_recovery = Arc::clone(&slowest_recovery);
+            std::thread::spawn(move || {
+                let mut local = Coverage::default();
+                let mut slowest = (0, 0);
+                let mut seed = start + worker;
+                while seed < start + count {
+                    match check_seed(seed, false, false) {
+                        Ok(outcome) => {
+                            local.add_run(&outcome.coverage);
+                            slowest = slowest.max((outcome.recovery_ms, seed));
+                        }
+                        Err(failure) => {
+                            eprintln!("{failure}");
+                            failures.lock().expect("not poisoned").push(failure);
+                        }
+                    }
+                    seed += threads;
+                }
+                let mut total = coverage.lock().expect("not poisoned");
+                for (sum, count) in total.counts.iter_mut().zip(local.counts) {
+                    *sum += count;
+                }
+                let mut shared = slowest_recovery.lock().expect("not poisoned");
+                *shared = (*shared).max(slowest);
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("a simulation worker panicked");
+    }
+    let elapsed = started.elapsed();
+    let coverage = coverage.lock().expect("not poisoned").clone();
+    let (recovery_ms, recovery_seed) = *slowest_recovery.lock().expect("not poisoned");
+    eprintln!(
+        "{count} seeds from {start} in {:.1} s ({:.0} seeds/s on {threads} threads); slowest recovery after the faults {recovery_ms} ms (seed {recovery_seed}); seeds exercising each fault:\n{}",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64(),
+        coverage.render()
+    );
+    let mut failures = failures.lock().expect("not poisoned").clone();
+    failures.sort_by_key(|failure| failure.seed);
+    if let Some(first) = failures.first() {
+        let seeds: Vec<u64> = failures.iter().map(|failure| failure.seed).collect();
+        panic!("{} of {count} seeds failed ({seeds:?}); the first:\n{first}", failures.len());
+    }
+    // Enough seeds must, together, exercise every kind of fault.
+    if count >= 1000 {
+        let missing = coverage.missing();
+        assert!(missing.is_empty(), "no seed exercised {missing:?} (of {KINDS:?})");
+    }
+}
