@@ -4,6 +4,7 @@
 mod crash;
 mod load;
 mod market;
+mod network;
 mod walkthrough;
 
 use std::path::PathBuf;
