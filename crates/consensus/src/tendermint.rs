@@ -125,11 +125,19 @@ impl Slot {
     }
 }
 
-/// The votes of one kind in one round: the first vote of each validator, and the power behind
-/// each value.
+/// The votes of one kind in one round: the first vote of each validator, the first conflicting
+/// one of an equivocating validator, and the power behind each value.
+///
+/// An equivocator's conflicting vote counts for its value (as in the paper, where a quorum is
+/// any 2f+1 messages from distinct validators for a value): otherwise a node that happened to
+/// receive an equivocator's other vote first could never see a polka that the rest of the
+/// network formed with it, and validators locked on that polka would wait for it forever.
+/// Counting both votes cannot make two values reach a quorum in one round unless an honest
+/// validator also voted twice. `power` (votes for anything) counts each validator once.
 #[derive(Debug, Default)]
 struct VoteSet {
     votes: BTreeMap<PublicKey, SignedVote>,
+    conflicting: BTreeMap<PublicKey, SignedVote>,
     power_for: BTreeMap<Option<BlockHash>, u128>,
     power: u128,
 }
@@ -143,6 +151,40 @@ impl VoteSet {
         let for_value = self.power_for.entry(signed.vote.block).or_default();
         *for_value = for_value.saturating_add(u128::from(power));
         self.power = self.power.saturating_add(u128::from(power));
+    }
+
+    /// Counts a validator's vote for another value than its first one (at most one per
+    /// validator, which bounds memory).
+    fn insert_conflicting(&mut self, signed: SignedVote, power: u64) {
+        let differs = self
+            .votes
+            .get(&signed.validator)
+            .is_some_and(|first| first.vote.block != signed.vote.block);
+        if !differs || self.conflicting.contains_key(&signed.validator) {
+            return;
+        }
+        self.conflicting.insert(signed.validator, signed);
+        let for_value = self.power_for.entry(signed.vote.block).or_default();
+        *for_value = for_value.saturating_add(u128::from(power));
+    }
+
+    /// Whether `validator`'s conflicting vote is counted already.
+    fn has_conflicting(&self, validator: &PublicKey) -> bool {
+        self.conflicting.contains_key(validator)
+    }
+
+    /// The votes for `block`, sorted by validator key (at most one per validator: its first
+    /// and its conflicting vote are for different values).
+    fn votes_for(&self, block: Option<BlockHash>) -> Vec<SignedVote> {
+        let mut votes: Vec<SignedVote> = self
+            .votes
+            .values()
+            .chain(self.conflicting.values())
+            .filter(|signed| signed.vote.block == block)
+            .copied()
+            .collect();
+        votes.sort_by_key(|signed| signed.validator);
+        votes
     }
 
     fn power_for(&self, block: Option<BlockHash>) -> u128 {
@@ -472,14 +514,19 @@ impl TendermintEngine {
                     .vote_set(vote.round, vote.kind)
                     .and_then(|set| set.votes.get(&signed.validator))
                     .copied();
+                let counted = self
+                    .state
+                    .vote_set(vote.round, vote.kind)
+                    .is_some_and(|set| set.has_conflicting(&signed.validator));
                 match first {
                     Some(first) if first == signed => {}
-                    // One piece of evidence per validator is enough: later conflicting
-                    // votes are not even verified.
-                    Some(_) if self.state.evidence.contains_key(&signed.validator) => {}
+                    // One conflicting vote per validator, round and kind is counted; later
+                    // ones are not even verified.
+                    Some(_) if counted => {}
                     Some(first) => {
                         if self.signature_holds(&Message::Vote(signed)) {
                             self.state.evidence.entry(signed.validator).or_insert((first, signed));
+                            self.accept_conflicting_vote(signed);
                         }
                     }
                     None => {
@@ -507,6 +554,16 @@ impl TendermintEngine {
         self.state.saw_round(signed.validator, vote.round);
         if self.state.keeps(vote.round) {
             self.state.votes.entry((vote.round, vote.kind)).or_default().insert(signed, power);
+        }
+    }
+
+    /// Counts an equivocating validator's verified second vote for another value (see
+    /// [`VoteSet`]).
+    fn accept_conflicting_vote(&mut self, signed: SignedVote) {
+        let Some(&power) = self.power.get(&signed.validator) else { return };
+        let vote = signed.vote;
+        if let Some(set) = self.state.votes.get_mut(&(vote.round, vote.kind)) {
+            set.insert_conflicting(signed, power);
         }
     }
 
@@ -645,9 +702,8 @@ impl TendermintEngine {
             })
         })?;
         let signatures = set
-            .votes
-            .values()
-            .filter(|signed| signed.vote.block == Some(hash))
+            .votes_for(Some(hash))
+            .into_iter()
             .map(|signed| CommitSignature {
                 validator: signed.validator,
                 signature: signed.signature,

@@ -383,7 +383,7 @@ fn a_claimed_polka_that_did_not_happen_does_not_unlock() {
 }
 
 #[test]
-fn an_equivocating_validator_counts_once() {
+fn an_equivocating_validator_is_recorded_and_counted_once_per_value() {
     let v = value(10);
     let mut engine = engine(Some(0), vec![]);
     engine.handle(at(1000), Event::Tick);
@@ -396,12 +396,6 @@ fn an_equivocating_validator_counts_once() {
         engine.handle(at(1120), Event::Vote(prevote(3, 1, 0, None))),
         vec![Command::WakeAt { at: at(1620) }]
     );
-    // Validator 3 also prevotes v: had it counted, v would have its polka.
-    assert_eq!(engine.handle(at(1130), Event::Vote(prevote(3, 1, 0, Some(v)))), vec![]);
-    assert_eq!(engine.handle(at(1130), Event::Vote(prevote(3, 1, 0, None))), vec![]);
-    let evidence: Vec<_> = engine.evidence().copied().collect();
-    assert_eq!(evidence, vec![(prevote(3, 1, 0, None), prevote(3, 1, 0, Some(v)))]);
-
     // Junk changes nothing: a bad signature, an unknown signer, another height or chain, a
     // proposal from a validator whose turn it is not.
     let mut forged = prevote(2, 1, 0, Some(v));
@@ -414,11 +408,66 @@ fn an_equivocating_validator_counts_once() {
         Event::Vote(prevote(2, 0, 0, Some(v))),
         proposal_event(signed_proposal(2, 1, 0, value(30), None)),
     ] {
-        assert_eq!(engine.handle(at(1140), junk), vec![]);
+        assert_eq!(engine.handle(at(1125), junk), vec![]);
     }
+    // Validator 3 also prevotes v: its second vote counts for v (once), which makes the polka
+    // that the validators who received this vote first have seen.
     assert_eq!(
-        engine.handle(at(1150), Event::Vote(prevote(2, 1, 0, Some(v)))),
+        engine.handle(at(1130), Event::Vote(prevote(3, 1, 0, Some(v)))),
         vec![send(precommit(0, 1, 0, Some(v)))]
+    );
+    assert_eq!(engine.handle(at(1140), Event::Vote(prevote(3, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(1140), Event::Vote(prevote(3, 1, 0, Some(value(40))))), vec![]);
+    let evidence: Vec<_> = engine.evidence().copied().collect();
+    assert_eq!(evidence, vec![(prevote(3, 1, 0, None), prevote(3, 1, 0, Some(v)))]);
+    // Its precommit for v, sent after a nil one, completes the certificate.
+    assert_eq!(engine.handle(at(1150), Event::Vote(precommit(3, 1, 0, None))), vec![]);
+    assert_eq!(
+        engine.handle(at(1160), Event::Vote(precommit(1, 1, 0, Some(v)))),
+        vec![Command::WakeAt { at: at(1660) }]
+    );
+    let commands = engine.handle(at(1170), Event::Vote(precommit(3, 1, 0, Some(v))));
+    let Some(Command::Commit { hash, proof: ConsensusProof::Bft(certificate) }) = commands.first()
+    else {
+        panic!("expected a commit, got {commands:?}");
+    };
+    assert_eq!(*hash, v);
+    let mut signers: Vec<PublicKey> = vec![public(0), public(1), public(3)];
+    signers.sort();
+    let certified: Vec<PublicKey> = certificate.signatures.iter().map(|s| s.validator).collect();
+    assert_eq!(certified, signers);
+}
+
+/// Regression (simulation seed 1): validator 3 prevoted nil to us and v to the others, who
+/// locked on v in round 0. Had only its first vote counted, we could never see the polka for
+/// v, would never prevote v again, and the locked validators would never prevote anything
+/// else: the height stalled for good.
+#[test]
+fn an_equivocators_other_prevote_lets_us_follow_the_lock_of_the_others() {
+    let v = value(10);
+    let mut engine = engine(Some(0), vec![]);
+    engine.handle(at(1000), Event::Tick);
+    // Round 0: the proposal does not reach us in time.
+    assert_eq!(engine.handle(at(7000), Event::Tick), vec![send(prevote(0, 1, 0, None))]);
+    assert_eq!(engine.handle(at(7010), Event::Vote(prevote(3, 1, 0, None))), vec![]);
+    assert_eq!(
+        engine.handle(at(7020), Event::Vote(prevote(1, 1, 0, Some(v)))),
+        vec![Command::WakeAt { at: at(7520) }]
+    );
+    assert_eq!(engine.handle(at(7030), Event::Vote(prevote(2, 1, 0, Some(v)))), vec![]);
+    assert_eq!(engine.handle(at(7040), Event::Vote(prevote(3, 1, 0, Some(v)))), vec![]);
+    assert_eq!(engine.handle(at(7520), Event::Tick), vec![send(precommit(0, 1, 0, None))]);
+    assert_eq!(engine.handle(at(7530), Event::Vote(precommit(1, 1, 0, Some(v)))), vec![]);
+    assert_eq!(
+        engine.handle(at(7540), Event::Vote(precommit(3, 1, 0, None))),
+        vec![Command::WakeAt { at: at(8040) }]
+    );
+    assert_eq!(engine.handle(at(8040), Event::Tick), vec![Command::WakeAt { at: at(9540) }]);
+    assert_eq!(engine.round(), 1);
+    // Round 1: validator 2, locked on v, proposes it again with its round-0 polka.
+    assert_eq!(
+        engine.handle(at(8100), proposal_event(signed_proposal(2, 1, 1, v, Some(0)))),
+        vec![send(prevote(0, 1, 1, Some(v)))]
     );
 }
 
