@@ -32,6 +32,8 @@ const SYNC_BATCH: u64 = 16;
 const FUTURE_PROPOSALS: usize = 16;
 /// Messages a replaying byzantine node remembers.
 const REPLAY_MEMORY: usize = 64;
+/// Others' messages a node keeps to relay.
+const RELAY_MEMORY: usize = 512;
 /// A run that handles more queue items than this is a livelock.
 const MAX_ITEMS: u64 = 2_000_000;
 
@@ -171,6 +173,8 @@ struct Node {
     pending_commit: Option<(BlockHash, ConsensusProof)>,
     last_progress: u64,
     recorded: VecDeque<(Message, Option<Box<Header>>)>,
+    /// Others' messages for the next height, relayed while stuck (as gossip does).
+    relay: Vec<(Message, Option<Box<Header>>)>,
     alt_block: Option<BlockHash>,
 }
 
@@ -231,6 +235,7 @@ impl World {
                 pending_commit: None,
                 last_progress: 0,
                 recorded: VecDeque::new(),
+                relay: Vec::new(),
                 alt_block: None,
             })
             .collect();
@@ -460,6 +465,7 @@ impl World {
         state.sync_wait_until = 0;
         state.pending_commit = None;
         state.recorded.clear();
+        state.relay.clear();
         state.alt_block = None;
     }
 
@@ -664,6 +670,7 @@ impl World {
         state.wal_blocks.retain(|block| block.height.0 > height);
         state.known.retain(|_, block| block.height.0 > height);
         state.seen.clear();
+        state.relay.clear();
         state.last_progress = self.now;
         if state.pending_commit.as_ref().is_some_and(|(pending, _)| *pending == hash)
             || source == Source::Sync
@@ -736,7 +743,12 @@ impl World {
                 .filter(|message| message.height().0 == height + 1)
                 .map(|message| Net::Consensus(*message, self.block_of(node, message)))
                 .collect();
-            for net in messages {
+            let relayed: Vec<Net> = state
+                .relay
+                .iter()
+                .map(|(message, block)| Net::Consensus(*message, block.clone()))
+                .collect();
+            for net in messages.into_iter().chain(relayed) {
                 self.send_all(node, &net);
             }
         }
@@ -779,8 +791,11 @@ impl World {
                     }
                     Message::Vote(vote) => {
                         let next = self.nodes[node].height() + 1;
-                        if vote.vote.height.0 == next && !self.nodes[node].seen.insert(message) {
-                            return;
+                        if vote.vote.height.0 == next {
+                            if !self.nodes[node].seen.insert(message) {
+                                return;
+                            }
+                            self.keep_for_relay(node, message, None);
                         }
                         self.feed(node, Event::Vote(vote));
                     }
@@ -862,6 +877,7 @@ impl World {
             && block.timestamp.0 <= self.local(node).0 + MAX_AHEAD_MS
             && block.state_root == state_root_after(&block.parent);
         self.nodes[node].seen.insert(message);
+        self.keep_for_relay(node, message, Some(Box::new(block.clone())));
         self.nodes[node].known.insert(hash, block.clone());
         if let Some((pending, proof)) = self.nodes[node].pending_commit.clone()
             && pending == hash
@@ -872,6 +888,13 @@ impl World {
             return;
         }
         self.feed(node, Event::Proposal { proposal, valid });
+    }
+
+    fn keep_for_relay(&mut self, node: usize, message: Message, block: Option<Box<Header>>) {
+        let relay = &mut self.nodes[node].relay;
+        if relay.len() < RELAY_MEMORY {
+            relay.push((message, block));
+        }
     }
 
     // ----- byzantine behaviour -----
