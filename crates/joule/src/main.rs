@@ -14,6 +14,7 @@ mod genesis_file;
 mod market_cmd;
 mod node_cmd;
 mod output;
+mod peers_cmd;
 mod wallet;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,8 @@ enum Command {
     History(wallet::HistoryArgs),
     /// Show what a node is doing.
     Status(wallet::StatusArgs),
+    /// Show a node's peers; add or remove one (admin).
+    Peers(peers_cmd::PeersArgs),
     /// Register meters and send or show readings.
     #[command(subcommand)]
     Meter(market_cmd::MeterCommand),
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
                     Command::Block(args) => wallet::block(args).await,
                     Command::History(args) => wallet::history(args).await,
                     Command::Status(args) => wallet::status(args).await,
+                    Command::Peers(args) => peers_cmd::peers(args).await,
                     Command::Meter(command) => market_cmd::meter(command).await,
                     Command::Market(command) => market_cmd::market(command).await,
                     Command::Contract(command) => market_cmd::contract(command).await,

@@ -3,7 +3,7 @@
 
 use crate::dto::{
     AccountDto, BlockDto, BlockId, BookDto, CertificatesDto, ClearingDto, ContractDto, HeadDto,
-    HistoryCursor, HistoryDto, KpiDto, MarketStatusDto, MeterDto, OrderDto, ReadingDto,
+    HistoryCursor, HistoryDto, KpiDto, MarketStatusDto, MeterDto, OrderDto, PeerDto, ReadingDto,
     SettlementDto, StatementDto, StatusDto, SubmitResultDto, SupplyDto, TradeDto, TxDto,
 };
 use jsonrpsee::{core::SubscriptionResult, proc_macros::rpc, types::ErrorObjectOwned};
@@ -54,6 +54,23 @@ pub trait JouleApi {
     /// What the node is and does.
     #[method(name = "node_status")]
     async fn node_status(&self) -> RpcResult<StatusDto>;
+
+    /// The connected peers, by id.
+    #[method(name = "node_peers")]
+    async fn node_peers(&self) -> RpcResult<Vec<PeerDto>>;
+
+    /// Admin: dials `addr` (`"ip:port"`) now and keeps redialling it; `true` once it is dialled.
+    #[method(name = "node_addPeer", with_extensions)]
+    async fn node_add_peer(&self, addr: String) -> RpcResult<bool>;
+
+    /// Admin: disconnects a connected peer (by its `joule1…` id) and stops redialling it.
+    #[method(name = "node_removePeer", with_extensions)]
+    async fn node_remove_peer(&self, id: String) -> RpcResult<bool>;
+
+    /// Admin, fault injection for tests: drops all traffic to and from these peers (by
+    /// `joule1…` id) until called again; `[]` clears. Returns how many peers are now blocked.
+    #[method(name = "node_setBlockedPeers", with_extensions)]
+    async fn node_set_blocked_peers(&self, ids: Vec<String>) -> RpcResult<u64>;
 
     /// The market's rules, clock, tariffs and the grid's balance.
     #[method(name = "market_status")]

@@ -323,6 +323,43 @@ pub struct StatusDto {
     pub is_validator: bool,
     /// Software version.
     pub version: String,
+    /// This node on the peer-to-peer network; `null` when it runs without one.
+    #[serde(default)]
+    pub p2p: Option<P2pDto>,
+    /// Whether it is downloading blocks it missed.
+    #[serde(default)]
+    pub syncing: bool,
+    /// The highest head its peers report; `null` without peers.
+    #[serde(default)]
+    pub best_peer_height: Option<u64>,
+}
+
+/// This node's identity and address on the peer-to-peer network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct P2pDto {
+    /// Its peer id: the network key, written as an address (`joule1…`).
+    pub id: String,
+    /// The address it listens on for peers (`ip:port`).
+    pub addr: String,
+}
+
+/// A connected peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerDto {
+    /// Its peer id: its network key, written as an address (`joule1…`).
+    pub id: String,
+    /// The socket address of the connection (`ip:port`; for an inbound peer, its outgoing port).
+    pub addr: String,
+    /// Whether this node dialled it.
+    pub outbound: bool,
+    /// Round trip of its last answered ping, in milliseconds; `null` before the first.
+    pub latency_ms: Option<u64>,
+    /// Its score: starts at 0, lowered by misbehaviour; at -100 it is banned.
+    pub score: i32,
+    /// Seconds since the connection was admitted.
+    pub connected_secs: u64,
+    /// Messages for it dropped because its send queue was full.
+    pub dropped: u64,
 }
 
 /// Tariffs in tokens per kWh.

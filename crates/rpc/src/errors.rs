@@ -15,12 +15,43 @@ pub const TX_REJECTED: i32 = -32000;
 pub const TRY_LATER: i32 = -32001;
 /// A request exceeds a limit of this API (batch length, page size).
 pub const LIMIT_EXCEEDED: i32 = -32005;
+/// The method is for the node's operator: call it from loopback or with the admin token
+/// (`data.reason` is `admin_only`).
+pub const ADMIN_ONLY: i32 = -32003;
 /// The node is shutting down.
 pub const UNAVAILABLE: i32 = -32010;
+/// The node runs without a peer-to-peer network (`data.reason` is `no_p2p`).
+pub const NO_P2P: i32 = -32011;
 
 /// A parameter is malformed.
 pub fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(INVALID_PARAMS, message.into(), None::<()>)
+}
+
+/// A parameter is malformed or names nothing known; `reason` is machine-readable.
+pub fn invalid_params_because(reason: &str, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(INVALID_PARAMS, message.into(), Some(json!({ "reason": reason })))
+}
+
+/// An admin method called by someone who is not an admin.
+pub fn admin_only(method: &str) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(
+        ADMIN_ONLY,
+        format!(
+            "{method} is an admin method: call it from the node's own host (loopback) or send \
+             the node's admin token as `Authorization: Bearer <token>`"
+        ),
+        Some(json!({ "reason": "admin_only" })),
+    )
+}
+
+/// The node has no peer-to-peer network to act on.
+pub fn no_p2p() -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(
+        NO_P2P,
+        "this node runs without a peer-to-peer network",
+        Some(json!({ "reason": "no_p2p" })),
+    )
 }
 
 /// A limit was exceeded.

@@ -11,8 +11,12 @@
 //! batch length, connections, subscriptions, page sizes. Malformed or hostile input gets a
 //! JSON-RPC error, never a crash.
 //!
+//! The peer methods that change the node (`node_addPeer`, `node_removePeer`,
+//! `node_setBlockedPeers`) are for its operator only: see [`admin`].
+//!
 //! This crate owns the JSON shape of the API ([`dto`]); no core type derives serde.
 
+pub mod admin;
 pub mod api;
 mod convert;
 pub mod dto;
@@ -28,6 +32,6 @@ pub use server::{MAX_HISTORY_PAGE, RpcConfig, RpcServer, rpc_module};
 /// Clients for the API.
 pub mod client {
     pub use jsonrpsee::core::client::{ClientT, Error as ClientError, SubscriptionClientT};
-    pub use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
+    pub use jsonrpsee_http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder};
     pub use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
 }

@@ -38,14 +38,20 @@ fn address() -> Value {
     string("account address, joule1…")
 }
 
+fn peer_id() -> Value {
+    string("peer id: the peer's network key written as an address, joule1…")
+}
+
 /// The error codes the application uses besides the standard JSON-RPC ones.
 fn errors() -> Value {
     json!([
         { "code": -32000, "message": "transaction rejected; data.reason says why (bad_signature, wrong_chain, malformed, too_large, nonce_used, nonce_taken, nonce_too_far_ahead, duplicate, insufficient_balance, zero_amount, not_issuer, fiat_ref_used, …)" },
         { "code": -32001, "message": "try later: mempool_full or sender_full" },
+        { "code": -32003, "message": "admin method called by someone who is not an admin (data.reason admin_only): call it from loopback or send Authorization: Bearer <admin token>" },
         { "code": -32005, "message": "a limit of the API was exceeded (batch length, page size)" },
         { "code": -32010, "message": "the node is shutting down" },
-        { "code": -32602, "message": "invalid parameters (bad address, hash or hex)" },
+        { "code": -32011, "message": "the node runs without a peer-to-peer network (data.reason no_p2p)" },
+        { "code": -32602, "message": "invalid parameters (bad address, hash or hex); for the peer methods data.reason is bad_peer_address, bad_peer_id, unknown_peer or peer_refused" },
         { "code": -32603, "message": "internal error (storage)" }
     ])
 }
@@ -116,9 +122,41 @@ pub fn document() -> Value {
         }),
         json!({
             "name": "node_status",
-            "summary": "Chain id, genesis hash, engine, head, mempool size, whether this node validates, software version.",
+            "summary": "Chain id, genesis hash, engine, head, mempool size, whether this node validates, software version; p2p ({id, addr} of this node on the peer-to-peer network, or null), syncing, best_peer_height (or null).",
             "params": [],
-            "result": { "name": "status", "schema": { "type": "object" } }
+            "result": { "name": "status", "schema": { "type": "object", "properties": {
+                "p2p": { "type": ["object", "null"], "properties": { "id": peer_id(), "addr": string("ip:port") } },
+                "syncing": { "type": "boolean" },
+                "best_peer_height": { "type": ["integer", "null"] }
+            } } }
+        }),
+        json!({
+            "name": "node_peers",
+            "summary": "The connected peers, by id: {id, addr, outbound, latency_ms (null before the first ping answer), score, connected_secs, dropped}.",
+            "params": [],
+            "result": { "name": "peers", "schema": { "type": "array", "items": { "type": "object", "properties": {
+                "id": peer_id(), "addr": string("ip:port of the connection"), "outbound": { "type": "boolean" },
+                "latency_ms": { "type": ["integer", "null"] }, "score": { "type": "integer" },
+                "connected_secs": { "type": "integer" }, "dropped": { "type": "integer" }
+            } } } }
+        }),
+        json!({
+            "name": "node_addPeer",
+            "summary": "Admin only (loopback caller or Authorization: Bearer <admin token>): dials a peer now and keeps redialling it. Returns true once it is being dialled.",
+            "params": [param("addr", true, string("ip:port of the peer's peer-to-peer listener"))],
+            "result": { "name": "added", "schema": { "type": "boolean" } }
+        }),
+        json!({
+            "name": "node_removePeer",
+            "summary": "Admin only: disconnects a connected peer and stops redialling it. An id that is not connected is refused (unknown_peer).",
+            "params": [param("id", true, peer_id())],
+            "result": { "name": "removed", "schema": { "type": "boolean" } }
+        }),
+        json!({
+            "name": "node_setBlockedPeers",
+            "summary": "Admin only, fault injection for tests: drops all traffic to and from these peers (and closes their connections) until called again; [] clears. Replaces the previous list. Returns how many peers are blocked.",
+            "params": [param("ids", true, json!({ "type": "array", "items": peer_id() }))],
+            "result": { "name": "blocked", "schema": { "type": "integer" } }
         }),
         json!({
             "name": "market_status",

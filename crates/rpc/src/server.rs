@@ -1,31 +1,43 @@
 //! The server: the API implementation over a [`NodeHandle`], its limits, and start-up.
 
 use crate::{
+    admin::{self, AdminAccess, require_admin},
     api::{JouleApiServer, RpcResult},
     convert::{account_dto, block_dto, head_dto, payload_dto, receipt_dto},
     dto::{
         AccountDto, BlockDto, BlockId, BookDto, CertificatesDto, ClearingDto, ContractDto, HeadDto,
         HistoryCursor, HistoryDto, HistoryEntryDto, KpiDto, MarketStatusDto, MeterDto, OrderDto,
-        ReadingDto, SettlementDto, StatementDto, StatusDto, SubmitErrorDto, SubmitResultDto,
-        SupplyDto, TradeDto, TxDto,
+        P2pDto, PeerDto, ReadingDto, SettlementDto, StatementDto, StatusDto, SubmitErrorDto,
+        SubmitResultDto, SupplyDto, TradeDto, TxDto,
     },
-    errors::{self, internal, invalid_params, limit_exceeded, submit_error, unavailable},
+    errors::{
+        self, internal, invalid_params, invalid_params_because, limit_exceeded, no_p2p,
+        submit_error, unavailable,
+    },
     http::PlainHttpLayer,
     market_api as market, openrpc,
 };
 use jsonrpsee::{
-    PendingSubscriptionSink, RpcModule,
+    Extensions, PendingSubscriptionSink, RpcModule,
     core::{SubscriptionResult, async_trait},
-    server::{BatchRequestConfig, ServerBuilder, ServerConfig, ServerHandle},
+    server::{
+        BatchRequestConfig, HttpBody, Methods, ServerBuilder, ServerConfig, ServerHandle,
+        StopHandle, serve_with_graceful_shutdown, stop_channel,
+    },
 };
-use node::{NodeHandle, SubmitError};
+use node::{NodeHandle, PeerId, SubmitError};
 use primitives::{
     Address, BlockHash, EngineKind, Hash, Height, TxHash, TxRejection, tx::MAX_TX_BYTES,
 };
 use prometheus_client::registry::Registry;
-use std::{net::SocketAddr, sync::Arc};
-use tokio::sync::broadcast::error::RecvError;
-use tracing::info;
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+use tokio::{net::TcpListener, sync::broadcast::error::RecvError, task::JoinSet};
+use tower::Service;
+use tracing::{debug, info};
 
 /// Limits of the API server.
 #[derive(Clone, Debug)]
@@ -44,6 +56,12 @@ pub struct RpcConfig {
     pub max_submit_batch: usize,
     /// Most subscriptions per WebSocket connection.
     pub max_subscriptions_per_connection: u32,
+    /// The secret that makes a non-loopback caller an admin when sent as
+    /// `Authorization: Bearer <token>`; without one only loopback callers are admins.
+    pub admin_token: Option<String>,
+    /// Whether callers on loopback are admins without the token (turn off behind a reverse
+    /// proxy on the same host, where every caller looks like loopback).
+    pub admin_from_loopback: bool,
 }
 
 impl Default for RpcConfig {
@@ -56,6 +74,8 @@ impl Default for RpcConfig {
             max_batch_calls: 100,
             max_submit_batch: 10_000,
             max_subscriptions_per_connection: 32,
+            admin_token: None,
+            admin_from_loopback: true,
         }
     }
 }
@@ -67,6 +87,7 @@ pub const MAX_HISTORY_PAGE: u32 = 1_000;
 pub struct RpcServer {
     handle: ServerHandle,
     addr: SocketAddr,
+    accept: tokio::task::JoinHandle<()>,
 }
 
 impl RpcServer {
@@ -83,15 +104,22 @@ impl RpcServer {
             .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
             .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_calls))
             .build();
-        let server = ServerBuilder::with_config(server_config)
+        // Our own accept loop rather than `Server::start`: it knows each connection's remote
+        // address, which the admin methods need (see `admin`).
+        let services = ServerBuilder::with_config(server_config)
             .set_http_middleware(tower::ServiceBuilder::new().layer(PlainHttpLayer::new(registry)))
-            .build(config.addr)
-            .await?;
-        let addr = server.local_addr()?;
-        let module = rpc_module(node, config.max_submit_batch);
-        let handle = server.start(module);
+            .to_service_builder();
+        let listener = TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        let methods: Methods = rpc_module(node, config.max_submit_batch).into();
+        let (stop, handle) = stop_channel();
+        let admin_token: Option<Arc<str>> = config.admin_token.map(Arc::from);
+        let admin = AdminPolicy { token: admin_token, from_loopback: config.admin_from_loopback };
+        let accept = tokio::spawn(accept_loop(listener, stop, admin, move |stop| {
+            services.clone().build(methods.clone(), stop)
+        }));
         info!(%addr, "JSON-RPC listening (HTTP and WebSocket)");
-        Ok(RpcServer { handle, addr })
+        Ok(RpcServer { handle, addr, accept })
     }
 
     /// The address actually bound (useful with port 0).
@@ -104,10 +132,86 @@ impl RpcServer {
         let _ = self.handle.stop();
     }
 
-    /// Waits until the server has stopped.
+    /// Waits until the server has stopped: every connection closed.
     pub async fn stopped(self) {
+        let _ = self.accept.await;
         self.handle.stopped().await;
     }
+}
+
+/// Who is an admin (see [`admin::is_admin`]).
+#[derive(Clone)]
+struct AdminPolicy {
+    token: Option<Arc<str>>,
+    from_loopback: bool,
+}
+
+/// Accepts connections until `stop`, serving each with a fresh jsonrpsee service (made by
+/// `service_for`) behind a wrapper that marks every request with the caller's [`AdminAccess`];
+/// then waits for the open connections to finish.
+async fn accept_loop<S, F>(
+    listener: TcpListener,
+    stop: StopHandle,
+    admin: AdminPolicy,
+    service_for: F,
+) where
+    F: Fn(StopHandle) -> S,
+    S: Service<jsonrpsee::server::HttpRequest, Response = jsonrpsee::server::HttpResponse>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut connections = JoinSet::new();
+    let stopped = stop.clone().shutdown();
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut stopped => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let (socket, remote) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors, say: back off instead of spinning.
+                        debug!(%error, "cannot accept a JSON-RPC connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if let Err(error) = socket.set_nodelay(true) {
+                    debug!(%error, %remote, "cannot set TCP_NODELAY");
+                }
+                let service = service_for(stop.clone());
+                let admin = admin.clone();
+                let marked = tower::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let authorization = request
+                        .headers()
+                        .get(hyper::header::AUTHORIZATION)
+                        .and_then(|value| value.to_str().ok());
+                    let access = admin::is_admin(
+                        remote,
+                        authorization,
+                        admin.token.as_deref(),
+                        admin.from_loopback,
+                    );
+                    let mut request = request.map(HttpBody::new);
+                    request.extensions_mut().insert(AdminAccess(access));
+                    let mut service = service.clone();
+                    async move { service.call(request).await }
+                });
+                connections.spawn(serve_with_graceful_shutdown(
+                    socket,
+                    marked,
+                    stop.clone().shutdown(),
+                ));
+            }
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
 }
 
 /// Every method of the API, `rpc.discover` included.
@@ -129,6 +233,32 @@ struct JouleRpc {
 
 fn parse_address(text: &str) -> RpcResult<Address> {
     text.parse().map_err(|error| invalid_params(format!("address: {error}")))
+}
+
+/// A peer id: a network key written as an address.
+fn parse_peer_id(text: &str) -> RpcResult<PeerId> {
+    text.parse::<Address>()
+        .map(|address| address.public_key())
+        .map_err(|error| invalid_params_because("bad_peer_id", format!("peer id: {error}")))
+}
+
+/// A peer's address to dial: `ip:port`, neither unspecified nor port 0.
+fn parse_peer_addr(text: &str) -> RpcResult<SocketAddr> {
+    let addr: SocketAddr = text.trim().parse().map_err(|_| {
+        invalid_params_because(
+            "bad_peer_address",
+            format!(
+                "peer address {text:?} is not ip:port (like 192.0.2.7:8646 or [2001:db8::7]:8646)"
+            ),
+        )
+    })?;
+    if addr.ip().is_unspecified() || addr.port() == 0 {
+        return Err(invalid_params_because(
+            "bad_peer_address",
+            format!("peer address {addr} cannot be dialled (unspecified address or port 0)"),
+        ));
+    }
+    Ok(addr)
 }
 
 fn parse_hash(text: &str) -> RpcResult<Hash> {
@@ -330,7 +460,93 @@ impl JouleApiServer for JouleRpc {
             mempool_size: status.mempool_size as u64,
             is_validator: status.is_validator,
             version: env!("CARGO_PKG_VERSION").into(),
+            p2p: self.node.p2p_identity().map(|(id, addr)| P2pDto {
+                id: Address::from_public_key(id).to_string(),
+                addr: addr.to_string(),
+            }),
+            syncing: status.syncing,
+            best_peer_height: status.best_peer_height.map(|height| height.0),
         })
+    }
+
+    async fn node_peers(&self) -> RpcResult<Vec<PeerDto>> {
+        let now = SystemTime::now();
+        let mut peers: Vec<PeerDto> = self
+            .node
+            .peers()
+            .await
+            .into_iter()
+            .map(|peer| PeerDto {
+                id: Address::from_public_key(peer.id).to_string(),
+                addr: peer.addr.to_string(),
+                outbound: peer.outbound,
+                latency_ms: peer
+                    .latency
+                    .map(|latency| u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)),
+                score: peer.score,
+                connected_secs: now
+                    .duration_since(peer.connected_since)
+                    .unwrap_or_default()
+                    .as_secs(),
+                dropped: peer.dropped,
+            })
+            .collect();
+        peers.sort_by(|left, right| left.id.cmp(&right.id));
+        Ok(peers)
+    }
+
+    async fn node_add_peer(&self, extensions: &Extensions, addr: String) -> RpcResult<bool> {
+        require_admin(extensions, "node_addPeer")?;
+        let addr = parse_peer_addr(&addr)?;
+        let Some((_, own)) = self.node.p2p_identity() else { return Err(no_p2p()) };
+        if addr == own {
+            return Err(invalid_params_because(
+                "bad_peer_address",
+                format!("{addr} is this node's own peer-to-peer address"),
+            ));
+        }
+        self.node.add_peer(addr).await.map_err(|reason| {
+            invalid_params_because("peer_refused", format!("cannot add peer {addr}: {reason}"))
+        })?;
+        info!(%addr, "peer added through the API");
+        Ok(true)
+    }
+
+    async fn node_remove_peer(&self, extensions: &Extensions, id: String) -> RpcResult<bool> {
+        require_admin(extensions, "node_removePeer")?;
+        let peer = parse_peer_id(&id)?;
+        if self.node.p2p_identity().is_none() {
+            return Err(no_p2p());
+        }
+        // Refuse an unknown id before touching anything.
+        if !self.node.peers().await.iter().any(|connected| connected.id == peer) {
+            return Err(invalid_params_because(
+                "unknown_peer",
+                format!("no connected peer has id {id} (see node_peers)"),
+            ));
+        }
+        let removed = self.node.remove_peer(peer).await;
+        info!(peer = %Address::from_public_key(peer), removed, "peer removed through the API");
+        Ok(removed)
+    }
+
+    async fn node_set_blocked_peers(
+        &self,
+        extensions: &Extensions,
+        ids: Vec<String>,
+    ) -> RpcResult<u64> {
+        require_admin(extensions, "node_setBlockedPeers")?;
+        // Every id must parse before anything changes. They need not be connected: a blocked
+        // peer is disconnected, and a test may block one before it connects.
+        let mut peers = ids.iter().map(|id| parse_peer_id(id)).collect::<RpcResult<Vec<_>>>()?;
+        peers.sort();
+        peers.dedup();
+        let count = peers.len() as u64;
+        if !self.node.set_blocked_peers(peers) {
+            return Err(no_p2p());
+        }
+        info!(count, "blocked peers set through the API (fault injection)");
+        Ok(count)
     }
 
     async fn market_status(&self) -> RpcResult<MarketStatusDto> {

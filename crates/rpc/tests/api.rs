@@ -1,16 +1,16 @@
 //! The API against a real node over real sockets: every method, the limits, and hostile input.
 
 use jsonrpsee::core::client::ClientT;
-use node::{MempoolLimits, Node, NodeConfig, NodeMetrics};
+use node::{MempoolLimits, Node, NodeConfig, NodeMetrics, P2pConfig};
 use primitives::{
-    Amount, ChainId, ChainParams, Nonce, Payload, SignedTransaction, Transaction,
+    Address, Amount, ChainId, ChainParams, Genesis, Nonce, Payload, SignedTransaction, Transaction,
     testing::{self, address, key},
 };
 use prometheus_client::registry::Registry;
 use rpc::{
     JouleApiClient, RpcConfig, RpcServer,
-    client::{HttpClient, HttpClientBuilder, WsClientBuilder},
-    dto::{BlockId, HistoryCursor},
+    client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder, WsClientBuilder},
+    dto::{BlockId, HistoryCursor, PeerDto},
 };
 use serde_json::{Value, json};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -28,24 +28,45 @@ struct Fixture {
     server: RpcServer,
 }
 
+fn test_genesis() -> Genesis {
+    let params =
+        ChainParams { block_interval_ms: 50, empty_block_interval_ms: 100, max_block_txs: 1000 };
+    testing::genesis(CHAIN, 100, 0, &[(1, 1_000), (2, 1_000)], params, node::now_ms())
+}
+
+/// A peer-to-peer configuration on loopback with identity `key(seed)`.
+fn loopback_p2p(seed: u8) -> P2pConfig {
+    P2pConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        advertise: None,
+        bootstrap: Vec::new(),
+        identity: key(seed),
+        max_peers: 8,
+    }
+}
+
 impl Fixture {
     async fn start(config: RpcConfig) -> Fixture {
+        Fixture::start_node(test_genesis(), Some(100), None, config).await
+    }
+
+    /// A node of `genesis`, validating with `key(validator)` if given, and its API.
+    async fn start_node(
+        genesis: Genesis,
+        validator: Option<u8>,
+        p2p: Option<P2pConfig>,
+        config: RpcConfig,
+    ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let params = ChainParams {
-            block_interval_ms: 50,
-            empty_block_interval_ms: 100,
-            max_block_txs: 1000,
-        };
-        let genesis =
-            testing::genesis(CHAIN, 100, 0, &[(1, 1_000), (2, 1_000)], params, node::now_ms());
         let mut registry = Registry::default();
         let metrics = NodeMetrics::register(&mut registry);
         let node = Node::start(
             NodeConfig {
                 data_dir: dir.path().to_owned(),
                 genesis,
-                validator_key: Some(key(100)),
+                validator_key: validator.map(key),
                 mempool: MempoolLimits::default(),
+                p2p,
             },
             metrics,
         )
@@ -352,4 +373,193 @@ async fn connect_when_free(url: &str) -> rpc::client::WsClient {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("no connection slot freed up");
+}
+
+/// An HTTP client that sends `Authorization: Bearer <token>`.
+fn http_with_token(url: &str, token: &str) -> HttpClient {
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+    HttpClientBuilder::default().set_headers(headers).build(url).unwrap()
+}
+
+/// The code and `data.reason` of a failed call.
+fn call_error(error: jsonrpsee::core::client::Error) -> (i32, String) {
+    match error {
+        jsonrpsee::core::client::Error::Call(object) => {
+            let data: Value =
+                object.data().map_or(Value::Null, |data| serde_json::from_str(data.get()).unwrap());
+            (object.code(), data["reason"].as_str().unwrap_or_default().to_owned())
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+/// Polls `node_peers` until `done` holds for the list.
+async fn wait_peers(client: &HttpClient, what: &str, done: impl Fn(&[PeerDto]) -> bool) {
+    let mut peers = Vec::new();
+    for _ in 0..300 {
+        peers = client.node_peers().await.unwrap();
+        if done(&peers) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: peers are {peers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_are_listed_and_managed_from_loopback() {
+    let genesis = test_genesis();
+    let validator = Fixture::start_node(
+        genesis.clone(),
+        Some(100),
+        Some(loopback_p2p(100)),
+        RpcConfig::default(),
+    )
+    .await;
+    let follower =
+        Fixture::start_node(genesis, None, Some(loopback_p2p(101)), RpcConfig::default()).await;
+    let validator_api = validator.http();
+    let follower_api = follower.http();
+
+    // Each node says who it is on the network.
+    let validator_id = Address(key(100).public_key()).to_string();
+    let follower_id = Address(key(101).public_key()).to_string();
+    let status = validator_api.node_status().await.unwrap();
+    let p2p = status.p2p.expect("the validator runs a network");
+    assert_eq!(p2p.id, validator_id);
+    let validator_p2p = validator.node.p2p_identity().unwrap().1;
+    assert_eq!(p2p.addr, validator_p2p.to_string());
+    assert_eq!(follower_api.node_status().await.unwrap().p2p.unwrap().id, follower_id);
+    assert!(follower_api.node_peers().await.unwrap().is_empty());
+
+    // Admin calls from loopback work: the follower dials the validator.
+    assert!(follower_api.node_add_peer(validator_p2p.to_string()).await.unwrap());
+    wait_peers(&follower_api, "the follower lists the validator", |peers| {
+        peers.iter().any(|peer| peer.id == validator_id && peer.outbound)
+    })
+    .await;
+    wait_peers(&validator_api, "the validator lists the follower", |peers| {
+        peers.iter().any(|peer| peer.id == follower_id && !peer.outbound)
+    })
+    .await;
+    let peer = follower_api.node_peers().await.unwrap().remove(0);
+    assert_eq!(peer.addr, validator_p2p.to_string());
+    assert!(peer.score <= 0 && peer.score > -100, "{peer:?}");
+    let raw =
+        call_raw(follower.server.local_addr(), r#"{"jsonrpc":"2.0","id":1,"method":"node_peers"}"#)
+            .await;
+    let fields: Vec<&str> =
+        raw["result"][0].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        fields,
+        ["addr", "connected_secs", "dropped", "id", "latency_ms", "outbound", "score"],
+        "{raw}"
+    );
+
+    // Bad input is refused with a reason, and changes nothing.
+    for bad in ["nonsense", "127.0.0.1", "localhost:80", "0.0.0.0:8646", "127.0.0.1:0"] {
+        let error = follower_api.node_add_peer(bad.into()).await.unwrap_err();
+        assert_eq!(call_error(error), (-32602, "bad_peer_address".into()), "{bad}");
+    }
+    let error = follower_api.node_add_peer(follower.node.p2p_identity().unwrap().1.to_string());
+    assert_eq!(call_error(error.await.unwrap_err()), (-32602, "bad_peer_address".into()));
+    let error = follower_api.node_remove_peer("joule1notanid".into()).await.unwrap_err();
+    assert_eq!(call_error(error), (-32602, "bad_peer_id".into()));
+    let error = follower_api.node_remove_peer(address(7).to_string()).await.unwrap_err();
+    assert_eq!(call_error(error), (-32602, "unknown_peer".into()));
+    let error = follower_api
+        .node_set_blocked_peers(vec![validator_id.clone(), "joule1bad".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(call_error(error), (-32602, "bad_peer_id".into()));
+    let peers = follower_api.node_peers().await.unwrap();
+    assert_eq!(peers.iter().map(|peer| &peer.id).collect::<Vec<_>>(), [&validator_id]);
+
+    // Fault injection: blocking the follower cuts it off until the list is cleared.
+    assert_eq!(validator_api.node_set_blocked_peers(vec![follower_id.clone()]).await.unwrap(), 1);
+    wait_peers(&validator_api, "the blocked follower is disconnected", |peers| peers.is_empty())
+        .await;
+    assert_eq!(validator_api.node_set_blocked_peers(Vec::new()).await.unwrap(), 0);
+    wait_peers(&follower_api, "the follower reconnects once unblocked", |peers| {
+        peers.iter().any(|peer| peer.id == validator_id)
+    })
+    .await;
+
+    // Removal over WebSocket (also from loopback).
+    let ws = WsClientBuilder::default().build(follower.url().replace("http", "ws")).await.unwrap();
+    assert!(ws.node_remove_peer(validator_id.clone()).await.unwrap());
+
+    // A node without a network says so.
+    let alone = Fixture::start(RpcConfig::default()).await;
+    let status = alone.http().node_status().await.unwrap();
+    assert_eq!((status.p2p, status.syncing), (None, false));
+    assert!(alone.http().node_peers().await.unwrap().is_empty());
+    let error = alone.http().node_add_peer(validator_p2p.to_string()).await.unwrap_err();
+    assert_eq!(call_error(error), (-32011, "no_p2p".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_methods_need_the_token_when_loopback_is_not_trusted() {
+    // Loopback callers are ordinary callers here, so these requests take the path a remote
+    // caller takes (the decision itself, for non-loopback addresses, is tested in `rpc::admin`).
+    let config = RpcConfig {
+        admin_token: Some("s3cret-token".into()),
+        admin_from_loopback: false,
+        ..RpcConfig::default()
+    };
+    let genesis = test_genesis();
+    let fixture =
+        Fixture::start_node(genesis.clone(), Some(100), Some(loopback_p2p(100)), config).await;
+    let other =
+        Fixture::start_node(genesis, None, Some(loopback_p2p(102)), RpcConfig::default()).await;
+    let target = other.node.p2p_identity().unwrap().1.to_string();
+    let url = fixture.url();
+
+    // Without a token, or with a wrong one: refused, over HTTP and WebSocket, HTTP status 200.
+    for client in [fixture.http(), http_with_token(&url, "wrong"), http_with_token(&url, "s3cret")]
+    {
+        let error = client.node_add_peer(target.clone()).await.unwrap_err();
+        assert_eq!(call_error(error), (-32003, "admin_only".into()));
+        let error = client.node_set_blocked_peers(Vec::new()).await.unwrap_err();
+        assert_eq!(call_error(error), (-32003, "admin_only".into()));
+        let error = client.node_remove_peer(address(7).to_string()).await.unwrap_err();
+        assert_eq!(call_error(error), (-32003, "admin_only".into()), "checked before the id");
+        // Reads stay open to everyone.
+        assert!(client.node_peers().await.unwrap().is_empty());
+    }
+    let (status, body) = raw_http(
+        fixture.server.local_addr(),
+        "POST",
+        "/",
+        br#"{"jsonrpc":"2.0","id":1,"method":"node_addPeer","params":["127.0.0.1:1"]}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(body["error"]["data"]["reason"], "admin_only", "{body}");
+    let ws = WsClientBuilder::default().build(url.replace("http", "ws")).await.unwrap();
+    let error = ws.node_add_peer(target.clone()).await.unwrap_err();
+    assert_eq!(call_error(error), (-32003, "admin_only".into()));
+    assert!(fixture.http().node_peers().await.unwrap().is_empty(), "nothing was dialled");
+
+    // With the token: accepted, over HTTP and over WebSocket.
+    let admin = http_with_token(&url, "s3cret-token");
+    let error = admin.node_add_peer("not an address".into()).await.unwrap_err();
+    assert_eq!(call_error(error), (-32602, "bad_peer_address".into()));
+    assert!(admin.node_add_peer(target).await.unwrap());
+    let other_id = Address(key(102).public_key()).to_string();
+    wait_peers(&admin, "the token holder's peer connects", |peers| {
+        peers.iter().any(|peer| peer.id == other_id)
+    })
+    .await;
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", HeaderValue::from_static("Bearer s3cret-token"));
+    let ws_admin = WsClientBuilder::default()
+        .set_headers(headers)
+        .build(url.replace("http", "ws"))
+        .await
+        .unwrap();
+    assert_eq!(ws_admin.node_set_blocked_peers(vec![other_id.clone()]).await.unwrap(), 1);
+    assert_eq!(ws_admin.node_set_blocked_peers(Vec::new()).await.unwrap(), 0);
 }
