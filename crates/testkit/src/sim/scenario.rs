@@ -135,8 +135,8 @@ impl Scenario {
             issuer: Address(keys[0].public_key()),
             operator: Address(keys[0].public_key()),
             params: ChainParams {
-                block_interval_ms: 1000,
-                empty_block_interval_ms: 1000,
+                block_interval_ms: 2000,
+                empty_block_interval_ms: 2000,
                 max_block_txs: 1000,
             },
             market: MarketParams::default(),
