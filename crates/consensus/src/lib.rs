@@ -24,7 +24,8 @@ pub use engine::{Command, Engine, Event, Message};
 pub use proof::{ProofError, certificate_signatures, verify_proof};
 pub use solo::SoloEngine;
 pub use tendermint::{
-    NEXT_HEIGHT_ROUNDS, ROUNDS_KEPT_AHEAD, ROUNDS_KEPT_BEHIND, TendermintEngine, Timeouts, proposer,
+    NEXT_HEIGHT_ROUNDS, ROUNDS_KEPT_AHEAD, ROUNDS_KEPT_BEHIND, SignatureCheck, TendermintEngine,
+    Timeouts, proposer,
 };
 
 use primitives::{ChainConfig, EngineKind, Header, SecretKey};

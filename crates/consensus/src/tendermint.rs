@@ -31,8 +31,8 @@ use crate::engine::{Command, Engine, Event, Message};
 use crate::power::{more_than_one_third, more_than_two_thirds, total_power};
 use primitives::{
     Address, BlockHash, ChainConfig, ChainId, ChainParams, CommitCertificate, CommitSignature,
-    ConsensusProof, Header, Height, Proposal, PublicKey, SecretKey, SignedProposal, SignedVote,
-    TimestampMs, Validator, Vote, VoteKind,
+    ConsensusProof, Hash, Header, Height, Proposal, PublicKey, SecretKey, Signature,
+    SignedProposal, SignedVote, TimestampMs, Validator, Vote, VoteKind,
 };
 use std::collections::BTreeMap;
 
@@ -332,6 +332,42 @@ pub struct TendermintEngine {
     next_height: BTreeMap<(u32, Slot, PublicKey), Buffered>,
     /// The wake-up last asked for.
     wake: Option<TimestampMs>,
+    signatures: SignatureCheck,
+}
+
+/// How the engine checks a signature over a message hash. The default verifies every time; a
+/// simulation of many engines in one process shares a memo, so that each distinct (key,
+/// message, signature) is verified once instead of once per engine.
+#[derive(Clone)]
+pub struct SignatureCheck(
+    std::sync::Arc<dyn Fn(&PublicKey, &Hash, &Signature) -> bool + Send + Sync>,
+);
+
+impl SignatureCheck {
+    /// A check made by `check`.
+    pub fn new(
+        check: impl Fn(&PublicKey, &Hash, &Signature) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        SignatureCheck(std::sync::Arc::new(check))
+    }
+
+    fn holds(&self, key: &PublicKey, message: &Hash, signature: &Signature) -> bool {
+        (self.0)(key, message, signature)
+    }
+}
+
+impl Default for SignatureCheck {
+    fn default() -> SignatureCheck {
+        SignatureCheck::new(|key, message, signature| {
+            key.verify(message.as_bytes(), signature).is_ok()
+        })
+    }
+}
+
+impl std::fmt::Debug for SignatureCheck {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("SignatureCheck")
+    }
 }
 
 impl TendermintEngine {
@@ -365,6 +401,7 @@ impl TendermintEngine {
             state: HeightState::new(height),
             next_height: BTreeMap::new(),
             wake: None,
+            signatures: SignatureCheck::default(),
         };
         engine.restore(restored);
         engine
@@ -454,15 +491,23 @@ impl TendermintEngine {
 
     fn signature_holds(&self, message: &Message) -> bool {
         match message {
-            Message::Proposal(signed) => signed
-                .proposer
-                .verify(signed.proposal.signing_hash(&self.chain_id).as_bytes(), &signed.signature)
-                .is_ok(),
-            Message::Vote(signed) => signed
-                .validator
-                .verify(signed.vote.signing_hash(&self.chain_id).as_bytes(), &signed.signature)
-                .is_ok(),
+            Message::Proposal(signed) => self.signatures.holds(
+                &signed.proposer,
+                &signed.proposal.signing_hash(&self.chain_id),
+                &signed.signature,
+            ),
+            Message::Vote(signed) => self.signatures.holds(
+                &signed.validator,
+                &signed.vote.signing_hash(&self.chain_id),
+                &signed.signature,
+            ),
         }
+    }
+
+    /// The same engine, checking signatures with `check` (see [`SignatureCheck`]).
+    pub fn with_signature_check(mut self, check: SignatureCheck) -> TendermintEngine {
+        self.signatures = check;
+        self
     }
 
     // ---- Incoming messages -------------------------------------------------------------------

@@ -205,8 +205,8 @@ async fn serve(args: NodeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot start the node in {}", args.dir.display()))?;
     let handle = node.handle();
-    let rpc_config = RpcConfig { addr: args.rpc_addr, ..RpcConfig::default() };
-    let _ = &admin_token;
+    let rpc_config =
+        RpcConfig { addr: args.rpc_addr, admin_token: Some(admin_token), ..RpcConfig::default() };
     let server = match RpcServer::start(rpc_config, handle.clone(), Arc::new(registry)).await {
         Ok(server) => server,
         Err(error) => {

@@ -62,8 +62,11 @@ pub struct State {
     savepoint: Savepoint,
     /// What the last finished block changed, with the bytes before it and the root before it,
     /// so that a block executed but not decided can be reverted.
-    last_block: Option<(Vec<(Vec<u8>, Option<Vec<u8>>)>, Hash)>,
+    last_block: Option<BlockUndo>,
 }
+
+/// The entries a finished block changed, with their bytes before it, and the root before it.
+type BlockUndo = (Vec<(Vec<u8>, Option<Vec<u8>>)>, Hash);
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()

@@ -52,8 +52,9 @@ pub(crate) enum Outgoing {
     Report { peer: PeerId, misbehaviour: Misbehaviour },
 }
 
-/// Most transaction batches from peers being checked at once.
-const MAX_TX_BATCHES: usize = 8;
+/// Most transaction batches from peers waiting to be checked (signature checks themselves are
+/// bounded by the node's verification permits); beyond this, batches are dropped.
+const MAX_TX_BATCHES: usize = 256;
 /// Bytes of blocks sent in one answer, at most (well under the frame cap).
 const MAX_BLOCKS_BYTES: usize = 8 << 20;
 
@@ -174,7 +175,7 @@ async fn on_payload(
     let to_manager = match wire {
         Wire::Txs(txs) => {
             if work.len() >= MAX_TX_BATCHES {
-                debug!(txs = txs.len(), "busy checking transactions; dropping a batch from a peer");
+                warn!(txs = txs.len(), "busy checking transactions; dropping a batch from a peer");
                 return;
             }
             let node = node.clone();

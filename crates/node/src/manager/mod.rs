@@ -886,6 +886,11 @@ impl Manager {
             }
         }
         self.decided = None;
+        if let ConsensusProof::Bft(certificate) = &proof
+            && certificate.round > 0
+        {
+            info!(height = height.0, round = certificate.round, "decided after more than one round");
+        }
         let mut built = self.executed.take()?;
         built.block.header.proof = proof;
         Some(self.persist(vec![built]))

@@ -9,8 +9,8 @@ use super::{
     },
 };
 use consensus::{
-    Command, Engine, Event, Message, TendermintEngine, Timeouts, certificate_signatures, proposer,
-    verify_proof,
+    Command, Engine, Event, Message, SignatureCheck, TendermintEngine, Timeouts,
+    certificate_signatures, proposer, verify_proof,
 };
 use primitives::{
     Address, BlockHash, ConsensusProof, Hash, Header, PublicKey, SecretKey, Signature,
@@ -19,9 +19,10 @@ use primitives::{
 use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 use std::{
     cmp::Ordering,
-    collections::{BTreeMap, BinaryHeap, HashSet, VecDeque},
+    collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque},
     fmt,
     panic::{AssertUnwindSafe, catch_unwind},
+    sync::Mutex,
 };
 
 /// Every node sends its status (and, while stuck, re-sends its messages) this often.
@@ -205,6 +206,19 @@ struct World {
     verbose: bool,
     targets: Option<Vec<u64>>,
     signing_checked: bool,
+    /// Shared by every engine of this world: each distinct signature is verified once (the
+    /// engines check the same messages; verification is most of a seed's cost).
+    signatures: SignatureCheck,
+}
+
+/// A signature check that remembers its answers.
+fn memo_check() -> SignatureCheck {
+    let memo: Mutex<HashMap<([u8; 32], Hash, [u8; 64]), bool>> = Mutex::new(HashMap::new());
+    SignatureCheck::new(move |key, message, signature| {
+        let entry = (key.0, *message, signature.0);
+        let mut memo = memo.lock().expect("one thread per world");
+        *memo.entry(entry).or_insert_with(|| key.verify(message.as_bytes(), signature).is_ok())
+    })
 }
 
 impl World {
@@ -262,6 +276,7 @@ impl World {
             verbose,
             targets: None,
             signing_checked: false,
+            signatures: memo_check(),
             s,
         }
     }
@@ -432,13 +447,16 @@ impl World {
         state.incarnation += 1;
         state.up = true;
         state.last_progress = self.now;
-        state.engine = Some(TendermintEngine::new(
-            &self.s.config,
-            Some(state.key.clone()),
-            state.head(),
-            restored.clone(),
-            Timeouts::default(),
-        ));
+        state.engine = Some(
+            TendermintEngine::new(
+                &self.s.config,
+                Some(state.key.clone()),
+                state.head(),
+                restored.clone(),
+                Timeouts::default(),
+            )
+            .with_signature_check(self.signatures.clone()),
+        );
         let incarnation = state.incarnation;
         if restarted && !restored.is_empty() {
             self.coverage.hit(Kind::RestoredWal);
