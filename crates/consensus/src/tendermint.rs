@@ -339,9 +339,10 @@ pub struct TendermintEngine {
 /// simulation of many engines in one process shares a memo, so that each distinct (key,
 /// message, signature) is verified once instead of once per engine.
 #[derive(Clone)]
-pub struct SignatureCheck(
-    std::sync::Arc<dyn Fn(&PublicKey, &Hash, &Signature) -> bool + Send + Sync>,
-);
+pub struct SignatureCheck(std::sync::Arc<CheckFn>);
+
+/// The function behind a [`SignatureCheck`].
+type CheckFn = dyn Fn(&PublicKey, &Hash, &Signature) -> bool + Send + Sync;
 
 impl SignatureCheck {
     /// A check made by `check`.

@@ -21,7 +21,7 @@ pub enum Wire {
         /// The signed proposal.
         proposal: SignedProposal,
         /// The block.
-        block: Block,
+        block: Box<Block>,
     },
     /// A prevote or precommit (gossip).
     Vote(SignedVote),
@@ -45,7 +45,7 @@ pub enum Wire {
 
 impl Wire {
     /// The message for a consensus message the engine wants sent; a proposal needs its block.
-    pub fn consensus(message: Message, block: Option<Block>) -> Option<Wire> {
+    pub fn consensus(message: Message, block: Option<Box<Block>>) -> Option<Wire> {
         match (message, block) {
             (Message::Vote(vote), _) => Some(Wire::Vote(vote)),
             (Message::Proposal(proposal), Some(block)) => Some(Wire::Proposal { proposal, block }),

@@ -46,7 +46,9 @@ async fn wait_height(handle: &NodeHandle, height: u64, within: Duration) {
     let mut head = handle.watch_head();
     tokio::time::timeout(within, head.wait_for(|block| block.header.height.0 >= height))
         .await
-        .unwrap_or_else(|_| panic!("height {height} not reached, at {}", handle.head().header.height))
+        .unwrap_or_else(|_| {
+            panic!("height {height} not reached, at {}", handle.head().header.height)
+        })
         .unwrap();
 }
 

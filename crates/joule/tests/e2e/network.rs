@@ -97,7 +97,10 @@ async fn four_validators_survive_crashes_and_a_late_node_catches_up() {
     let restarted: Vec<Process> = [2, 3]
         .into_iter()
         .map(|index| {
-            Process::spawn(&devnet.restart_command(index), &dir.join(format!("restart-{index}.log")))
+            Process::spawn(
+                &devnet.restart_command(index),
+                &dir.join(format!("restart-{index}.log")),
+            )
         })
         .collect();
     for url in &urls {

@@ -23,7 +23,7 @@ impl Manager {
         &mut self,
         from: PeerId,
         message: Message,
-        block: Option<Block>,
+        block: Option<Box<Block>>,
     ) -> Result<Option<Persisting>, NodeError> {
         match message {
             Message::Vote(vote) => self.drive(Event::Vote(vote)),
@@ -35,11 +35,11 @@ impl Manager {
                 }
                 if self.writing || self.head.height.next() != Some(height) {
                     if self.ahead.len() < MAX_AHEAD {
-                        self.ahead.push((from, proposal, block));
+                        self.ahead.push((from, proposal, *block));
                     }
                     return Ok(None);
                 }
-                self.on_proposal(from, proposal, block)
+                self.on_proposal(from, proposal, *block)
             }
         }
     }
@@ -203,11 +203,11 @@ impl Manager {
     }
 
     /// The block with this hash, if this node has it for the next height.
-    fn block_named(&self, hash: &primitives::BlockHash) -> Option<Block> {
+    fn block_named(&self, hash: &primitives::BlockHash) -> Option<Box<Block>> {
         if let Some(built) = self.executed.as_ref().filter(|built| built.block.hash() == *hash) {
-            return Some(built.block.clone());
+            return Some(Box::new(built.block.clone()));
         }
-        self.candidates.get(hash).map(|block| (**block).clone())
+        self.candidates.get(hash).map(|block| Box::new((**block).clone()))
     }
 
     /// A peer connected: tell it our head, and repeat what we signed for the next height so

@@ -144,7 +144,7 @@ pub(crate) enum NodeMessage {
     Consensus {
         from: PeerId,
         message: Message,
-        block: Option<Block>,
+        block: Option<Box<Block>>,
     },
     /// A peer connected.
     PeerConnected {
@@ -864,7 +864,7 @@ impl Manager {
     /// The engine decided `hash` for the next height: seal it with `proof` and write it. The
     /// block may still have to be executed, or even to arrive.
     fn commit_decided(&mut self, hash: BlockHash, proof: ConsensusProof) -> Option<Persisting> {
-        let Some(height) = self.head.height.next() else { return None };
+        let height = self.head.height.next()?;
         if self.writing {
             self.decided = Some((height, hash, proof));
             return None;
@@ -889,7 +889,11 @@ impl Manager {
         if let ConsensusProof::Bft(certificate) = &proof
             && certificate.round > 0
         {
-            info!(height = height.0, round = certificate.round, "decided after more than one round");
+            info!(
+                height = height.0,
+                round = certificate.round,
+                "decided after more than one round"
+            );
         }
         let mut built = self.executed.take()?;
         built.block.header.proof = proof;

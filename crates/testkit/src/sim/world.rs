@@ -211,9 +211,12 @@ struct World {
     signatures: SignatureCheck,
 }
 
+/// Key, message hash and signature bytes.
+type SignedBy = ([u8; 32], Hash, [u8; 64]);
+
 /// A signature check that remembers its answers.
 fn memo_check() -> SignatureCheck {
-    let memo: Mutex<HashMap<([u8; 32], Hash, [u8; 64]), bool>> = Mutex::new(HashMap::new());
+    let memo: Mutex<HashMap<SignedBy, bool>> = Mutex::new(HashMap::new());
     SignatureCheck::new(move |key, message, signature| {
         let entry = (key.0, *message, signature.0);
         let mut memo = memo.lock().expect("one thread per world");
