@@ -573,8 +573,17 @@ pub(crate) async fn status(args: StatusArgs) -> Result<()> {
     let client = connect(&args.rpc.rpc)?;
     let status = client.node_status().await.rpc(&args.rpc.rpc)?;
     args.output.print(&status, || {
+        let network = match &status.p2p {
+            Some(p2p) => format!("{} at {}", p2p.id, p2p.addr),
+            None => "none (a single node)".to_owned(),
+        };
+        let sync = match (status.syncing, status.best_peer_height) {
+            (true, Some(best)) => format!("catching up to height {best}"),
+            (true, None) => "catching up".to_owned(),
+            (false, _) => "in step with its peers".to_owned(),
+        };
         format!(
-            "chain      {}\ngenesis    {}\nengine     {}\nhead       {} {}\nmempool    {}\nvalidator  {}\nversion    {}",
+            "chain      {}\ngenesis    {}\nengine     {}\nhead       {} {}\nsync       {sync}\nmempool    {}\nvalidator  {}\nnetwork    {network}\nversion    {}",
             status.chain_id,
             status.genesis_hash,
             status.engine,

@@ -63,3 +63,14 @@ impl Wire {
         primitives::decode(bytes)
     }
 }
+
+/// An entry of the consensus write-ahead log: a message this validator signed and, for a
+/// proposal, the block it names. A block decided by votes that were logged must survive the
+/// crash of the process that built it, or a restarted network could never commit it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct WalEntry {
+    /// The signed message.
+    pub message: Message,
+    /// The proposed block, for a proposal.
+    pub block: Option<Block>,
+}

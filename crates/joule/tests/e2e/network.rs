@@ -152,3 +152,66 @@ async fn four_validators_survive_crashes_and_a_late_node_catches_up() {
     }
     assert!(devnet.stop().success());
 }
+
+/// Cuts the network into `groups` through each node's fault-injection switch (an empty group
+/// list heals it).
+async fn partition(urls: &[String], ids: &[String], groups: &[&[usize]]) {
+    for (index, url) in urls.iter().enumerate() {
+        let blocked: Vec<String> = match groups.iter().find(|group| group.contains(&index)) {
+            Some(group) => (0..urls.len())
+                .filter(|other| !group.contains(other))
+                .map(|other| ids[other].clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let client = HttpClientBuilder::default().build(url).unwrap();
+        client.node_set_blocked_peers(blocked).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_stop_the_minority_and_heal_without_forks() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("devnet");
+    let devnet = Devnet::start(&joule(), &dir, FOUR).await;
+    let urls: Vec<String> = (0..4).map(|index| devnet.rpc_url(index)).collect();
+    let mut ids = Vec::new();
+    for url in &urls {
+        let client = HttpClientBuilder::default().build(url).unwrap();
+        ids.push(client.node_status().await.unwrap().p2p.expect("p2p").id);
+    }
+    for url in &urls {
+        wait_for_height(url, 2, Duration::from_secs(60)).await;
+    }
+
+    // Two against two: neither side has more than two thirds, nothing commits anywhere.
+    partition(&urls, &ids, &[&[0, 1], &[2, 3]]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut split = Vec::new();
+    for url in &urls {
+        split.push(head(url).await.unwrap().height);
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for (url, before) in urls.iter().zip(&split) {
+        let now = head(url).await.unwrap().height;
+        assert!(now <= before + 1, "{url} went from {before} to {now} in a two-two split");
+    }
+
+    // Three against one: the three go on, the one waits.
+    partition(&urls, &ids, &[&[0, 1, 2], &[3]]).await;
+    let lone = head(&urls[3]).await.unwrap().height;
+    let at = head(&urls[0]).await.unwrap().height;
+    for url in &urls[..3] {
+        wait_for_height(url, at + 4, Duration::from_secs(60)).await;
+    }
+    assert!(head(&urls[3]).await.unwrap().height <= lone + 1, "the cut-off node committed alone");
+
+    // Healed: the lone node catches up and all four agree on one chain.
+    partition(&urls, &ids, &[]).await;
+    let target = head(&urls[0]).await.unwrap().height + 2;
+    for url in &urls {
+        wait_for_height(url, target, Duration::from_secs(60)).await;
+    }
+    assert_same_chain(&urls).await;
+    assert!(devnet.stop().success());
+}

@@ -5,7 +5,7 @@ use super::{Built, MAX_AHEAD, MAX_CANDIDATES, Manager, NodeError, Persisting};
 use crate::{
     chain::now_ms,
     p2p::{Misbehaviour, Outgoing, PeerId},
-    wire::Wire,
+    wire::{WalEntry, Wire},
 };
 use consensus::{Event, Message};
 use primitives::{
@@ -190,11 +190,12 @@ impl Manager {
 
     /// Sends a message this validator signed, after writing it durably to the write-ahead log.
     pub(super) fn broadcast(&mut self, message: Message) -> Result<(), NodeError> {
-        self.store.append_wal(message.height(), &primitives::encode(&message))?;
         let block = match &message {
             Message::Proposal(proposal) => self.block_named(&proposal.proposal.block),
             Message::Vote(_) => None,
         };
+        let entry = WalEntry { message, block: block.as_deref().cloned() };
+        self.store.append_wal(message.height(), &primitives::encode(&entry))?;
         match Wire::consensus(message, block) {
             Some(wire) => self.send(Outgoing::Gossip { wire, from: None }),
             None => debug!("not resending a proposal whose block is gone"),
@@ -219,12 +220,8 @@ impl Manager {
         });
         let Some(next) = self.head.height.next() else { return Ok(()) };
         for bytes in self.store.read()?.wal(next)? {
-            let Ok(message) = primitives::decode::<Message>(&bytes) else { continue };
-            let block = match &message {
-                Message::Proposal(proposal) => self.block_named(&proposal.proposal.block),
-                Message::Vote(_) => None,
-            };
-            if let Some(wire) = Wire::consensus(message, block) {
+            let Ok(WalEntry { message, block }) = primitives::decode(&bytes) else { continue };
+            if let Some(wire) = Wire::consensus(message, block.map(Box::new)) {
                 self.send(Outgoing::Send { peer, wire });
             }
         }

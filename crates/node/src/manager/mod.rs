@@ -223,7 +223,7 @@ impl Node {
         );
         metrics.head_height.set(i64::try_from(head.height.0).unwrap_or(i64::MAX));
 
-        let restored = restored_messages(&store, &head)?;
+        let (restored, restored_blocks) = restored_messages(&store, &head)?;
         let engine = engine_for(&chain_config, config.validator_key.clone(), &head, restored);
         let proposer = config.validator_key.as_ref().map(|key| Address(key.public_key()));
         let (head_sender, head_receiver) = watch::channel(Arc::new(head_block));
@@ -271,7 +271,10 @@ impl Node {
             ready: false,
             metrics,
             outbox: shared.outbox.clone(),
-            candidates: BTreeMap::new(),
+            candidates: restored_blocks
+                .into_iter()
+                .map(|block| (block.hash(), Arc::new(block)))
+                .collect(),
             invalid: HashSet::new(),
             ahead: Vec::new(),
             decided: None,
@@ -311,20 +314,31 @@ impl Node {
     }
 }
 
-/// The messages this validator signed for the height after `head`, from its write-ahead log.
-fn restored_messages(store: &Store, head: &Header) -> Result<Vec<Message>, NodeError> {
-    let Some(next) = head.height.next() else { return Ok(Vec::new()) };
+/// The messages this validator signed for the height after `head`, and the blocks it proposed,
+/// from its write-ahead log.
+fn restored_messages(
+    store: &Store,
+    head: &Header,
+) -> Result<(Vec<Message>, Vec<Block>), NodeError> {
+    let Some(next) = head.height.next() else { return Ok((Vec::new(), Vec::new())) };
     let mut messages = Vec::new();
+    let mut blocks = Vec::new();
     for bytes in store.read()?.wal(next)? {
-        let message: Message = primitives::decode(&bytes).map_err(|error| {
+        let entry: crate::wire::WalEntry = primitives::decode(&bytes).map_err(|error| {
             NodeError::Inconsistent(format!("unreadable write-ahead log entry: {error}"))
         })?;
-        messages.push(message);
+        messages.push(entry.message);
+        blocks.extend(entry.block);
     }
     if !messages.is_empty() {
-        info!(height = next.0, messages = messages.len(), "restored own consensus messages");
+        info!(
+            height = next.0,
+            messages = messages.len(),
+            blocks = blocks.len(),
+            "restored own consensus messages"
+        );
     }
-    Ok(messages)
+    Ok((messages, blocks))
 }
 
 /// Opens the database, writes the genesis if it is new, and rebuilds and checks the state.
