@@ -110,12 +110,12 @@ pub(crate) async fn run(
             event = events.recv() => match event {
                 Some(NetEvent::Connected { peer, .. }) => {
                     connected.insert(peer);
-                    let _ = node.inbox.send(NodeMessage::PeerConnected { peer }).await;
+                    let _ = node.peer_inbox.send(NodeMessage::PeerConnected { peer }).await;
                 }
                 Some(NetEvent::Disconnected { peer }) => {
                     connected.remove(&peer);
                     latencies.remove(&peer);
-                    let _ = node.inbox.send(NodeMessage::PeerGone { peer }).await;
+                    let _ = node.peer_inbox.send(NodeMessage::PeerGone { peer }).await;
                 }
                 Some(NetEvent::Gossip { from, payload } | NetEvent::Direct { from, payload }) => {
                     let latency_ms = latencies.get(&from).copied().unwrap_or(u64::MAX / 2);
@@ -236,7 +236,7 @@ async fn on_payload(
             NodeMessage::Blocks { from, blocks }
         }
     };
-    let _ = node.inbox.send(to_manager).await;
+    let _ = node.peer_inbox.send(to_manager).await;
 }
 
 /// Committed blocks from `first`, at most `count` and about [`MAX_BLOCKS_BYTES`].

@@ -85,6 +85,7 @@ impl Manager {
     /// executed block) and checks that it is a valid successor of the head. When it is, it stays
     /// executed until it is decided or another block is executed.
     pub(super) fn execute_candidate(&mut self, block: &Block) -> Result<(), String> {
+        let started = Instant::now();
         self.check_successor(&self.head.clone(), block)?;
         let verified = self.verify_block_txs(&block.txs)?;
         self.revert_executed();
@@ -107,6 +108,12 @@ impl Manager {
             diff: outcome.diff,
             started: Instant::now(),
         });
+        debug!(
+            height = header.height.0,
+            txs = block.txs.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "checked a proposed block"
+        );
         Ok(())
     }
 
@@ -168,6 +175,13 @@ impl Manager {
                 }
             }
         }
+        if !unknown.is_empty() {
+            debug!(
+                txs = txs.len(),
+                unknown = unknown.len(),
+                "checking signatures of a block's new transactions"
+            );
+        }
         let checked = if unknown.is_empty() {
             Vec::new()
         } else {
@@ -194,8 +208,15 @@ impl Manager {
             Message::Proposal(proposal) => self.block_named(&proposal.proposal.block),
             Message::Vote(_) => None,
         };
+        let started = Instant::now();
         let entry = WalEntry { message, block: block.as_deref().cloned() };
         self.store.append_wal(message.height(), &primitives::encode(&entry))?;
+        debug!(
+            height = message.height().0,
+            round = message.round(),
+            ms = started.elapsed().as_millis() as u64,
+            "logged an own message"
+        );
         match Wire::consensus(message, block) {
             Some(wire) => self.send(Outgoing::Gossip { wire, from: None }),
             None => debug!("not resending a proposal whose block is gone"),

@@ -186,6 +186,9 @@ struct Shared {
 pub struct NodeHandle {
     shared: Arc<Shared>,
     pub(crate) inbox: mpsc::Sender<NodeMessage>,
+    /// Messages from peers about consensus and sync: the manager reads them before client
+    /// submissions, so a flood of transactions never delays a vote.
+    pub(crate) peer_inbox: mpsc::Sender<NodeMessage>,
 }
 
 /// A running node: its handle and the tasks that must be watched.
@@ -230,6 +233,7 @@ impl Node {
         let (blocks, _) = broadcast::channel(256);
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let (inbox_sender, inbox) = mpsc::channel(1024);
+        let (peer_inbox_sender, peer_inbox) = mpsc::channel(1024);
         let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
         let network = match &config.p2p {
             Some(p2p) => {
@@ -283,8 +287,8 @@ impl Node {
             writing: false,
             received: Vec::new(),
         };
-        let task = tokio::spawn(manager.run(inbox, shutdown_receiver.clone()));
-        let handle = NodeHandle { shared, inbox: inbox_sender };
+        let task = tokio::spawn(manager.run(inbox, peer_inbox, shutdown_receiver.clone()));
+        let handle = NodeHandle { shared, inbox: inbox_sender, peer_inbox: peer_inbox_sender };
         let p2p = network.map(|(_, outgoing, net, events)| {
             tokio::spawn(crate::p2p::run(net, events, outgoing, handle.clone(), shutdown_receiver))
         });
@@ -694,6 +698,7 @@ impl Manager {
     async fn run(
         mut self,
         mut inbox: mpsc::Receiver<NodeMessage>,
+        mut peer_inbox: mpsc::Receiver<NodeMessage>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), NodeError> {
         let mut persisting: Option<Persisting> = self.drive(Event::Tick)?;
@@ -718,6 +723,7 @@ impl Manager {
                     self.drive(Event::Tick)?
                 }
                 _ = housekeeping.tick(), if self.outbox.is_some() => self.maybe_sync()?,
+                Some(message) = peer_inbox.recv() => self.on_message(message)?,
                 message = inbox.recv() => match message {
                     Some(message) => self.on_message(message)?,
                     None => break,
@@ -858,6 +864,12 @@ impl Manager {
             proof: ConsensusProof::Genesis,
         };
         self.metrics.block_build_seconds.observe(started.elapsed().as_secs_f64());
+        debug!(
+            height = height.0,
+            txs = txs.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "built a block"
+        );
         self.executed = Some(Built {
             block: Block { header: header.clone(), txs },
             receipts,
