@@ -191,38 +191,10 @@ impl Mempool {
         self.senders.iter().any(|(sender, queue)| queue.contains_key(&state.account(sender).nonce))
     }
 
-    /// Removes and returns up to `max` transactions for the next block: oldest arrival first,
-    /// each sender's in nonce order from its next nonce, stopping at a gap.
-    pub fn take_block(&mut self, state: &State, max: usize) -> Vec<VerifiedTransaction> {
-        let mut heads: BinaryHeap<Reverse<(u64, Address, Nonce)>> = BinaryHeap::new();
-        for (sender, queue) in &self.senders {
-            let next = state.account(sender).nonce;
-            if let Some(waiting) = queue.get(&next) {
-                heads.push(Reverse((waiting.arrival, *sender, next)));
-            }
-        }
-        let mut block = Vec::new();
-        while block.len() < max {
-            let Some(Reverse((_, sender, nonce))) = heads.pop() else { break };
-            let Some(queue) = self.senders.get_mut(&sender) else { continue };
-            let Some(waiting) = queue.remove(&nonce) else { continue };
-            if let Some(following) = nonce.next()
-                && let Some(next_waiting) = queue.get(&following)
-            {
-                heads.push(Reverse((next_waiting.arrival, sender, following)));
-            }
-            if queue.is_empty() {
-                self.senders.remove(&sender);
-            }
-            self.hashes.remove(&waiting.tx.hash());
-            block.push(waiting.tx);
-        }
-        block
-    }
-
-    /// Up to `max` transactions for the next block, chosen like [`Mempool::take_block`] but left
-    /// in the pool: they leave it when a block that uses their nonces is committed
-    /// ([`Mempool::prune`]), so a block that is proposed but not decided loses nothing.
+    /// Up to `max` transactions for the next block: oldest arrival first, each sender's in nonce
+    /// order from its next nonce, stopping at a gap. They stay in the pool and leave it when a
+    /// block that uses their nonces is committed ([`Mempool::prune`]), so a block that is
+    /// proposed but not decided loses nothing.
     pub fn select_block(&self, state: &State, max: usize) -> Vec<VerifiedTransaction> {
         let mut heads: BinaryHeap<Reverse<(u64, Address, Nonce)>> = BinaryHeap::new();
         for (sender, queue) in &self.senders {
@@ -334,16 +306,18 @@ mod tests {
             pool.admit(tx, &mut state, NOW).unwrap();
         }
         assert!(pool.has_ready(&state));
-        let block = pool.take_block(&state, 10);
+        let block = pool.select_block(&state, 10);
         let order: Vec<(Address, u64)> =
             block.iter().map(|tx| (tx.tx().sender, tx.tx().nonce.0)).collect();
         assert_eq!(order, vec![(address(2), 0), (address(1), 0), (address(1), 1), (address(3), 0)]);
-        assert_eq!(pool.len(), 1, "sender 2's nonce 2 waits for nonce 1");
+        assert_eq!(pool.len(), 5, "selected transactions stay until a block commits them");
         assert_eq!(state.apply_block(NOW, &block).unwrap().receipts.len(), 4);
+        assert_eq!(pool.prune(&state), 4);
+        assert_eq!(pool.len(), 1, "sender 2's nonce 2 waits for nonce 1");
         assert!(!pool.has_ready(&state));
         pool.admit(transfer(2, 1, 1), &mut state, NOW).unwrap();
-        assert_eq!(pool.take_block(&state, 1).len(), 1, "the limit is respected");
-        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.select_block(&state, 1).len(), 1, "the limit is respected");
+        assert_eq!(pool.len(), 2);
     }
 
     #[test]

@@ -86,13 +86,30 @@ impl Manager {
     /// executed until it is decided or another block is executed.
     pub(super) fn execute_candidate(&mut self, block: &Block) -> Result<(), String> {
         let started = Instant::now();
-        self.check_successor(&self.head.clone(), block)?;
+        self.check_successor(&self.head.clone(), block, true)?;
         let verified = self.verify_block_txs(&block.txs)?;
         self.revert_executed();
+        self.executed = Some(self.apply_verified(block, &verified)?);
+        debug!(
+            height = block.header.height.0,
+            txs = block.txs.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "checked a proposed block"
+        );
+        Ok(())
+    }
+
+    /// Executes a checked block's verified transactions on the state and compares the state
+    /// root with the header's; on a mismatch the block is reverted.
+    pub(super) fn apply_verified(
+        &mut self,
+        block: &Block,
+        verified: &[VerifiedTransaction],
+    ) -> Result<Built, String> {
         let header = &block.header;
         let outcome = self
             .state
-            .apply_block(header.timestamp, &verified)
+            .apply_block(header.timestamp, verified)
             .map_err(|(index, error)| format!("transaction {index} cannot be included: {error}"))?;
         if outcome.diff.root != header.state_root {
             self.state.revert_block();
@@ -101,27 +118,23 @@ impl Manager {
                 outcome.diff.root, header.state_root
             ));
         }
-        self.executed = Some(Built {
+        Ok(Built {
             block: block.clone(),
             receipts: outcome.receipts,
             events: outcome.events,
             diff: outcome.diff,
             started: Instant::now(),
-        });
-        debug!(
-            height = header.height.0,
-            txs = block.txs.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "checked a proposed block"
-        );
-        Ok(())
+        })
     }
 
     /// The checks that need no execution: height, parent, time, proposer, transaction root.
+    /// `proposed`: the block is a proposal, so its time must also be near this node's clock
+    /// (a committed block downloaded later is history).
     pub(super) fn check_successor(
         &self,
         parent: &primitives::Header,
         block: &Block,
+        proposed: bool,
     ) -> Result<(), String> {
         let header = &block.header;
         if parent.height.next() != Some(header.height) {
@@ -133,7 +146,7 @@ impl Manager {
         if header.timestamp <= parent.timestamp {
             return Err("timestamp is not after the parent's".into());
         }
-        if header.timestamp.0 > now_ms().0.saturating_add(MAX_CLOCK_DRIFT_MS) {
+        if proposed && header.timestamp.0 > now_ms().0.saturating_add(MAX_CLOCK_DRIFT_MS) {
             return Err(format!(
                 "timestamp {} is more than {MAX_CLOCK_DRIFT_MS} ms ahead of this node's clock",
                 header.timestamp.0

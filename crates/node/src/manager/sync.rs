@@ -174,45 +174,8 @@ impl Manager {
         parent: &primitives::Header,
         block: &Block,
     ) -> Result<Built, String> {
-        self.check_successor_synced(parent, block)?;
+        self.check_successor(parent, block, false)?;
         let verified = self.verify_block_txs(&block.txs)?;
-        let header = &block.header;
-        let outcome = self
-            .state
-            .apply_block(header.timestamp, &verified)
-            .map_err(|(index, error)| format!("transaction {index} cannot be included: {error}"))?;
-        if outcome.diff.root != header.state_root {
-            self.state.revert_block();
-            return Err(format!(
-                "state root {} after execution, the header says {}",
-                outcome.diff.root, header.state_root
-            ));
-        }
-        Ok(Built {
-            block: block.clone(),
-            receipts: outcome.receipts,
-            events: outcome.events,
-            diff: outcome.diff,
-            started: Instant::now(),
-        })
-    }
-
-    /// Like the proposal checks, except the clock: a committed block is history.
-    fn check_successor_synced(
-        &self,
-        parent: &primitives::Header,
-        block: &Block,
-    ) -> Result<(), String> {
-        let header = &block.header;
-        if parent.height.next() != Some(header.height) || header.parent != parent.hash() {
-            return Err(format!("block {} does not extend block {}", header.height, parent.height));
-        }
-        if header.timestamp <= parent.timestamp {
-            return Err("timestamp is not after the parent's".into());
-        }
-        if Block::tx_root(&block.txs) != header.tx_root {
-            return Err("the transactions do not match the header's root".into());
-        }
-        Ok(())
+        self.apply_verified(block, &verified)
     }
 }
