@@ -297,6 +297,10 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
             "--p2p-addr".into(),
             p2p_addr.to_string(),
         ];
+        // The nodes share this machine's cores: each checks signatures on its share of them.
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let verify_threads = (cores / addresses.len()).max(1);
+        command.extend(["--verify-threads".into(), verify_threads.to_string()]);
         let others: Vec<String> = addresses
             .iter()
             .enumerate()

@@ -58,6 +58,10 @@ pub(crate) struct NodeArgs {
     /// Most connected peers.
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
+    /// Signature batches checked at once (default: one per core). Nodes sharing a machine
+    /// should split the cores between them.
+    #[arg(long)]
+    verify_threads: Option<usize>,
     /// Worker threads of the node's runtime.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -200,6 +204,7 @@ async fn serve(args: NodeArgs) -> Result<()> {
             max_per_sender: args.mempool_per_sender,
         },
         p2p,
+        verify_threads: args.verify_threads,
     };
     let node = Node::start(config, metrics)
         .await

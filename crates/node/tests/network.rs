@@ -38,6 +38,7 @@ async fn start(dir: &Path, genesis: &Genesis, seed: u8, bootstrap: Vec<SocketAdd
             identity: key(seed),
             max_peers: 50,
         }),
+        verify_threads: Some(1),
     };
     Node::start(config, NodeMetrics::register(&mut Registry::default())).await.unwrap()
 }

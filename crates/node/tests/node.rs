@@ -26,6 +26,7 @@ async fn start(dir: &Path, genesis: &Genesis) -> Node {
         validator_key: Some(key(100)),
         mempool: MempoolLimits::default(),
         p2p: None,
+        verify_threads: None,
     };
     Node::start(config, NodeMetrics::register(&mut Registry::default())).await.unwrap()
 }
@@ -232,6 +233,7 @@ async fn a_database_of_another_chain_is_refused() {
         validator_key: Some(key(100)),
         mempool: MempoolLimits::default(),
         p2p: None,
+        verify_threads: None,
     };
     let error =
         Node::start(config, NodeMetrics::register(&mut Registry::default())).await.err().unwrap();

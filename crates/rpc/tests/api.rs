@@ -67,6 +67,7 @@ impl Fixture {
                 validator_key: validator.map(key),
                 mempool: MempoolLimits::default(),
                 p2p,
+                verify_threads: None,
             },
             metrics,
         )

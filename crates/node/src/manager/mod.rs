@@ -50,6 +50,10 @@ pub struct NodeConfig {
     pub mempool: MempoolLimits,
     /// How to reach peers; `None` runs the node alone (a single-validator chain).
     pub p2p: Option<P2pConfig>,
+    /// How many signature batches are checked at once; `None`: one per core. Nodes that share
+    /// a machine (a devnet) do better with fewer, so that checking a proposed block is not
+    /// starved by other nodes' checks.
+    pub verify_threads: Option<usize>,
 }
 
 /// Why a node cannot start or had to stop.
@@ -234,7 +238,10 @@ impl Node {
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let (inbox_sender, inbox) = mpsc::channel(1024);
         let (peer_inbox_sender, peer_inbox) = mpsc::channel(1024);
-        let parallelism = std::thread::available_parallelism().map_or(2, usize::from);
+        let parallelism = config
+            .verify_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+            .max(1);
         let network = match &config.p2p {
             Some(p2p) => {
                 let (outbox, outgoing) = mpsc::channel(4096);
