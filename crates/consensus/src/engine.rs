@@ -1,7 +1,8 @@
 //! The interface every consensus engine implements.
 
 use primitives::{
-    BlockHash, ConsensusProof, Header, Height, SignedProposal, SignedVote, TimestampMs,
+    BlockHash, ChainId, ConsensusProof, Hash, Header, Height, PublicKey, Signature, SignedProposal,
+    SignedVote, TimestampMs,
 };
 
 /// A message validators exchange while deciding a block.
@@ -29,6 +30,22 @@ impl Message {
         match self {
             Message::Proposal(signed) => signed.proposal.round,
             Message::Vote(signed) => signed.vote.round,
+        }
+    }
+
+    /// Who signed it: the proposer or the voting validator.
+    pub fn signer(&self) -> PublicKey {
+        match self {
+            Message::Proposal(signed) => signed.proposer,
+            Message::Vote(signed) => signed.validator,
+        }
+    }
+
+    /// What its signature must cover on chain `chain_id`, and the signature.
+    pub fn signed(&self, chain_id: &ChainId) -> (Hash, Signature) {
+        match self {
+            Message::Proposal(signed) => (signed.proposal.signing_hash(chain_id), signed.signature),
+            Message::Vote(signed) => (signed.vote.signing_hash(chain_id), signed.signature),
         }
     }
 }

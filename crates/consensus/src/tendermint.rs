@@ -116,13 +116,6 @@ impl Slot {
             Message::Vote(signed) => Slot::of_vote(signed.vote.kind),
         }
     }
-
-    fn signer(message: &Message) -> PublicKey {
-        match message {
-            Message::Proposal(signed) => signed.proposer,
-            Message::Vote(signed) => signed.validator,
-        }
-    }
 }
 
 /// The votes of one kind in one round: the first vote of each validator, the first conflicting
@@ -436,7 +429,7 @@ impl TendermintEngine {
         for message in restored {
             let slot = (message.round(), Slot::of(&message));
             if message.height() != self.state.height
-                || Slot::signer(&message) != our_key
+                || message.signer() != our_key
                 || self.state.own.contains_key(&slot)
                 || !self.signature_holds(&message)
             {
@@ -491,18 +484,8 @@ impl TendermintEngine {
     }
 
     fn signature_holds(&self, message: &Message) -> bool {
-        match message {
-            Message::Proposal(signed) => self.signatures.holds(
-                &signed.proposer,
-                &signed.proposal.signing_hash(&self.chain_id),
-                &signed.signature,
-            ),
-            Message::Vote(signed) => self.signatures.holds(
-                &signed.validator,
-                &signed.vote.signing_hash(&self.chain_id),
-                &signed.signature,
-            ),
-        }
+        let (hash, signature) = message.signed(&self.chain_id);
+        self.signatures.holds(&message.signer(), &hash, &signature)
     }
 
     /// The same engine, checking signatures with `check` (see [`SignatureCheck`]).

@@ -185,9 +185,6 @@ fn port_for(base: u16, index: usize, flag: &str) -> Result<u16> {
 
 /// Creates keys, accounts and the genesis in `dir`.
 fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
-    if !(1..=100).contains(&args.validators) {
-        bail!("--validators {}: a devnet has 1 to 100 validators", args.validators);
-    }
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let password: String = {
         let mut rng = rand::rng();
@@ -408,6 +405,9 @@ pub(crate) fn run(args: DevnetArgs) -> Result<()> {
 }
 
 async fn run_async(args: DevnetArgs) -> Result<()> {
+    if !(1..=100).contains(&args.validators) {
+        bail!("--validators {}: a devnet has 1 to 100 validators", args.validators);
+    }
     if args.fresh && args.dir.exists() {
         fs::remove_dir_all(&args.dir)
             .with_context(|| format!("cannot delete {}", args.dir.display()))?;

@@ -9,7 +9,7 @@ use crate::{
 use bytes::Bytes;
 use consensus::{Message, proposer};
 use net::{NetConfig, NetEvent, NetHandle};
-use primitives::{Block, BlockHash, ChainConfig, Height, SecretKey, SignedProposal, SignedVote};
+use primitives::{Block, BlockHash, ChainConfig, Height, SecretKey};
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
@@ -192,7 +192,7 @@ async fn on_payload(
             return;
         }
         Wire::Proposal { proposal, block } => {
-            if !proposal_checks_out(config, &proposal) {
+            if !checks_out(config, &Message::Proposal(proposal)) {
                 net.report(from, Misbehaviour::InvalidMessage);
                 return;
             }
@@ -204,7 +204,7 @@ async fn on_payload(
             }
         }
         Wire::Vote(vote) => {
-            if !vote_checks_out(config, &vote) {
+            if !checks_out(config, &Message::Vote(vote)) {
                 net.report(from, Misbehaviour::InvalidMessage);
                 return;
             }
@@ -257,24 +257,17 @@ fn read_blocks(node: &NodeHandle, first: Height, count: u32) -> Vec<Block> {
     blocks
 }
 
-/// A proposal is worth passing on when the round's proposer signed it.
-fn proposal_checks_out(config: &ChainConfig, signed: &SignedProposal) -> bool {
-    let proposal = &signed.proposal;
-    let Some(expected) = proposer(&config.validators, proposal.height, proposal.round) else {
-        return false;
+/// A proposal is worth passing on when the round's proposer signed it, a vote when a validator
+/// did.
+fn checks_out(config: &ChainConfig, message: &Message) -> bool {
+    let signer = message.signer();
+    let entitled = match message {
+        Message::Proposal(signed) => {
+            proposer(&config.validators, signed.proposal.height, signed.proposal.round)
+                .is_some_and(|expected| expected.key == signer)
+        }
+        Message::Vote(_) => config.validators.iter().any(|validator| validator.key == signer),
     };
-    expected.key == signed.proposer
-        && signed
-            .proposer
-            .verify(proposal.signing_hash(&config.chain_id).as_bytes(), &signed.signature)
-            .is_ok()
-}
-
-/// A vote is worth passing on when a validator signed it.
-fn vote_checks_out(config: &ChainConfig, signed: &SignedVote) -> bool {
-    config.validators.iter().any(|validator| validator.key == signed.validator)
-        && signed
-            .validator
-            .verify(signed.vote.signing_hash(&config.chain_id).as_bytes(), &signed.signature)
-            .is_ok()
+    let (hash, signature) = message.signed(&config.chain_id);
+    entitled && signer.verify(hash.as_bytes(), &signature).is_ok()
 }
