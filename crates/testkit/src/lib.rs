@@ -70,6 +70,7 @@ pub fn is_alive(pid: u32) -> bool {
 /// A child process that is killed when dropped.
 pub struct Process {
     child: Child,
+    log: PathBuf,
 }
 
 impl Process {
@@ -85,7 +86,7 @@ impl Process {
             .stderr(log_file)
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {program}: {error}"));
-        Process { child }
+        Process { child, log: log.to_owned() }
     }
 
     /// The process id.
@@ -113,7 +114,14 @@ impl Process {
             }
             if started.elapsed() > timeout {
                 let _ = self.child.kill();
-                panic!("process {} did not stop within {timeout:?}", self.child.id());
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "process {} did not stop within {timeout:?}; its log ends with:\n{}",
+                    self.child.id(),
+                    tail.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
