@@ -89,6 +89,14 @@ pub enum Event {
         /// True while downloading missing blocks.
         behind: bool,
     },
+    /// From height `from` on, `validators` decide (an operator installed a new set). The node
+    /// tells the engine as soon as the change is committed, at least two heights ahead.
+    Validators {
+        /// The first height the set decides.
+        from: Height,
+        /// The set.
+        validators: Vec<primitives::Validator>,
+    },
 }
 
 /// Something the engine asks the node to do.

@@ -93,8 +93,12 @@ impl Engine for SoloEngine {
                 }
                 self.maybe_propose(now)
             }
-            // One validator needs no messages, and never falls behind anyone.
-            Event::Proposal { .. } | Event::Vote(_) | Event::Syncing { .. } => vec![],
+            // One validator needs no messages, never falls behind anyone, and is fixed by the
+            // genesis (the ledger refuses to change a solo chain's validator).
+            Event::Proposal { .. }
+            | Event::Vote(_)
+            | Event::Syncing { .. }
+            | Event::Validators { .. } => vec![],
         }
     }
 }

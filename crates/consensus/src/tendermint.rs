@@ -299,6 +299,9 @@ impl HeightState {
     }
 }
 
+/// Most validator sets waiting for their height (a node tells of at most two at a time).
+const MAX_UPCOMING_SETS: usize = 8;
+
 /// A message of the next height, kept until it starts.
 #[derive(Debug, Clone, Copy)]
 enum Buffered {
@@ -314,8 +317,10 @@ pub struct TendermintEngine {
     validators: Vec<Validator>,
     power: BTreeMap<PublicKey, u64>,
     total_power: u128,
+    /// Sets that take over at later heights ([`Event::Validators`]), by first height.
+    upcoming: BTreeMap<Height, Vec<Validator>>,
     timeouts: Timeouts,
-    /// Our key, only if it is a validator's.
+    /// Our key. It signs while it is a validator's.
     key: Option<SecretKey>,
     head_timestamp: TimestampMs,
     ready: usize,
@@ -365,9 +370,10 @@ impl std::fmt::Debug for SignatureCheck {
 }
 
 impl TendermintEngine {
-    /// An engine resuming after `head`. `key` is this node's key: it signs only if the key
-    /// belongs to a validator. `restored` are the messages this validator signed for the height
-    /// after `head` before a restart, read back from its write-ahead log.
+    /// An engine resuming after `head`, decided by `config.validators` (the validators of the
+    /// height after `head`). `key` is this node's key: it signs only while the key belongs to a
+    /// validator. `restored` are the messages this validator signed for the height after `head`
+    /// before a restart, read back from its write-ahead log.
     pub fn new(
         config: &ChainConfig,
         key: Option<SecretKey>,
@@ -375,18 +381,14 @@ impl TendermintEngine {
         restored: Vec<Message>,
         timeouts: Timeouts,
     ) -> TendermintEngine {
-        let mut power = BTreeMap::new();
-        for validator in &config.validators {
-            power.entry(validator.key).or_insert(validator.power);
-        }
-        let key = key.filter(|key| power.contains_key(&key.public_key()));
         let height = head.height.next().unwrap_or(head.height);
         let mut engine = TendermintEngine {
             chain_id: config.chain_id.clone(),
             params: config.params.clone(),
-            validators: config.validators.clone(),
-            power,
-            total_power: total_power(&config.validators),
+            validators: Vec::new(),
+            power: BTreeMap::new(),
+            total_power: 0,
+            upcoming: BTreeMap::new(),
             timeouts,
             key,
             head_timestamp: head.timestamp,
@@ -397,13 +399,35 @@ impl TendermintEngine {
             wake: None,
             signatures: SignatureCheck::default(),
         };
+        engine.install(config.validators.clone());
         engine.restore(restored);
         engine
     }
 
-    /// Whether this engine signs messages (its key is a validator's).
+    /// Makes `validators` the set of the current height.
+    fn install(&mut self, validators: Vec<Validator>) {
+        let mut power = BTreeMap::new();
+        for validator in &validators {
+            power.entry(validator.key).or_insert(validator.power);
+        }
+        self.total_power = total_power(&validators);
+        self.power = power;
+        self.validators = validators;
+    }
+
+    /// The validators of `height` (the current height or a later one).
+    fn validators_at(&self, height: Height) -> &[Validator] {
+        self.upcoming.range(..=height).next_back().map_or(&self.validators, |(_, set)| set)
+    }
+
+    /// Whether this engine signs messages (its key is a validator's at the current height).
     pub fn is_validator(&self) -> bool {
-        self.key.is_some()
+        self.our_key().is_some()
+    }
+
+    /// The validators of the current height.
+    pub fn validators(&self) -> &[Validator] {
+        &self.validators
     }
 
     /// The height being decided.
@@ -458,12 +482,17 @@ impl TendermintEngine {
     }
 
     fn our_key(&self) -> Option<PublicKey> {
-        self.key.as_ref().map(SecretKey::public_key)
+        self.signing_key().map(SecretKey::public_key)
+    }
+
+    /// Our key, while it is a validator's.
+    fn signing_key(&self) -> Option<&SecretKey> {
+        self.key.as_ref().filter(|key| self.power.contains_key(&key.public_key()))
     }
 
     /// Whether we may sign and send messages now.
     fn can_sign(&self) -> bool {
-        self.key.is_some() && !self.syncing
+        self.our_key().is_some() && !self.syncing
     }
 
     fn is_proposer(&self, round: u32) -> bool {
@@ -498,8 +527,9 @@ impl TendermintEngine {
 
     fn on_proposal(&mut self, signed: SignedProposal, valid: bool) {
         let proposal = signed.proposal;
-        let is_proposer = proposer(&self.validators, proposal.height, proposal.round)
-            .is_some_and(|validator| validator.key == signed.proposer);
+        let is_proposer =
+            proposer(self.validators_at(proposal.height), proposal.height, proposal.round)
+                .is_some_and(|validator| validator.key == signed.proposer);
         if !is_proposer {
             return;
         }
@@ -533,7 +563,11 @@ impl TendermintEngine {
 
     fn on_vote(&mut self, signed: SignedVote) {
         let vote = signed.vote;
-        if !self.power.contains_key(&signed.validator) {
+        if !self
+            .validators_at(vote.height)
+            .iter()
+            .any(|validator| validator.key == signed.validator)
+        {
             return;
         }
         if vote.height == self.state.height {
@@ -636,6 +670,11 @@ impl TendermintEngine {
         let Some(height) = header.height.next() else { return };
         self.head_timestamp = header.timestamp;
         self.state = HeightState::new(height);
+        let later = self.upcoming.split_off(&Height(height.0.saturating_add(1)));
+        let due = std::mem::replace(&mut self.upcoming, later);
+        if let Some((_, validators)) = due.into_iter().next_back() {
+            self.install(validators);
+        }
         // The buffer was for the old height + 1: of use only if that is the new height.
         let buffered = std::mem::take(&mut self.next_height);
         for message in buffered.into_values() {
@@ -788,7 +827,7 @@ impl TendermintEngine {
 
     /// Signs and sends a proposal for the current round, and takes it as received and valid.
     fn propose(&mut self, block: BlockHash, pol_round: Option<u32>) -> Vec<Command> {
-        let Some(key) = &self.key else { return vec![] };
+        let Some(key) = self.signing_key() else { return vec![] };
         let round = self.state.round;
         if self.state.own.contains_key(&(round, Slot::Proposal)) {
             return vec![];
@@ -934,7 +973,7 @@ impl TendermintEngine {
         if !self.can_sign() {
             return vec![];
         }
-        let Some(key) = &self.key else { return vec![] };
+        let Some(key) = self.signing_key() else { return vec![] };
         let round = self.state.round;
         if let Some(signed_before) = self.state.own.get(&(round, Slot::of_vote(kind))) {
             return vec![Command::Broadcast(*signed_before)];
@@ -990,6 +1029,13 @@ impl Engine for TendermintEngine {
             Event::Proposal { proposal, valid } => self.on_proposal(proposal, valid),
             Event::Vote(vote) => self.on_vote(vote),
             Event::Syncing { behind } => self.syncing = behind,
+            Event::Validators { from, validators } => {
+                if from <= self.state.height {
+                    self.install(validators);
+                } else if self.upcoming.len() < MAX_UPCOMING_SETS {
+                    self.upcoming.insert(from, validators);
+                }
+            }
         }
         if self.state.needs_start {
             let round = self.state.round;

@@ -15,6 +15,15 @@ pub(crate) struct RpcArgs {
     pub(crate) rpc: String,
 }
 
+/// What a read-only command needs: the node to ask and how to print the answer.
+#[derive(Args)]
+pub(crate) struct QueryArgs {
+    #[command(flatten)]
+    pub(crate) rpc: RpcArgs,
+    #[command(flatten)]
+    pub(crate) output: crate::output::OutputArgs,
+}
+
 /// A small runtime for commands that only make a few calls.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -15,6 +15,7 @@ mod market_cmd;
 mod node_cmd;
 mod output;
 mod peers_cmd;
+mod validators_cmd;
 mod wallet;
 
 use clap::{Parser, Subcommand};
@@ -52,7 +53,7 @@ enum Command {
     /// Show an account's transactions, newest first.
     History(wallet::HistoryArgs),
     /// Show what a node is doing.
-    Status(wallet::StatusArgs),
+    Status(client::QueryArgs),
     /// Show a node's peers; add or remove one (admin).
     Peers(peers_cmd::PeersArgs),
     /// Register meters and send or show readings.
@@ -73,6 +74,8 @@ enum Command {
     Cert(market_cmd::CertCommand),
     /// Change the tariffs from a later slot (operator only).
     Tariffs(market_cmd::TariffArgs),
+    /// Show the validators; replace the set from a later height (operator only).
+    Validators(validators_cmd::ValidatorsArgs),
     /// Re-execute a stopped node's chain from genesis and check everything it stores.
     Verify(node_cmd::VerifyArgs),
     /// Measure the chain.
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
                     Command::Kpi(args) => market_cmd::kpi(args).await,
                     Command::Cert(command) => market_cmd::cert(command).await,
                     Command::Tariffs(args) => market_cmd::tariffs(args).await,
+                    Command::Validators(args) => validators_cmd::validators(args).await,
                     Command::Node(_)
                     | Command::Devnet(_)
                     | Command::Bench(_)

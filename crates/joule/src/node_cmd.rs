@@ -171,7 +171,9 @@ async fn serve(args: NodeArgs) -> Result<()> {
     if let Some(key) = &validator_key
         && !genesis.config.validators.iter().any(|validator| validator.key == key.public_key())
     {
-        warn!("the validator key is not in the genesis validator set: this node will only follow");
+        warn!(
+            "the validator key is not in the genesis validator set: this node follows, and validates from the height an operator adds it at"
+        );
     }
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create the data directory {}", args.dir.display()))?;

@@ -1,7 +1,7 @@
 //! `joule peers`: a node's peer-to-peer connections, and adding or removing peers (admin).
 
 use crate::{
-    client::{RpcArgs, RpcContext, connect},
+    client::{QueryArgs, RpcArgs, RpcContext, connect},
     output::OutputArgs,
 };
 use anyhow::{Context, Result};
@@ -21,25 +21,17 @@ pub(crate) struct PeersArgs {
     #[command(subcommand)]
     command: Option<PeersCommand>,
     #[command(flatten)]
-    list: ListArgs,
+    list: QueryArgs,
 }
 
 #[derive(Subcommand)]
 enum PeersCommand {
     /// List the connected peers (the default).
-    List(ListArgs),
+    List(QueryArgs),
     /// Dial a peer now and keep redialling it (admin: from the node's host, or with the token).
     Add(AddArgs),
     /// Disconnect a peer and stop redialling it (admin: from the node's host, or with the token).
     Remove(RemoveArgs),
-}
-
-#[derive(Args)]
-struct ListArgs {
-    #[command(flatten)]
-    rpc: RpcArgs,
-    #[command(flatten)]
-    output: OutputArgs,
 }
 
 /// Who may change the node's peers.
@@ -83,7 +75,7 @@ pub(crate) async fn peers(args: PeersArgs) -> Result<()> {
     }
 }
 
-async fn list(args: ListArgs) -> Result<()> {
+async fn list(args: QueryArgs) -> Result<()> {
     let url = &args.rpc.rpc;
     let peers = connect(url)?.node_peers().await.rpc(url)?;
     args.output.print(&peers, || table(&peers));

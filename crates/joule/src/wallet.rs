@@ -1,7 +1,7 @@
 //! Wallet commands: accounts in a keystore, and transactions and queries through a node's API.
 
 use crate::{
-    client::{RpcArgs, RpcContext, connect},
+    client::{QueryArgs, RpcArgs, RpcContext, connect},
     output::OutputArgs,
 };
 use anyhow::{Context, Result, bail};
@@ -561,15 +561,7 @@ pub(crate) async fn history(args: HistoryArgs) -> Result<()> {
 }
 
 /// `joule status`
-#[derive(Args)]
-pub(crate) struct StatusArgs {
-    #[command(flatten)]
-    rpc: RpcArgs,
-    #[command(flatten)]
-    output: OutputArgs,
-}
-
-pub(crate) async fn status(args: StatusArgs) -> Result<()> {
+pub(crate) async fn status(args: QueryArgs) -> Result<()> {
     let client = connect(&args.rpc.rpc)?;
     let status = client.node_status().await.rpc(&args.rpc.rpc)?;
     args.output.print(&status, || {

@@ -1,7 +1,7 @@
 //! What can go wrong when a transaction meets the state.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use primitives::{Address, Amount, ContractId, FiatRef, Nonce, OrderId, Slot};
+use primitives::{Address, Amount, ContractId, FiatRef, Height, Nonce, OrderId, Slot};
 
 /// Why a transaction failed. A failed transaction that is in a block still uses up its nonce
 /// (so it cannot be replayed) but changes nothing else. The same checks run before admission to
@@ -34,6 +34,24 @@ pub enum TxError {
     /// Only the operator may do this.
     #[error("only the operator account may do this")]
     NotOperator,
+    /// A validator set must be announced at least two heights ahead.
+    #[error(
+        "a validator set executed at height {height} can take over at height {earliest} at the earliest, not {from}"
+    )]
+    ValidatorsTooSoon {
+        /// The height asked for.
+        from: Height,
+        /// The height of the block carrying the change.
+        height: Height,
+        /// The earliest height allowed.
+        earliest: Height,
+    },
+    /// The new validator set is unusable.
+    #[error("unusable validator set: {0}")]
+    BadValidatorSet(String),
+    /// A solo chain's validator is fixed by its genesis.
+    #[error("the validator of a solo chain is fixed by its genesis")]
+    SoloValidatorFixed,
     /// A member in arrears may not spend until they are repaid.
     #[error("the account owes {0} in arrears and may not spend until they are repaid")]
     InArrears(Amount),
@@ -153,6 +171,9 @@ impl TxError {
             TxError::BalanceOverflow => "balance_overflow",
             TxError::SupplyOverflow => "supply_overflow",
             TxError::NotOperator => "not_operator",
+            TxError::ValidatorsTooSoon { .. } => "validators_too_soon",
+            TxError::BadValidatorSet(_) => "bad_validator_set",
+            TxError::SoloValidatorFixed => "solo_validator_fixed",
             TxError::InArrears(_) => "in_arrears",
             TxError::MeterAlreadyRegistered(_) => "meter_registered",
             TxError::UnknownMeter(_) => "unregistered_meter",

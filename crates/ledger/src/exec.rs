@@ -8,12 +8,14 @@ use crate::{
     state::State,
     types::{
         BlockOutcome, Contract, ContractStatus, Meter, OpenOrder, Outcome, Receipt, SlotReadings,
+        ValidatorChange,
     },
 };
 use market::book::{Order, match_incoming};
 use primitives::{
-    Address, Amount, ClearingRule, ContractId, Energy, FiatRef, OrderId, Payload, Price, Side,
-    Slot, Tariffs, TimestampMs, Transaction, VerifiedTransaction,
+    Address, Amount, ClearingRule, ContractId, Energy, EngineKind, FiatRef, Height, OrderId,
+    Payload, Price, Side, Slot, Tariffs, TimestampMs, Transaction, Validator, VerifiedTransaction,
+    check_validators,
 };
 
 /// The most energy one reading may report per interval (10 MWh).
@@ -157,6 +159,9 @@ impl State {
             Payload::SetTariffs { from_slot, tariffs } => {
                 self.set_tariffs_from(sender, *from_slot, *tariffs)?;
             }
+            Payload::SetValidators { from_height, validators } => {
+                self.install_validators(sender, *from_height, validators)?;
+            }
             Payload::TransferCertificates { to, count } => {
                 self.take_certificates(sender, *count)?;
                 let mut recipient = self.account(to);
@@ -171,6 +176,23 @@ impl State {
             }
         }
         Ok(Outcome::Done)
+    }
+
+    fn install_validators(
+        &mut self,
+        sender: Address,
+        from: Height,
+        validators: &[Validator],
+    ) -> Result<(), TxError> {
+        self.require(sender == self.config.operator, TxError::NotOperator)?;
+        self.require(self.config.engine == EngineKind::Bft, TxError::SoloValidatorFixed)?;
+        let height = self.cursor.height;
+        let earliest = Height(height.0.saturating_add(2));
+        self.require(from >= earliest, TxError::ValidatorsTooSoon { from, height, earliest })?;
+        check_validators(self.config.engine, validators)
+            .map_err(|error| TxError::BadValidatorSet(error.to_string()))?;
+        self.set_next_validators(Some(ValidatorChange { from, validators: validators.to_vec() }));
+        Ok(())
     }
 
     fn require(&self, condition: bool, error: TxError) -> Result<(), TxError> {

@@ -12,6 +12,7 @@ pub(crate) const CONFIG: u8 = 0x00;
 pub(crate) const ACCOUNT: u8 = 0x01;
 pub(crate) const SUPPLY: u8 = 0x02;
 pub(crate) const FIAT_REF: u8 = 0x03;
+pub(crate) const NEXT_VALIDATORS: u8 = 0x04;
 pub(crate) const CURSOR: u8 = 0x10;
 pub(crate) const TARIFFS: u8 = 0x11;
 pub(crate) const METER: u8 = 0x12;
@@ -34,6 +35,7 @@ pub(crate) enum Key {
     Account(Address),
     Supply,
     FiatRef(FiatKind, FiatRef),
+    NextValidators,
     Cursor,
     Tariffs(Slot),
     Meter(Address),
@@ -47,6 +49,11 @@ fn with_prefix(prefix: u8, capacity: usize) -> Vec<u8> {
     let mut key = Vec::with_capacity(capacity);
     key.push(prefix);
     key
+}
+
+/// The key of the validator set waiting to take over at a later height.
+pub fn next_validators() -> Vec<u8> {
+    vec![NEXT_VALIDATORS]
 }
 
 /// The key of the chain configuration.
@@ -160,6 +167,7 @@ pub(crate) fn parse(key: &[u8]) -> Option<Key> {
         (CONFIG, 0) => Key::Config,
         (SUPPLY, 0) => Key::Supply,
         (CURSOR, 0) => Key::Cursor,
+        (NEXT_VALIDATORS, 0) => Key::NextValidators,
         (ACCOUNT, 32) => Key::Account(address_at(rest)?),
         (METER, 32) => Key::Meter(address_at(rest)?),
         (TARIFFS, 8) => Key::Tariffs(Slot(u64_at(rest)?)),
@@ -190,6 +198,7 @@ pub(crate) fn render(key: &Key) -> Vec<u8> {
         Key::Supply => supply(),
         Key::FiatRef(kind, reference) => fiat_ref(*kind, reference),
         Key::Cursor => cursor(),
+        Key::NextValidators => next_validators(),
         Key::Tariffs(slot) => tariffs(*slot),
         Key::Meter(address) => meter(address),
         Key::Readings(slot, address) => readings(*slot, address),
@@ -212,6 +221,7 @@ mod tests {
             Key::Supply,
             Key::FiatRef(FiatKind::Redeem, FiatRef::new("bank-9").unwrap()),
             Key::Cursor,
+            Key::NextValidators,
             Key::Tariffs(Slot(5)),
             Key::Meter(address),
             Key::Readings(Slot(u64::MAX), address),

@@ -42,5 +42,5 @@ pub use exec::{MAX_ORDER_MWH, MAX_PRICE, MAX_READING_MWH, MAX_SLOTS_AHEAD};
 pub use state::State;
 pub use types::{
     Account, BlockOutcome, ClearedSlot, Contract, ContractStatus, Cursor, MarketEvent, Meter,
-    OpenOrder, Outcome, Receipt, SlotReadings, StateDiff, Supply,
+    OpenOrder, Outcome, Receipt, SlotReadings, StateDiff, Supply, ValidatorChange,
 };

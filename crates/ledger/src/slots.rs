@@ -18,7 +18,9 @@ impl State {
     pub fn begin_block(&mut self, timestamp: TimestampMs) -> Vec<MarketEvent> {
         let mut cursor = self.cursor;
         cursor.time = cursor.time.max(timestamp);
+        cursor.height = primitives::Height(cursor.height.0.saturating_add(1));
         self.set_cursor(cursor);
+        self.hand_over_validators();
         let params = self.config.market.clone();
         let mut events = Vec::new();
         // Clear every slot whose gate has closed (skipping slots with nothing to clear).

@@ -13,6 +13,7 @@ use crate::{
     keys::{self, FiatKind, Key},
     types::{
         Account, ClearedSlot, Contract, Cursor, Meter, OpenOrder, SlotReadings, StateDiff, Supply,
+        ValidatorChange,
     },
 };
 use primitives::{
@@ -40,6 +41,8 @@ pub struct State {
     pub(crate) supply: Supply,
     pub(crate) fiat_refs: HashSet<(FiatKind, FiatRef)>,
     pub(crate) cursor: Cursor,
+    /// The validator set installed for a later height, if any.
+    pub(crate) next_validators: Option<ValidatorChange>,
     pub(crate) tariffs: BTreeMap<Slot, Tariffs>,
     pub(crate) meters: HashMap<Address, Meter>,
     pub(crate) readings: BTreeMap<(Slot, Address), SlotReadings>,
@@ -84,6 +87,7 @@ impl State {
             supply: Supply::default(),
             fiat_refs: HashSet::new(),
             cursor: Cursor::default(),
+            next_validators: None,
             tariffs: BTreeMap::new(),
             meters: HashMap::new(),
             readings: BTreeMap::new(),
@@ -158,7 +162,7 @@ impl State {
 
     /// Every entry of the state, in key order.
     pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut keys: Vec<Key> = vec![Key::Config, Key::Supply, Key::Cursor];
+        let mut keys: Vec<Key> = vec![Key::Config, Key::Supply, Key::Cursor, Key::NextValidators];
         keys.extend(self.accounts.keys().map(|address| Key::Account(*address)));
         keys.extend(
             self.fiat_refs.iter().map(|(kind, reference)| Key::FiatRef(*kind, reference.clone())),
@@ -192,6 +196,7 @@ impl State {
             Key::Config => Some(encode(&self.config)),
             Key::Supply => Some(encode(&self.supply)),
             Key::Cursor => Some(encode(&self.cursor)),
+            Key::NextValidators => self.next_validators.as_ref().map(encode),
             Key::Account(address) => self.accounts.get(address).map(encode),
             Key::FiatRef(kind, reference) => {
                 self.fiat_refs.contains(&(*kind, reference.clone())).then(Vec::new)
@@ -230,6 +235,7 @@ impl State {
             }
             Key::Supply => self.supply = typed(raw_key, value)?.unwrap_or_default(),
             Key::Cursor => self.cursor = typed(raw_key, value)?.unwrap_or_default(),
+            Key::NextValidators => self.next_validators = typed(raw_key, value)?,
             Key::Account(address) => match typed::<Account>(raw_key, value)? {
                 Some(account) => {
                     self.accounts.insert(address, account);
@@ -335,6 +341,23 @@ impl State {
 
     pub(crate) fn set_cursor(&mut self, cursor: Cursor) {
         self.put(Key::Cursor, Some(encode(&cursor)));
+    }
+
+    pub(crate) fn set_next_validators(&mut self, change: Option<ValidatorChange>) {
+        self.put(Key::NextValidators, change.as_ref().map(encode));
+    }
+
+    /// Hands over to the installed validator set at the start of the first block it decides:
+    /// `config().validators` are always the validators of the current (or last) block.
+    pub(crate) fn hand_over_validators(&mut self) {
+        let Some(change) = self.next_validators.clone() else { return };
+        if change.from > self.cursor.height {
+            return;
+        }
+        let mut config = self.config.clone();
+        config.validators = change.validators;
+        self.put(Key::Config, Some(encode(&config)));
+        self.set_next_validators(None);
     }
 
     pub(crate) fn use_fiat_ref(&mut self, kind: FiatKind, reference: FiatRef) {
@@ -450,9 +473,26 @@ impl State {
         self.root
     }
 
-    /// The chain's rules and roles.
+    /// The chain's rules and roles; its validators are those of the last finished block (see
+    /// [`State::validators_at`] for the next ones).
     pub fn config(&self) -> &ChainConfig {
         &self.config
+    }
+
+    /// The validators of `height`, the last finished block's or a later one: the current set,
+    /// or the installed one from its first height on. Exact up to two heights past the last
+    /// finished block (a change is announced at least two heights ahead); beyond that, a change
+    /// in a block not yet executed may still be missing.
+    pub fn validators_at(&self, height: primitives::Height) -> &[primitives::Validator] {
+        match &self.next_validators {
+            Some(change) if change.from <= height => &change.validators,
+            _ => &self.config.validators,
+        }
+    }
+
+    /// The validator set waiting to take over at a later height, if any.
+    pub fn next_validators(&self) -> Option<&ValidatorChange> {
+        self.next_validators.as_ref()
     }
 
     /// The supply counters.

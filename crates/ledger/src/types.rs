@@ -4,7 +4,8 @@ use crate::error::TxError;
 use borsh::{BorshDeserialize, BorshSerialize};
 use market::{book::Trade, settlement::SettlementRecord};
 use primitives::{
-    Address, Amount, ContractId, Energy, Hash, Nonce, OrderId, Price, Side, Slot, TimestampMs,
+    Address, Amount, ContractId, Energy, Hash, Height, Nonce, OrderId, Price, Side, Slot,
+    TimestampMs, Validator,
 };
 
 /// An account.
@@ -153,6 +154,17 @@ pub struct Cursor {
     /// The grid account's balance: what members paid for grid energy minus what the grid paid
     /// for feed-in. The only balance that may be negative.
     pub grid: i128,
+    /// The height of the current (or last) block.
+    pub height: Height,
+}
+
+/// A validator set an operator installed, waiting for the height it takes over at.
+#[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
+pub struct ValidatorChange {
+    /// The first height the set decides.
+    pub from: Height,
+    /// The set.
+    pub validators: Vec<Validator>,
 }
 
 /// What a successful transaction produced, beyond its effects.

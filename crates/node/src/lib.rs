@@ -22,6 +22,7 @@ mod mempool;
 mod metrics;
 mod p2p;
 mod replay;
+mod validators;
 pub mod wire;
 
 pub use chain::{genesis_block, now_ms};
@@ -32,3 +33,4 @@ pub use mempool::{AdmitError, Mempool, MempoolLimits};
 pub use metrics::NodeMetrics;
 pub use p2p::{P2pConfig, PeerId, max_frame_bytes};
 pub use replay::{ReplayError, ReplayReport, replay_chain};
+pub use validators::ValidatorSchedule;

@@ -4,12 +4,13 @@
 
 use crate::{
     manager::{NodeHandle, NodeMessage},
+    validators::Verdict,
     wire::{MAX_BLOCKS_PER_MESSAGE, Wire},
 };
 use bytes::Bytes;
-use consensus::{Message, proposer};
+use consensus::Message;
 use net::{NetConfig, NetEvent, NetHandle};
-use primitives::{Block, BlockHash, ChainConfig, Height, SecretKey};
+use primitives::{Block, BlockHash, ChainConfig, ChainId, Height, SecretKey};
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
@@ -93,7 +94,7 @@ pub(crate) async fn run(
     node: NodeHandle,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let config = node.chain_config().clone();
+    let chain_id = node.chain_config().chain_id.clone();
     let mut connected: BTreeSet<PeerId> = BTreeSet::new();
     let mut latencies: BTreeMap<PeerId, u64> = BTreeMap::new();
     let mut work: JoinSet<()> = JoinSet::new();
@@ -119,7 +120,7 @@ pub(crate) async fn run(
                 }
                 Some(NetEvent::Gossip { from, payload } | NetEvent::Direct { from, payload }) => {
                     let latency_ms = latencies.get(&from).copied().unwrap_or(u64::MAX / 2);
-                    on_payload(&net, &node, &config, &mut work, from, payload, latency_ms).await;
+                    on_payload(&net, &node, &chain_id, &mut work, from, payload, latency_ms).await;
                 }
                 None => break,
             },
@@ -158,7 +159,7 @@ fn send(net: &NetHandle, connected: &BTreeSet<PeerId>, message: Outgoing) {
 async fn on_payload(
     net: &NetHandle,
     node: &NodeHandle,
-    config: &ChainConfig,
+    chain_id: &ChainId,
     work: &mut JoinSet<()>,
     from: PeerId,
     payload: Bytes,
@@ -192,8 +193,7 @@ async fn on_payload(
             return;
         }
         Wire::Proposal { proposal, block } => {
-            if !checks_out(config, &Message::Proposal(proposal)) {
-                net.report(from, Misbehaviour::InvalidMessage);
+            if !checks_out(node, chain_id, net, from, &Message::Proposal(proposal)) {
                 return;
             }
             net.gossip(payload, Some(from));
@@ -204,8 +204,7 @@ async fn on_payload(
             }
         }
         Wire::Vote(vote) => {
-            if !checks_out(config, &Message::Vote(vote)) {
-                net.report(from, Misbehaviour::InvalidMessage);
+            if !checks_out(node, chain_id, net, from, &Message::Vote(vote)) {
                 return;
             }
             net.gossip(payload, Some(from));
@@ -257,17 +256,22 @@ fn read_blocks(node: &NodeHandle, first: Height, count: u32) -> Vec<Block> {
     blocks
 }
 
-/// A proposal is worth passing on when the round's proposer signed it, a vote when a validator
-/// did.
-fn checks_out(config: &ChainConfig, message: &Message) -> bool {
-    let signer = message.signer();
-    let entitled = match message {
-        Message::Proposal(signed) => {
-            proposer(&config.validators, signed.proposal.height, signed.proposal.round)
-                .is_some_and(|expected| expected.key == signer)
+/// Whether a peer's vote or proposal is worth passing on: the round's proposer signed the
+/// proposal, a validator of its height the vote. A peer that sends one signed by anybody else
+/// is reported, unless this node cannot be sure of that height's validators.
+fn checks_out(
+    node: &NodeHandle,
+    chain_id: &ChainId,
+    net: &NetHandle,
+    from: PeerId,
+    message: &Message,
+) -> bool {
+    match node.validators().check(chain_id, message) {
+        Verdict::Relay => true,
+        Verdict::Drop => false,
+        Verdict::Invalid => {
+            net.report(from, Misbehaviour::InvalidMessage);
+            false
         }
-        Message::Vote(_) => config.validators.iter().any(|validator| validator.key == signer),
-    };
-    let (hash, signature) = message.signed(&config.chain_id);
-    entitled && signer.verify(hash.as_bytes(), &signature).is_ok()
+    }
 }

@@ -82,7 +82,7 @@ pub fn replay_chain(
         if header.timestamp <= parent.timestamp {
             return Err(problem(height, "timestamp does not increase"));
         }
-        verify_proof(state.config(), &header)
+        verify_proof(&crate::validators::config_at(&state, height), &header)
             .map_err(|error| problem(height, error.to_string()))?;
         if Block::tx_root(&txs) != header.tx_root {
             return Err(problem(height, "transaction root does not match"));

@@ -224,7 +224,7 @@ pub struct Genesis {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenesisError {
     /// No validators.
-    #[error("the genesis names no validators")]
+    #[error("the validator set is empty")]
     NoValidators,
     /// The solo engine takes exactly one validator.
     #[error("the solo engine needs exactly one validator, the genesis names {0}")]
@@ -253,31 +253,39 @@ pub enum GenesisError {
     },
 }
 
+/// Checks a validator set for `engine`: not empty (exactly one for the solo engine), names of 1
+/// to 32 bytes, voting power of at least 1 each, no key twice. The genesis set and every set an
+/// operator installs later pass the same checks.
+pub fn check_validators(engine: EngineKind, validators: &[Validator]) -> Result<(), GenesisError> {
+    if validators.is_empty() {
+        return Err(GenesisError::NoValidators);
+    }
+    if engine == EngineKind::Solo && validators.len() != 1 {
+        return Err(GenesisError::SoloNeedsOneValidator(validators.len()));
+    }
+    let mut keys = BTreeSet::new();
+    for (index, validator) in validators.iter().enumerate() {
+        let reason = if validator.name.is_empty() || validator.name.len() > 32 {
+            Some("name must be 1 to 32 bytes".to_owned())
+        } else if validator.power == 0 {
+            Some("voting power must be at least 1".to_owned())
+        } else if !keys.insert(validator.key) {
+            Some("key appears twice".to_owned())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(GenesisError::BadValidator { index, reason });
+        }
+    }
+    Ok(())
+}
+
 impl Genesis {
     /// Checks the genesis for internal consistency.
     pub fn validate(&self) -> Result<(), GenesisError> {
         let config = &self.config;
-        if config.validators.is_empty() {
-            return Err(GenesisError::NoValidators);
-        }
-        if config.engine == EngineKind::Solo && config.validators.len() != 1 {
-            return Err(GenesisError::SoloNeedsOneValidator(config.validators.len()));
-        }
-        let mut keys = BTreeSet::new();
-        for (index, validator) in config.validators.iter().enumerate() {
-            let reason = if validator.name.is_empty() || validator.name.len() > 32 {
-                Some("name must be 1 to 32 bytes".to_owned())
-            } else if validator.power == 0 {
-                Some("voting power must be at least 1".to_owned())
-            } else if !keys.insert(validator.key) {
-                Some("key appears twice".to_owned())
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                return Err(GenesisError::BadValidator { index, reason });
-            }
-        }
+        check_validators(config.engine, &config.validators)?;
         let params = &config.params;
         if !(10..=60_000).contains(&params.block_interval_ms) {
             return Err(GenesisError::BadParameter {

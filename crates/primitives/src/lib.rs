@@ -28,7 +28,7 @@ pub use crypto::{PublicKey, SecretKey, Signature, SignatureError};
 pub use encoding::{DecodeError, decode, encode};
 pub use genesis::{
     ChainConfig, ChainParams, ClearingRule, EngineKind, Genesis, GenesisError, MarketParams,
-    Tariffs, Validator,
+    Tariffs, Validator, check_validators,
 };
 pub use hash::{Hash, merkle_root};
 pub use market::{ContractId, OrderId, Side};

@@ -9,10 +9,10 @@ use crate::{
     address::Address,
     crypto::{PublicKey, SecretKey, Signature, SignatureError, verify_batch},
     encoding::{DecodeError, decode, encode},
-    genesis::Tariffs,
+    genesis::{Tariffs, Validator},
     hash::{Hash, domain},
     market::{ContractId, OrderId, Side},
-    units::{Amount, Energy, Nonce, Price, Slot},
+    units::{Amount, Energy, Height, Nonce, Price, Slot},
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use rand_core::CryptoRng;
@@ -185,6 +185,15 @@ pub enum Payload {
         /// The new tariffs.
         tariffs: Tariffs,
     },
+    /// Replace the validator set from a later height (operator only). The set is checked like
+    /// the genesis set; `from_height` must be at least two above the height of the block that
+    /// carries the change, so every node knows the validators of a height before it starts.
+    SetValidators {
+        /// The first height the new set decides.
+        from_height: Height,
+        /// The new set, in proposer order.
+        validators: Vec<Validator>,
+    },
     /// Give generation certificates to another account.
     TransferCertificates {
         /// The recipient.
@@ -215,6 +224,7 @@ impl Payload {
             Payload::AcceptContract { .. } => "accept_contract",
             Payload::EndContract { .. } => "end_contract",
             Payload::SetTariffs { .. } => "set_tariffs",
+            Payload::SetValidators { .. } => "set_validators",
             Payload::TransferCertificates { .. } => "transfer_certificates",
             Payload::RetireCertificates { .. } => "retire_certificates",
         }
@@ -277,6 +287,7 @@ impl Transaction {
             | Payload::AcceptContract { .. }
             | Payload::EndContract { .. }
             | Payload::SetTariffs { .. }
+            | Payload::SetValidators { .. }
             | Payload::RetireCertificates { .. } => {}
         }
         accounts

@@ -5,6 +5,7 @@ use crate::dto::{
     AccountDto, BlockDto, BlockId, BookDto, CertificatesDto, ClearingDto, ContractDto, HeadDto,
     HistoryCursor, HistoryDto, KpiDto, MarketStatusDto, MeterDto, OrderDto, PeerDto, ReadingDto,
     SettlementDto, StatementDto, StatusDto, SubmitResultDto, SupplyDto, TradeDto, TxDto,
+    ValidatorsDto,
 };
 use jsonrpsee::{core::SubscriptionResult, proc_macros::rpc, types::ErrorObjectOwned};
 
@@ -25,6 +26,10 @@ pub trait JouleApi {
     /// The token supply.
     #[method(name = "chain_supply")]
     async fn chain_supply(&self) -> RpcResult<SupplyDto>;
+
+    /// The validators of the height after the head, and a set installed for a later height.
+    #[method(name = "chain_validators")]
+    async fn chain_validators(&self) -> RpcResult<ValidatorsDto>;
 
     /// Submits one signed transaction (hex of its canonical encoding); returns its hash.
     #[method(name = "tx_submit")]

@@ -1,8 +1,8 @@
 //! Core types to API types.
 
-use crate::dto::{AccountDto, BlockDto, HeadDto, PayloadDto, ReceiptDto};
+use crate::dto::{AccountDto, BlockDto, HeadDto, PayloadDto, ReceiptDto, ValidatorDto};
 use ledger::{Account, Outcome, Receipt};
-use primitives::{Address, Block, ConsensusProof, Nonce, Payload};
+use primitives::{Address, Block, ConsensusProof, Nonce, Payload, Validator};
 
 pub(crate) fn head_dto(block: &Block) -> HeadDto {
     HeadDto {
@@ -89,10 +89,22 @@ pub(crate) fn payload_dto(payload: &Payload) -> PayloadDto {
             feed_in: tariffs.feed_in.0,
             grid_fee: tariffs.grid_fee.0,
         },
+        Payload::SetValidators { from_height, validators } => PayloadDto::SetValidators {
+            from_height: from_height.0,
+            validators: validators.iter().map(validator_dto).collect(),
+        },
         Payload::TransferCertificates { to, count } => {
             PayloadDto::TransferCertificates { to: to.to_string(), count: *count }
         }
         Payload::RetireCertificates { count } => PayloadDto::RetireCertificates { count: *count },
+    }
+}
+
+pub(crate) fn validator_dto(validator: &Validator) -> ValidatorDto {
+    ValidatorDto {
+        name: validator.name.clone(),
+        address: Address(validator.key).to_string(),
+        power: validator.power,
     }
 }
 

@@ -154,6 +154,13 @@ pub enum PayloadDto {
         /// Grid fee.
         grid_fee: u64,
     },
+    /// The validator set replaced from a later height.
+    SetValidators {
+        /// The first height the new set decides.
+        from_height: u64,
+        /// The new set.
+        validators: Vec<ValidatorDto>,
+    },
     /// Certificates given away.
     TransferCertificates {
         /// The recipient.
@@ -304,6 +311,37 @@ pub struct SubmitErrorDto {
     pub reason: String,
     /// In words.
     pub message: String,
+}
+
+/// A validator and its voting power.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorDto {
+    /// Its display name.
+    pub name: String,
+    /// Its key, as an address.
+    pub address: String,
+    /// Its voting power.
+    pub power: u64,
+}
+
+/// Who validates the next heights.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorsDto {
+    /// The height after the head.
+    pub height: u64,
+    /// The validators of that height.
+    pub validators: Vec<ValidatorDto>,
+    /// A set the operator installed that takes over at a later height.
+    pub upcoming: Option<UpcomingValidatorsDto>,
+}
+
+/// A validator set waiting for its first height.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpcomingValidatorsDto {
+    /// The first height it decides.
+    pub from_height: u64,
+    /// The set.
+    pub validators: Vec<ValidatorDto>,
 }
 
 /// What the node is and does.

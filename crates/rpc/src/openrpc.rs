@@ -34,6 +34,12 @@ fn slot() -> Value {
     json!({ "type": "integer", "description": "delivery slot: slot s covers [s·L, (s+1)·L) of chain time" })
 }
 
+fn validator_list() -> Value {
+    json!({ "type": "array", "items": { "type": "object", "properties": {
+        "name": { "type": "string" }, "address": address(), "power": { "type": "integer" }
+    } } })
+}
+
 fn address() -> Value {
     string("account address, joule1…")
 }
@@ -82,6 +88,18 @@ pub fn document() -> Value {
             "params": [],
             "result": { "name": "supply", "schema": { "type": "object", "properties": {
                 "minted": amount(), "redeemed": amount(), "circulating": amount(), "issuer": address()
+            } } }
+        }),
+        json!({
+            "name": "chain_validators",
+            "summary": "Who validates: the validators of the height after the head, and a set the operator installed (set_validators) with the first height it decides, if any.",
+            "params": [],
+            "result": { "name": "validators", "schema": { "type": "object", "properties": {
+                "height": { "type": "integer" },
+                "validators": validator_list(),
+                "upcoming": { "type": ["object", "null"], "properties": {
+                    "from_height": { "type": "integer" }, "validators": validator_list()
+                } }
             } } }
         }),
         json!({

@@ -3,12 +3,12 @@
 use crate::{
     admin::{self, AdminAccess, require_admin},
     api::{JouleApiServer, RpcResult},
-    convert::{account_dto, block_dto, head_dto, payload_dto, receipt_dto},
+    convert::{account_dto, block_dto, head_dto, payload_dto, receipt_dto, validator_dto},
     dto::{
         AccountDto, BlockDto, BlockId, BookDto, CertificatesDto, ClearingDto, ContractDto, HeadDto,
         HistoryCursor, HistoryDto, HistoryEntryDto, KpiDto, MarketStatusDto, MeterDto, OrderDto,
         P2pDto, PeerDto, ReadingDto, SettlementDto, StatementDto, StatusDto, SubmitErrorDto,
-        SubmitResultDto, SupplyDto, TradeDto, TxDto,
+        SubmitResultDto, SupplyDto, TradeDto, TxDto, UpcomingValidatorsDto, ValidatorsDto,
     },
     errors::{
         self, internal, invalid_params, invalid_params_because, limit_exceeded, no_p2p,
@@ -322,6 +322,18 @@ impl JouleApiServer for JouleRpc {
             redeemed: supply.redeemed.to_string(),
             circulating: supply.circulating().to_string(),
             issuer: self.node.chain_config().issuer.to_string(),
+        })
+    }
+
+    async fn chain_validators(&self) -> RpcResult<ValidatorsDto> {
+        let schedule = self.node.validators();
+        Ok(ValidatorsDto {
+            height: schedule.next_height.0,
+            validators: schedule.current.iter().map(validator_dto).collect(),
+            upcoming: schedule.upcoming.as_ref().map(|change| UpcomingValidatorsDto {
+                from_height: change.from.0,
+                validators: change.validators.iter().map(validator_dto).collect(),
+            }),
         })
     }
 

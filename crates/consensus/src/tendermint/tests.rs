@@ -655,3 +655,41 @@ fn proposers_rotate_in_proportion_to_power() {
     let huge = config_with(&[u64::MAX, u64::MAX - 1, 3]).validators;
     assert!(proposer(&huge, Height(u64::MAX), u32::MAX).is_some());
 }
+
+#[test]
+fn a_new_validator_set_takes_over_at_its_height() {
+    let new_set: Vec<Validator> = [0, 1, 4]
+        .map(|index| Validator { name: format!("v{index}"), key: public(index), power: 1 })
+        .to_vec();
+    let x = value(50);
+    let mut newcomer = engine(Some(4), vec![]);
+    let mut leaving = engine(Some(3), vec![]);
+    assert!(!newcomer.is_validator());
+    for engine in [&mut newcomer, &mut leaving] {
+        let told = Event::Validators { from: Height(2), validators: new_set.clone() };
+        engine.handle(at(1000), told);
+    }
+    // Height 1 is still decided by the old set.
+    assert!(leaving.is_validator() && !newcomer.is_validator());
+    assert_eq!(leaving.validators().len(), 4);
+    // Votes for height 2 are kept from the new set only.
+    assert_eq!(leaving.handle(at(1100), Event::Vote(prevote(4, 2, 0, Some(x)))), vec![]);
+    assert_eq!(leaving.handle(at(1100), Event::Vote(prevote(2, 2, 0, Some(x)))), vec![]);
+    assert_eq!(leaving.next_height.len(), 1);
+
+    let committed = sealed(&block(1, 1500, 1), &ConsensusProof::Genesis);
+    let commands = leaving.handle(at(1500), Event::Committed { header: committed.clone() });
+    assert!(!leaving.is_validator());
+    assert!(commands.iter().all(|command| matches!(command, Command::WakeAt { .. })));
+    assert_eq!(leaving.validators(), new_set.as_slice());
+
+    newcomer.handle(at(1500), Event::Committed { header: committed });
+    assert!(newcomer.is_validator());
+    // With three equal validators, height 2 round 0 is the third's: the newcomer proposes.
+    assert_eq!(newcomer.handle(at(1500), Event::PendingChanged { ready: 1 }).len(), 1);
+    let commands = newcomer.handle(at(2500), Event::Tick);
+    assert!(
+        commands.contains(&Command::BuildBlock { height: Height(2), timestamp: at(2500) }),
+        "{commands:?}"
+    );
+}

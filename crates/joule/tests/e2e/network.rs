@@ -62,6 +62,30 @@ fn free_addr() -> String {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string()
 }
 
+/// Starts one more `joule node` in `dir` that joins the devnet from its genesis file, with
+/// `extra` arguments; returns the process and its RPC URL.
+fn start_extra_node(devnet: &Devnet, dir: &std::path::Path, extra: &[String]) -> (Process, String) {
+    let rpc_addr = free_addr();
+    let bootstrap = devnet.file["nodes"][0]["p2p_addr"].as_str().unwrap().to_owned();
+    let mut command = vec![
+        joule().display().to_string(),
+        "node".into(),
+        "--dir".into(),
+        dir.display().to_string(),
+        "--genesis".into(),
+        devnet.dir().join("genesis.json").display().to_string(),
+        "--rpc-addr".into(),
+        rpc_addr.clone(),
+        "--p2p-addr".into(),
+        "127.0.0.1:0".into(),
+        "--bootstrap".into(),
+        bootstrap,
+    ];
+    command.extend_from_slice(extra);
+    let process = Process::spawn(&command, &dir.with_extension("log"));
+    (process, format!("http://{rpc_addr}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_validators_survive_crashes_and_a_late_node_catches_up() {
     let temp = tempfile::tempdir().unwrap();
@@ -111,27 +135,7 @@ async fn four_validators_survive_crashes_and_a_late_node_catches_up() {
     assert!(agreed >= stalled + 3);
 
     // A fifth node, started later from the genesis file alone, catches up and follows.
-    let late_dir = temp.path().join("late");
-    let late_rpc = free_addr();
-    let late_url = format!("http://{late_rpc}");
-    let bootstrap = devnet.file["nodes"][0]["p2p_addr"].as_str().unwrap().to_owned();
-    let late = Process::spawn(
-        &[
-            joule().display().to_string(),
-            "node".into(),
-            "--dir".into(),
-            late_dir.display().to_string(),
-            "--genesis".into(),
-            dir.join("genesis.json").display().to_string(),
-            "--rpc-addr".into(),
-            late_rpc.clone(),
-            "--p2p-addr".into(),
-            "127.0.0.1:0".into(),
-            "--bootstrap".into(),
-            bootstrap,
-        ],
-        &temp.path().join("late.log"),
-    );
+    let (late, late_url) = start_extra_node(&devnet, &temp.path().join("late"), &[]);
     let target = head(&urls[0]).await.unwrap().height + 2;
     wait_for_height(&late_url, target, Duration::from_secs(60)).await;
     let mut all = urls.clone();
@@ -213,5 +217,100 @@ async fn partitions_stop_the_minority_and_heal_without_forks() {
         wait_for_height(url, target, Duration::from_secs(60)).await;
     }
     assert_same_chain(&urls).await;
+    assert!(devnet.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_replaces_validators_from_a_later_height() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("devnet");
+    let devnet = Devnet::start(&joule(), &dir, FOUR).await;
+    let urls: Vec<String> = (0..4).map(|index| devnet.rpc_url(index)).collect();
+    let genesis_set = devnet.joule_json(&["validators", "--json"]);
+    let old: Vec<(String, String)> = genesis_set["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (v["name"].as_str().unwrap().to_owned(), v["address"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(old.len(), 4, "{genesis_set}");
+
+    // A fifth node with its own validator key follows as a full node.
+    let key_file = temp.path().join("newcomer.key");
+    std::fs::write(&key_file, "77".repeat(32)).unwrap();
+    let (newcomer, newcomer_url) = start_extra_node(
+        &devnet,
+        &temp.path().join("newcomer"),
+        &["--validator-key".into(), key_file.display().to_string()],
+    );
+    wait_for_height(&newcomer_url, 2, Duration::from_secs(60)).await;
+    let client = HttpClientBuilder::default().build(&newcomer_url).unwrap();
+    let status = client.node_status().await.unwrap();
+    assert!(!status.is_validator);
+    let newcomer_address = status.p2p.expect("p2p").id;
+
+    // Only the operator may change the set.
+    let refused = devnet.joule(&[
+        "validators",
+        "set",
+        "--from",
+        "alice",
+        "--wait",
+        &format!("x={newcomer_address}"),
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("operator"), "{refused:?}");
+
+    // The operator keeps validators 0 and 1, drops 2 and 3, and adds the newcomer.
+    let from_height = head(&urls[0]).await.unwrap().height + 6;
+    let new_set = [
+        format!("{}={}", old[0].0, old[0].1),
+        format!("{}={}", old[1].0, old[1].1),
+        format!("node4={newcomer_address}"),
+    ];
+    let mut args = vec!["validators", "set", "--from", "operator", "--wait", "--json"];
+    let from_arg = from_height.to_string();
+    args.extend(["--from-height", &from_arg]);
+    args.extend(new_set.iter().map(String::as_str));
+    let sent = devnet.joule_json(&args);
+    assert_eq!(sent["receipt"]["success"], true, "{sent}");
+    let waiting = devnet.joule_json(&["validators", "--json"]);
+    assert_eq!(waiting["upcoming"]["from_height"], from_height, "{waiting}");
+    assert_eq!(waiting["validators"].as_array().unwrap().len(), 4);
+
+    // From that height the newcomer validates and the two dropped validators do not.
+    wait_for_height(&urls[0], from_height + 1, Duration::from_secs(60)).await;
+    wait_for_height(&newcomer_url, from_height + 1, Duration::from_secs(60)).await;
+    assert!(client.node_status().await.unwrap().is_validator);
+    let dropped = HttpClientBuilder::default().build(&urls[3]).unwrap();
+    assert!(!dropped.node_status().await.unwrap().is_validator);
+    let now = devnet.joule_json(&["validators", "--json"]);
+    let names: Vec<&str> =
+        now["validators"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, [old[0].0.as_str(), old[1].0.as_str(), "node4"], "{now}");
+    assert!(now["upcoming"].is_null(), "{now}");
+
+    // With the old set, two of four down would stop the chain; with the new one, the three
+    // validators left (0, 1 and the newcomer) go on.
+    kill9(devnet.node_pid(2));
+    kill9(devnet.node_pid(3));
+    wait_dead(devnet.node_pid(2)).await;
+    wait_dead(devnet.node_pid(3)).await;
+    let at = head(&urls[0]).await.unwrap().height;
+    for url in [&urls[0], &urls[1], &newcomer_url] {
+        wait_for_height(url, at + 4, Duration::from_secs(30)).await;
+    }
+    let block = client.chain_block(BlockId::Height(at + 3)).await.unwrap().unwrap();
+    assert!(block.proof.ends_with(", 3 precommits"), "three signers: {}", block.proof);
+
+    // A node that starts from the genesis now checks the certificates of both sets on its way.
+    let (late, late_url) = start_extra_node(&devnet, &temp.path().join("late"), &[]);
+    let target = head(&urls[0]).await.unwrap().height + 1;
+    wait_for_height(&late_url, target, Duration::from_secs(60)).await;
+    assert_same_chain(&[urls[0].clone(), urls[1].clone(), newcomer_url.clone(), late_url]).await;
+    assert!(late.stop().success());
+    assert!(newcomer.stop().success());
     assert!(devnet.stop().success());
 }

@@ -159,7 +159,7 @@ impl Manager {
                 self.max_block_txs
             ));
         }
-        let validators = &self.state.config().validators;
+        let validators = self.state.validators_at(header.height);
         if !validators.iter().any(|validator| Address(validator.key) == header.proposer) {
             return Err(format!("proposer {} is not a validator", header.proposer));
         }

@@ -10,6 +10,7 @@ use crate::{
     chain::{genesis_block, now_ms},
     mempool::{AdmitError, Mempool, MempoolLimits},
     metrics::{NodeMetrics, ReasonLabel},
+    validators::ValidatorSchedule,
 };
 use crate::{
     p2p::{Outgoing, P2pConfig, PeerId},
@@ -183,6 +184,8 @@ struct Shared {
     /// The way to the peer-to-peer task, if the node has peers.
     outbox: Option<mpsc::Sender<Outgoing>>,
     net: Option<net::NetHandle>,
+    /// Who decides the next heights; the manager replaces it after every commit.
+    validators: Arc<std::sync::RwLock<Arc<ValidatorSchedule>>>,
 }
 
 /// A cheap, cloneable way to talk to a running node.
@@ -230,8 +233,13 @@ impl Node {
         );
         metrics.head_height.set(i64::try_from(head.height.0).unwrap_or(i64::MAX));
 
+        let schedule = Arc::new(ValidatorSchedule::of(&state, head.height));
+        let validators = Arc::new(std::sync::RwLock::new(schedule.clone()));
         let (restored, restored_blocks) = restored_messages(&store, &head)?;
-        let engine = engine_for(&chain_config, config.validator_key.clone(), &head, restored);
+        // The engine starts with the validators of the height after the head.
+        let engine_config =
+            ChainConfig { validators: schedule.current.clone(), ..chain_config.clone() };
+        let engine = engine_for(&engine_config, config.validator_key.clone(), &head, restored);
         let proposer = config.validator_key.as_ref().map(|key| Address(key.public_key()));
         let (head_sender, head_receiver) = watch::channel(Arc::new(head_block));
         let (blocks, _) = broadcast::channel(256);
@@ -263,6 +271,7 @@ impl Node {
             metrics: metrics.clone(),
             outbox: network.as_ref().map(|(outbox, ..)| outbox.clone()),
             net: network.as_ref().map(|(_, _, net, _)| net.clone()),
+            validators: validators.clone(),
         });
         let manager = Manager {
             state,
@@ -271,9 +280,9 @@ impl Node {
             store,
             max_block_txs: usize::try_from(chain_config.params.max_block_txs).unwrap_or(usize::MAX),
             proposer,
-            is_validator: config.validator_key.is_some_and(|key| {
-                chain_config.validators.iter().any(|validator| validator.key == key.public_key())
-            }),
+            validators,
+            // Started with the set of the next height; told of any later one when it runs.
+            told_engine: Arc::new(ValidatorSchedule { upcoming: None, ..(*schedule).clone() }),
             head,
             head_sender,
             blocks,
@@ -389,9 +398,18 @@ impl NodeHandle {
         &self.shared.store
     }
 
-    /// The chain's configuration.
+    /// The chain's configuration as of its genesis. The validators change:
+    /// [`NodeHandle::validators`] has those of the next heights.
     pub fn chain_config(&self) -> &ChainConfig {
         &self.shared.config
+    }
+
+    /// Who validates the heights after the head, as of the last commit.
+    pub fn validators(&self) -> Arc<ValidatorSchedule> {
+        match self.shared.validators.read() {
+            Ok(schedule) => schedule.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The hash of block 0, which names the chain.
@@ -672,7 +690,10 @@ struct Manager {
     store: Arc<Store>,
     max_block_txs: usize,
     proposer: Option<Address>,
-    is_validator: bool,
+    /// The schedule published for other tasks.
+    validators: Arc<std::sync::RwLock<Arc<ValidatorSchedule>>>,
+    /// The schedule the engine was last told of.
+    told_engine: Arc<ValidatorSchedule>,
     /// The last durable block.
     head: Header,
     head_sender: watch::Sender<Arc<Block>>,
@@ -708,7 +729,10 @@ impl Manager {
         mut peer_inbox: mpsc::Receiver<NodeMessage>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), NodeError> {
-        let mut persisting: Option<Persisting> = self.drive(Event::Tick)?;
+        let mut persisting: Option<Persisting> = self.publish_validators()?;
+        if let Some(more) = self.drive(Event::Tick)? {
+            persisting = Some(more);
+        }
         let mut housekeeping = tokio::time::interval(Duration::from_millis(500));
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -792,7 +816,10 @@ impl Manager {
                 let _ = reply.send(NodeStatus {
                     head: self.head.clone(),
                     mempool_size: self.mempool.len(),
-                    is_validator: self.is_validator,
+                    is_validator: self.proposer.is_some_and(|address| {
+                        let schedule = self.validators();
+                        schedule.is_validator(schedule.next_height, &address.0)
+                    }),
                     syncing: self.sync.behind,
                     best_peer_height: self.peers.values().map(|peer| peer.height).max(),
                 });
@@ -1017,7 +1044,10 @@ impl Manager {
         self.send(Outgoing::SendAll {
             wire: Wire::Status { height: header.height, hash: header.hash() },
         });
-        let mut started = self.drive(Event::Committed { header })?;
+        let mut started = self.publish_validators()?;
+        if let Some(more) = self.drive(Event::Committed { header })? {
+            started = Some(more);
+        }
         let ready = self.mempool.has_ready(&self.state);
         if ready != self.ready || ready {
             self.ready = ready;
@@ -1028,6 +1058,48 @@ impl Manager {
         if started.is_none() {
             started = self.resume_after_write()?;
         }
+        Ok(started)
+    }
+
+    fn validators(&self) -> Arc<ValidatorSchedule> {
+        match self.validators.read() {
+            Ok(schedule) => schedule.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Publishes who validates the next heights, after a commit, and tells the engine of any
+    /// change (before it hears of the commit, so that it starts the next height with the right
+    /// set).
+    fn publish_validators(&mut self) -> Result<Option<Persisting>, NodeError> {
+        let schedule = Arc::new(ValidatorSchedule::of(&self.state, self.head.height));
+        match self.validators.write() {
+            Ok(mut published) => *published = schedule.clone(),
+            Err(poisoned) => *poisoned.into_inner() = schedule.clone(),
+        }
+        let told = &self.told_engine;
+        if (&told.current, &told.upcoming) == (&schedule.current, &schedule.upcoming) {
+            return Ok(None);
+        }
+        info!(
+            from = schedule.next_height.0,
+            validators = schedule.current.len(),
+            upcoming_from = schedule.upcoming.as_ref().map(|change| change.from.0),
+            "validator schedule"
+        );
+        let mut started = self.drive(Event::Validators {
+            from: schedule.next_height,
+            validators: schedule.current.clone(),
+        })?;
+        if let Some(change) = &schedule.upcoming
+            && let Some(more) = self.drive(Event::Validators {
+                from: change.from,
+                validators: change.validators.clone(),
+            })?
+        {
+            started = Some(more);
+        }
+        self.told_engine = schedule;
         Ok(started)
     }
 

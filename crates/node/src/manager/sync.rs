@@ -6,10 +6,11 @@
 use super::{Built, Manager, NodeError, Persisting};
 use crate::{
     p2p::{Misbehaviour, Outgoing, PeerId},
+    validators::config_at,
     wire::{MAX_BLOCKS_PER_MESSAGE, Wire},
 };
 use consensus::{Event, certificate_signatures};
-use primitives::{Block, Height, crypto::verify_batch};
+use primitives::{Block, Height, Payload, crypto::verify_batch};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -95,6 +96,11 @@ impl Manager {
             .into_iter()
             .skip_while(|block| block.header.height <= self.head.height)
             .collect();
+        // The validators of a height are known two heights ahead: a block that changes them
+        // ends the batch, and the blocks after it are asked for again once it is applied.
+        if let Some(changer) = blocks.iter().position(changes_validators) {
+            blocks.truncate(changer.saturating_add(1));
+        }
         let checked = self.check_certificates(&blocks);
         if checked < blocks.len() {
             self.send(Outgoing::Report { peer: from, misbehaviour: Misbehaviour::InvalidBlock });
@@ -129,9 +135,15 @@ impl Manager {
     }
 
     /// How many of `blocks`, from the first, are consecutive after the head and carry valid
-    /// commit certificates. All their signatures are checked in one batch.
+    /// commit certificates. All their signatures are checked in one batch. None of the blocks
+    /// but the last may change the validator set.
     fn check_certificates(&self, blocks: &[Block]) -> usize {
-        let config = self.state.config();
+        let current = self.state.config();
+        // The configuration as of a waiting validator set's first height.
+        let upcoming = self
+            .state
+            .next_validators()
+            .map(|change| (change.from, config_at(&self.state, change.from)));
         let mut items = Vec::new();
         let mut owners = Vec::new();
         let mut structural = blocks.len();
@@ -141,6 +153,10 @@ impl Manager {
                 structural = index;
                 break;
             }
+            let config = match &upcoming {
+                Some((from, config)) if block.header.height >= *from => config,
+                _ => current,
+            };
             match certificate_signatures(config, &block.header) {
                 Ok(signatures) => {
                     for signature in signatures {
@@ -178,4 +194,10 @@ impl Manager {
         let verified = self.verify_block_txs(&block.txs)?;
         self.apply_verified(block, &verified)
     }
+}
+
+/// Whether a block carries a transaction that installs a validator set (whether or not it
+/// succeeds).
+fn changes_validators(block: &Block) -> bool {
+    block.txs.iter().any(|tx| matches!(tx.tx.payload, Payload::SetValidators { .. }))
 }

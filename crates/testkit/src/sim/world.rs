@@ -528,6 +528,9 @@ impl World {
             }
             Event::Vote(vote) => encode(&(5u8, node as u64, now.0, vote)),
             Event::Syncing { behind } => encode(&(6u8, node as u64, now.0, *behind)),
+            Event::Validators { from, validators } => {
+                encode(&(7u8, node as u64, now.0, from, validators))
+            }
         };
         self.digest = Hash::digest(b"joule/sim/trace", &[self.digest.as_bytes(), &bytes]);
     }

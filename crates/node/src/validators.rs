@@ -1,0 +1,95 @@
+//! Who decides the heights after the head: the snapshot the manager publishes after every
+//! commit for the other tasks (the relay check of peers' votes and proposals, the API).
+
+use consensus::{Message, proposer};
+use ledger::{State, ValidatorChange};
+use primitives::{ChainConfig, ChainId, Height, Validator};
+use std::borrow::Cow;
+
+/// The validators of the height after the head and, if an operator installed a new set, the
+/// height it takes over at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorSchedule {
+    /// The height after the head.
+    pub next_height: Height,
+    /// The validators of `next_height`.
+    pub current: Vec<Validator>,
+    /// A set installed for a later height.
+    pub upcoming: Option<ValidatorChange>,
+}
+
+/// What to do with a peer's vote or proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Signed by a validator entitled to it: pass it on.
+    Relay,
+    /// For a height whose validators this node cannot be sure of (before its head, or too far
+    /// ahead): neither passed on nor held against the peer.
+    Drop,
+    /// Not signed by anyone entitled to it, or badly signed.
+    Invalid,
+}
+
+impl ValidatorSchedule {
+    /// The schedule of `state`, whose last block is `head`.
+    pub fn of(state: &State, head: Height) -> ValidatorSchedule {
+        let next_height = Height(head.0.saturating_add(1));
+        ValidatorSchedule {
+            next_height,
+            current: state.validators_at(next_height).to_vec(),
+            upcoming: state.next_validators().filter(|change| change.from > next_height).cloned(),
+        }
+    }
+
+    /// The validators of `height`, as far as this schedule knows.
+    pub fn at(&self, height: Height) -> &[Validator] {
+        match &self.upcoming {
+            Some(change) if change.from <= height => &change.validators,
+            _ => &self.current,
+        }
+    }
+
+    /// Whether [`ValidatorSchedule::at`] is exact for `height`: a change is committed at least
+    /// two heights before it takes over, so the next two heights are known.
+    pub fn knows(&self, height: Height) -> bool {
+        height >= self.next_height && height.0 <= self.next_height.0.saturating_add(1)
+    }
+
+    /// Whether `key` validates at `height`.
+    pub fn is_validator(&self, height: Height, key: &primitives::PublicKey) -> bool {
+        self.at(height).iter().any(|validator| validator.key == *key)
+    }
+
+    /// Checks a peer's consensus message: a proposal must be signed by the round's proposer,
+    /// a vote by a validator of its height.
+    pub(crate) fn check(&self, chain_id: &ChainId, message: &Message) -> Verdict {
+        let signer = message.signer();
+        let height = message.height();
+        let entitled = match message {
+            Message::Proposal(signed) => proposer(self.at(height), height, signed.proposal.round)
+                .is_some_and(|expected| expected.key == signer),
+            Message::Vote(_) => self.is_validator(height, &signer),
+        };
+        if !entitled {
+            return if self.knows(height) { Verdict::Invalid } else { Verdict::Drop };
+        }
+        let (hash, signature) = message.signed(chain_id);
+        if signer.verify(hash.as_bytes(), &signature).is_ok() {
+            Verdict::Relay
+        } else {
+            Verdict::Invalid
+        }
+    }
+}
+
+/// The chain configuration as it applies to `height` (the state's last block or a later one):
+/// with that height's validators.
+pub(crate) fn config_at(state: &State, height: Height) -> Cow<'_, ChainConfig> {
+    let config = state.config();
+    let validators = state.validators_at(height);
+    if std::ptr::eq(validators, config.validators.as_slice()) {
+        Cow::Borrowed(config)
+    } else {
+        Cow::Owned(ChainConfig { validators: validators.to_vec(), ..config.clone() })
+    }
+}
