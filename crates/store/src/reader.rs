@@ -76,6 +76,16 @@ impl Reader {
         }
     }
 
+    /// The last height whose transactions are in the index by hash.
+    pub fn indexed_height(&self) -> Result<Height, StoreError> {
+        let meta = self.txn.open_table(tables::META)?;
+        match meta.get(tables::META_INDEXED)? {
+            Some(bytes) => decode_height(bytes.value()),
+            // Written by a version that indexed each block in its own transaction.
+            None => Ok(self.head_height()?.unwrap_or(Height(0))),
+        }
+    }
+
     /// The header of the last committed block.
     pub fn head(&self) -> Result<Option<Header>, StoreError> {
         match self.head_height()? {
@@ -188,6 +198,22 @@ impl Reader {
                 .and_then(|receipts| receipts.into_iter().nth(position as usize))
                 .ok_or_else(|| StoreError::Corrupt(format!("tx {hash} has no receipt")))?;
             return Ok(Some(TxRecord { tx, receipt, height, index: position }));
+        }
+        // Committed blocks not indexed yet (a moment after each commit): read them.
+        let head = self.head_height()?.unwrap_or(Height(0));
+        for height in self.indexed_height()?.0.saturating_add(1)..=head.0 {
+            let height = Height(height);
+            let Some(txs) = self.transactions(height)? else { continue };
+            let Some(position) = txs.iter().position(|tx| tx.hash() == *hash) else { continue };
+            let receipt = self
+                .receipts(height)?
+                .and_then(|receipts| receipts.into_iter().nth(position))
+                .ok_or_else(|| StoreError::Corrupt(format!("tx {hash} has no receipt")))?;
+            let tx = txs.into_iter().nth(position).ok_or_else(|| {
+                StoreError::Corrupt(format!("tx {hash} vanished from block {height}"))
+            })?;
+            let index = u32::try_from(position).unwrap_or(u32::MAX);
+            return Ok(Some(TxRecord { tx, receipt, height, index }));
         }
         Ok(None)
     }

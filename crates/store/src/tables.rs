@@ -48,6 +48,9 @@ pub(crate) const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new
 
 pub(crate) const META_GENESIS: &str = "genesis";
 pub(crate) const META_HEAD: &str = "head";
+/// The last height whose transactions are in [`TX_INDEX`] (absent: all of them, as written
+/// before the index was written apart).
+pub(crate) const META_INDEXED: &str = "indexed";
 
 pub(crate) fn tx_index_key(hash: &TxHash, height: Height, index: u32) -> [u8; 20] {
     let mut key = [0u8; 20];

@@ -43,7 +43,51 @@ impl Store {
         txn.open_table(tables::STATE)?;
         txn.open_table(tables::WAL)?;
         txn.commit()?;
-        Ok(Store { db, path: path.to_owned() })
+        let store = Store { db, path: path.to_owned() };
+        store.complete_index()?;
+        Ok(store)
+    }
+
+    /// Indexes the transactions of committed blocks that a crash left unindexed.
+    fn complete_index(&self) -> Result<(), StoreError> {
+        let reader = self.read()?;
+        let Some(head) = reader.head_height()? else { return Ok(()) };
+        let indexed = reader.indexed_height()?;
+        let mut blocks = Vec::new();
+        for height in indexed.0.saturating_add(1)..=head.0 {
+            let block = reader.block(Height(height))?.ok_or_else(|| {
+                StoreError::Corrupt(format!("block {height} is missing below the head"))
+            })?;
+            blocks.push(block);
+        }
+        drop(reader);
+        if !blocks.is_empty() {
+            self.index_blocks(&blocks.iter().collect::<Vec<_>>())?;
+        }
+        Ok(())
+    }
+
+    /// Adds committed blocks' transactions to the index by hash, in their own transaction: the
+    /// index is derived from the blocks, so a block is durable and may be announced before it
+    /// is indexed. Until then [`Reader::transaction`] finds its transactions by reading the
+    /// block. Blocks must come in height order, each after the last indexed one.
+    pub fn index_blocks(&self, blocks: &[&Block]) -> Result<(), StoreError> {
+        let Some(last) = blocks.last() else { return Ok(()) };
+        let txn = self.db.begin_write()?;
+        {
+            let mut tx_index = txn.open_table(tables::TX_INDEX)?;
+            for block in blocks {
+                let height = block.header.height;
+                for (index, signed) in block.txs.iter().enumerate() {
+                    let index = u32::try_from(index).unwrap_or(u32::MAX);
+                    tx_index.insert(&tables::tx_index_key(&signed.hash(), height, index), ())?;
+                }
+            }
+            let mut meta = txn.open_table(tables::META)?;
+            meta.insert(tables::META_INDEXED, last.header.height.0.to_be_bytes().as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// The database file.
@@ -77,6 +121,7 @@ impl Store {
         {
             let mut meta = txn.open_table(tables::META)?;
             meta.insert(tables::META_GENESIS, encode(genesis).as_slice())?;
+            meta.insert(tables::META_INDEXED, 0u64.to_be_bytes().as_slice())?;
             let mut state = txn.open_table(tables::STATE)?;
             for (key, value) in entries {
                 state.insert(key.as_slice(), value.as_slice())?;
@@ -88,7 +133,8 @@ impl Store {
     }
 
     /// Writes a block, its receipts, what the market did at its start, its state changes and its
-    /// index entries in one atomic, durable transaction. The block must extend the stored head.
+    /// account history in one atomic, durable transaction (the index by transaction hash follows
+    /// with [`Store::index_blocks`]). The block must extend the stored head.
     /// Write-ahead-log entries up to its height are dropped in the same transaction.
     pub fn commit_block(
         &self,
@@ -305,11 +351,9 @@ fn write_block(
     txn.open_table(tables::RECEIPTS)?.insert(height.0, encode(receipts).as_slice())?;
     txn.open_table(tables::BLOCK_HASHES)?.insert(hash.0.as_bytes(), height.0)?;
     {
-        let mut tx_index = txn.open_table(tables::TX_INDEX)?;
         let mut touched: BTreeMap<Address, Vec<u8>> = BTreeMap::new();
         for (index, signed) in block.txs.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            tx_index.insert(&tables::tx_index_key(&signed.hash(), height, index), ())?;
             for account in signed.tx.accounts() {
                 touched.entry(account).or_default().extend_from_slice(&index.to_be_bytes());
             }

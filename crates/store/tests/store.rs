@@ -74,10 +74,24 @@ fn blocks_survive_reopening_with_indexes_and_state() {
             store.commit_block(&block, &receipts, &[], &diff).unwrap();
             parent = block.header.clone();
             blocks.push(block);
+            // Blocks 1 to 4 are indexed by hash; block 5 is left unindexed, as a crash right
+            // after its commit leaves it. Its transactions are found all the same.
+            if round == 3 {
+                let unindexed: Vec<&Block> = blocks[1..].iter().collect();
+                store.index_blocks(&unindexed).unwrap();
+            }
         }
+        let reader = store.read().unwrap();
+        assert_eq!(reader.indexed_height().unwrap(), Height(4));
+        let last = &blocks[5].txs[3];
+        assert_eq!(reader.transaction(&last.hash()).unwrap().unwrap().height, Height(5));
+        assert!(!reader.is_indexed_at(&last.hash(), Height(5), 3).unwrap());
     }
+    // Opening the store indexes what was left.
     let store = Store::open(&path).unwrap();
     let reader = store.read().unwrap();
+    assert_eq!(reader.indexed_height().unwrap(), Height(5));
+    assert!(reader.is_indexed_at(&blocks[5].txs[3].hash(), Height(5), 3).unwrap());
     assert_eq!(reader.genesis().unwrap(), Some(genesis));
     assert_eq!(reader.head_height().unwrap(), Some(Height(5)));
     for block in &blocks {

@@ -203,6 +203,7 @@ pub struct Node {
     handle: NodeHandle,
     task: JoinHandle<Result<(), NodeError>>,
     p2p: Option<JoinHandle<()>>,
+    indexer: std::thread::JoinHandle<()>,
 }
 
 impl Node {
@@ -273,6 +274,8 @@ impl Node {
             net: network.as_ref().map(|(_, _, net, _)| net.clone()),
             validators: validators.clone(),
         });
+        let (index_sender, to_index) = std::sync::mpsc::channel();
+        let indexer_store = store.clone();
         let manager = Manager {
             state,
             mempool: Mempool::new(config.mempool),
@@ -302,13 +305,18 @@ impl Node {
             sync: sync::SyncState::default(),
             writing: false,
             received: Vec::new(),
+            indexer: index_sender,
         };
         let task = tokio::spawn(manager.run(inbox, peer_inbox, shutdown_receiver.clone()));
+        let indexer = std::thread::Builder::new()
+            .name("indexer".into())
+            .spawn(move || index_committed(&indexer_store, &to_index))
+            .map_err(|error| NodeError::Panicked(format!("cannot start the indexer: {error}")))?;
         let handle = NodeHandle { shared, inbox: inbox_sender, peer_inbox: peer_inbox_sender };
         let p2p = network.map(|(_, outgoing, net, events)| {
             tokio::spawn(crate::p2p::run(net, events, outgoing, handle.clone(), shutdown_receiver))
         });
-        Ok(Node { handle, task, p2p })
+        Ok(Node { handle, task, p2p, indexer })
     }
 
     /// A handle to the running node.
@@ -330,7 +338,27 @@ impl Node {
         if let Some(p2p) = self.p2p {
             let _ = p2p.await;
         }
+        // The manager is gone and with it the indexer's queue: wait for the last entries.
+        let indexer = self.indexer;
+        let _ = tokio::task::spawn_blocking(move || indexer.join()).await;
         result
+    }
+}
+
+/// The indexer thread: adds committed blocks to the index by hash, off the path from decision
+/// to announcement, until the manager goes away. Whatever a crash leaves unindexed is indexed
+/// when the store is next opened.
+fn index_committed(store: &Store, blocks: &std::sync::mpsc::Receiver<Vec<Arc<Block>>>) {
+    while let Ok(mut batch) = blocks.recv() {
+        // Whatever else is waiting goes into the same transaction.
+        while let Ok(more) = blocks.try_recv() {
+            batch.extend(more);
+        }
+        let refs: Vec<&Block> = batch.iter().map(|block| block.as_ref()).collect();
+        if let Err(error) = store.index_blocks(&refs) {
+            error!(%error, "cannot index committed transactions; they are indexed on the next start");
+            return;
+        }
     }
 }
 
@@ -720,6 +748,8 @@ struct Manager {
     writing: bool,
     /// Blocks from peers that arrived while others were being written.
     received: Vec<(PeerId, Vec<Block>)>,
+    /// Committed blocks go to the indexer thread, which adds them to the index by hash.
+    indexer: std::sync::mpsc::Sender<Vec<Arc<Block>>>,
 }
 
 impl Manager {
@@ -1011,6 +1041,7 @@ impl Manager {
         let elapsed = done.started.elapsed().as_secs_f64();
         let pruned = self.mempool.prune(&self.state);
         self.metrics.mempool_size.set(self.mempool.len() as i64);
+        let _ = self.indexer.send(done.blocks.iter().map(|(block, _)| block.clone()).collect());
         for (block, failed) in done.blocks {
             let header = block.header.clone();
             self.metrics.block_commit_seconds.observe(elapsed);
