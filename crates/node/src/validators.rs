@@ -4,7 +4,10 @@
 use consensus::{Message, proposer};
 use ledger::{State, ValidatorChange};
 use primitives::{ChainConfig, ChainId, Height, Validator};
-use std::borrow::Cow;
+use std::{
+    borrow::Cow,
+    sync::{Arc, RwLock},
+};
 
 /// The validators of the height after the head and, if an operator installed a new set, the
 /// height it takes over at.
@@ -91,5 +94,31 @@ pub(crate) fn config_at(state: &State, height: Height) -> Cow<'_, ChainConfig> {
         Cow::Borrowed(config)
     } else {
         Cow::Owned(ChainConfig { validators: validators.to_vec(), ..config.clone() })
+    }
+}
+
+/// The latest schedule: the manager replaces it after every commit, other tasks read it.
+#[derive(Debug)]
+pub(crate) struct PublishedSchedule(RwLock<Arc<ValidatorSchedule>>);
+
+impl PublishedSchedule {
+    pub(crate) fn new(schedule: Arc<ValidatorSchedule>) -> PublishedSchedule {
+        PublishedSchedule(RwLock::new(schedule))
+    }
+
+    /// The schedule as of the last commit. (The value is only ever replaced whole, so a
+    /// poisoned lock still holds a consistent one.)
+    pub(crate) fn get(&self) -> Arc<ValidatorSchedule> {
+        match self.0.read() {
+            Ok(schedule) => schedule.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn set(&self, schedule: Arc<ValidatorSchedule>) {
+        match self.0.write() {
+            Ok(mut published) => *published = schedule,
+            Err(poisoned) => *poisoned.into_inner() = schedule,
+        }
     }
 }

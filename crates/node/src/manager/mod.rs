@@ -10,7 +10,7 @@ use crate::{
     chain::{genesis_block, now_ms},
     mempool::{AdmitError, Mempool, MempoolLimits},
     metrics::{NodeMetrics, ReasonLabel},
-    validators::ValidatorSchedule,
+    validators::{PublishedSchedule, ValidatorSchedule},
 };
 use crate::{
     p2p::{Outgoing, P2pConfig, PeerId},
@@ -185,7 +185,7 @@ struct Shared {
     outbox: Option<mpsc::Sender<Outgoing>>,
     net: Option<net::NetHandle>,
     /// Who decides the next heights; the manager replaces it after every commit.
-    validators: Arc<std::sync::RwLock<Arc<ValidatorSchedule>>>,
+    validators: Arc<PublishedSchedule>,
 }
 
 /// A cheap, cloneable way to talk to a running node.
@@ -235,7 +235,7 @@ impl Node {
         metrics.head_height.set(i64::try_from(head.height.0).unwrap_or(i64::MAX));
 
         let schedule = Arc::new(ValidatorSchedule::of(&state, head.height));
-        let validators = Arc::new(std::sync::RwLock::new(schedule.clone()));
+        let validators = Arc::new(PublishedSchedule::new(schedule.clone()));
         let (restored, restored_blocks) = restored_messages(&store, &head)?;
         // The engine starts with the validators of the height after the head.
         let engine_config =
@@ -434,10 +434,7 @@ impl NodeHandle {
 
     /// Who validates the heights after the head, as of the last commit.
     pub fn validators(&self) -> Arc<ValidatorSchedule> {
-        match self.shared.validators.read() {
-            Ok(schedule) => schedule.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.shared.validators.get()
     }
 
     /// The hash of block 0, which names the chain.
@@ -719,7 +716,7 @@ struct Manager {
     max_block_txs: usize,
     proposer: Option<Address>,
     /// The schedule published for other tasks.
-    validators: Arc<std::sync::RwLock<Arc<ValidatorSchedule>>>,
+    validators: Arc<PublishedSchedule>,
     /// The schedule the engine was last told of.
     told_engine: Arc<ValidatorSchedule>,
     /// The last durable block.
@@ -847,7 +844,7 @@ impl Manager {
                     head: self.head.clone(),
                     mempool_size: self.mempool.len(),
                     is_validator: self.proposer.is_some_and(|address| {
-                        let schedule = self.validators();
+                        let schedule = self.validators.get();
                         schedule.is_validator(schedule.next_height, &address.0)
                     }),
                     syncing: self.sync.behind,
@@ -1092,22 +1089,12 @@ impl Manager {
         Ok(started)
     }
 
-    fn validators(&self) -> Arc<ValidatorSchedule> {
-        match self.validators.read() {
-            Ok(schedule) => schedule.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
     /// Publishes who validates the next heights, after a commit, and tells the engine of any
     /// change (before it hears of the commit, so that it starts the next height with the right
     /// set).
     fn publish_validators(&mut self) -> Result<Option<Persisting>, NodeError> {
         let schedule = Arc::new(ValidatorSchedule::of(&self.state, self.head.height));
-        match self.validators.write() {
-            Ok(mut published) => *published = schedule.clone(),
-            Err(poisoned) => *poisoned.into_inner() = schedule.clone(),
-        }
+        self.validators.set(schedule.clone());
         let told = &self.told_engine;
         if (&told.current, &told.upcoming) == (&schedule.current, &schedule.upcoming) {
             return Ok(None);
