@@ -20,10 +20,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("keystore", &["primitives"]),
     ("joule", &["primitives", "ledger", "market", "consensus", "store", "node", "rpc", "keystore"]),
     ("testkit", &["rpc", "primitives", "consensus"]),
+    ("households", &["primitives", "market"]),
 ];
 
 /// The pure core: no I/O, no async runtime, no clock, no randomness of their own, no JSON.
-const PURE: &[&str] = &["primitives", "ledger", "market", "consensus"];
+const PURE: &[&str] = &["primitives", "ledger", "market", "consensus", "households"];
 
 /// Third-party crates a pure crate must not use.
 const NOT_PURE: &[&str] = &[
