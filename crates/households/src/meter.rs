@@ -5,13 +5,11 @@
 //! ([`crate::profile`]), is spread evenly over its 15 minutes and shifted by the household's
 //! `shift_minutes` (wrapping within the day). A share `event_share` of the energy is taken out
 //! of that smooth part and drawn instead by appliance events: their mean number per day `λ`
-//! returns that share on average (the day has `⌊λ⌋` events, plus one with probability
-//! `λ - ⌊λ⌋`), each is an appliance of the table below,
-//! chosen uniformly, starting at a minute drawn in proportion to the household's smooth load
-//! above the day's minimum (people use appliances when they are at home and awake) and ending
-//! before midnight. Every
-//! minute the smooth part is multiplied by log-normal noise `exp(σz - σ²/2)` (mean 1, never
-//! negative).
+//! returns that share on average (a day has `⌊λ⌋` events, plus one with probability `λ - ⌊λ⌋`);
+//! each is an appliance of the table below, chosen uniformly, starting at a minute drawn in
+//! proportion to the household's smooth load above the day's minimum (people use appliances
+//! when they are at home and awake) and ending before midnight. Every minute the smooth part is
+//! multiplied by log-normal noise `exp(σz - σ²/2)` (mean 1, never negative).
 //!
 //! **PV.** `kWp · POA / (1000 W/m²) · PR` at the middle of the minute, with the global
 //! horizontal irradiance of the clear-sky model times the community's clear-sky index

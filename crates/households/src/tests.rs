@@ -97,22 +97,25 @@ fn the_same_seed_gives_the_same_community_and_minutes() {
 fn a_meter_restarted_mid_day_gives_the_same_minutes() {
     let community = community();
     let (_, start) = day(&community, 2025, 6, 20);
+    let minute_of_day = 14 * 60 + 37;
+    let rest_of_day = 1_440 - minute_of_day;
     for household in 0..community.households.len() {
         let through = minutes(&community, household, start, 2 * 1_440);
         // 2025-06-21T14:37:12.345 local: the first minute is the one that contains it.
-        let restart = start + 1_440 * 60_000 + (14 * 60 + 37) * 60_000 + 12_345;
+        let restart = start + (1_440 + minute_of_day as u64) * 60_000 + 12_345;
         let restarted = minutes(&community, household, restart, 600);
         assert_eq!(restarted[0].start_ms, restart - 12_345);
-        assert_eq!(&through[1_440 + 14 * 60 + 37..][..600 - 37], &restarted[..600 - 37]);
-        // The rest crosses midnight into a day that started with an empty battery.
-        let next = minutes(&community, household, start + 2 * 1_440 * 60_000, 37);
-        assert_eq!(&restarted[600 - 37..], &next[..]);
+        assert_eq!(&through[1_440 + minute_of_day..], &restarted[..rest_of_day]);
+        // The rest crosses midnight into a day that starts with an empty battery.
+        let next_day =
+            minutes(&community, household, start + 2 * 1_440 * 60_000, 600 - rest_of_day);
+        assert_eq!(&restarted[rest_of_day..], &next_day[..]);
     }
 }
 
 #[test]
 fn daily_energy_matches_the_annual_figure() {
-    // 56 days spread over 2025, every 6th from 5 January: all months, every weekday 8 times.
+    // 56 days spread evenly over 2025 (6 or 7 days apart from 5 January): all months, all weekdays.
     let community = community();
     let (mean_event, mean_square_event) = event_moments();
     let (first, _) = day(&community, 2025, 1, 5);
