@@ -15,6 +15,7 @@ pub mod encoding;
 pub mod genesis;
 pub mod hash;
 pub mod market;
+pub mod time;
 pub mod tx;
 pub mod units;
 pub mod vote;
@@ -32,6 +33,7 @@ pub use genesis::{
 };
 pub use hash::{Hash, merkle_root};
 pub use market::{ContractId, OrderId, Side};
+pub use time::{TimeScale, TimeScaleError};
 pub use tx::{
     ChainId, FiatRef, Payload, SignedTransaction, Transaction, TxHash, TxRejection,
     VerifiedTransaction,

@@ -18,7 +18,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("node", &["primitives", "ledger", "market", "consensus", "store", "net"]),
     ("rpc", &["primitives", "ledger", "market", "node", "store", "net"]),
     ("keystore", &["primitives"]),
-    ("joule", &["primitives", "ledger", "market", "consensus", "store", "node", "rpc", "keystore"]),
+    (
+        "joule",
+        &[
+            "primitives",
+            "ledger",
+            "market",
+            "consensus",
+            "store",
+            "node",
+            "rpc",
+            "keystore",
+            "households",
+        ],
+    ),
     ("testkit", &["rpc", "primitives", "consensus"]),
     ("households", &["primitives", "market"]),
 ];
