@@ -252,9 +252,11 @@ async fn submit_all(
     Ok(())
 }
 
-/// Counts of what happened to readings, for the lines printed.
+/// Counts of what the driver did so far, for the lines printed.
 #[derive(Default, Debug, Clone, Copy)]
 struct ReadingCounts {
+    /// Slots whose gate closed before the agents placed their orders.
+    order_slots_missed: u64,
     sent: u64,
     late: u64,
     estimated: u64,
@@ -419,6 +421,9 @@ impl Driver {
             let gate = self.market.gate_closure(slot).0;
             if now >= gate {
                 // The gate closed before the agents' turn came (the devnet was busy).
+                if self.order_stage == 0 {
+                    self.counts.order_slots_missed += 1;
+                }
                 self.next_order_slot += 1;
                 self.order_stage = 0;
                 self.placed.clear();
@@ -565,7 +570,17 @@ impl Driver {
             let offset = self.community.config.utc_offset_minutes;
             println!("{}", line.text(self.market.slot_ms(), offset, counts, refused));
             let _ = std::io::stdout().flush();
-            writeln!(jsonl, "{}", serde_json::to_string(&line.json(self.market.slot_ms()))?)?;
+            let mut json = line.json(self.market.slot_ms());
+            json["driver"] = serde_json::json!({
+                "readings_sent": counts.sent,
+                "readings_late": counts.late,
+                "readings_estimated": counts.estimated,
+                "readings_missing": counts.missing,
+                "readings_refused": counts.refused,
+                "refusals": self.refusals,
+                "order_slots_missed": counts.order_slots_missed,
+            });
+            writeln!(jsonl, "{}", serde_json::to_string(&json)?)?;
             self.next_report += 1;
         }
         Ok(())

@@ -93,8 +93,9 @@ pub(crate) struct DevnetArgs {
 
 impl DevnetArgs {
     /// The options of a devnet that `joule replay` starts in `dir`: the defaults, one validator,
-    /// no simulated households, chain time at `speed`, and settlement late enough (eight
-    /// slots) that readings are never late at that speed.
+    /// no simulated households, chain time at `speed`, and settlement late enough that the
+    /// window for a reading lasts at least ten seconds of wall time at that speed (two slots at
+    /// least, 96 at most).
     pub(crate) fn for_replay(dir: &Path, speed: u32) -> DevnetArgs {
         #[derive(clap::Parser)]
         struct Wrapper {
@@ -106,7 +107,9 @@ impl DevnetArgs {
         args.households = Some(0);
         args.speed = Some(speed);
         args.validators = 1;
-        args.settlement_delay_slots = 8;
+        let slot_ms = u64::from(args.slot_minutes) * 60_000;
+        let delay = (10_000 * u64::from(speed)).div_ceil(slot_ms.max(1)).clamp(2, 96);
+        args.settlement_delay_slots = u32::try_from(delay).unwrap_or(96);
         args.rpc_port = 0;
         args.p2p_port = 0;
         args
