@@ -35,12 +35,14 @@ pub mod keys;
 mod money;
 mod slots;
 mod state;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod types;
 
-pub use error::{InclusionError, StateError, TxError};
+pub use error::{InclusionError, StateError, TxError, UndoError};
 pub use exec::{MAX_ORDER_MWH, MAX_PRICE, MAX_READING_MWH, MAX_SLOTS_AHEAD};
 pub use state::State;
 pub use types::{
     Account, BlockOutcome, ClearedSlot, Contract, ContractStatus, Cursor, MarketEvent, Meter,
-    OpenOrder, Outcome, Receipt, SlotReadings, StateDiff, Supply, ValidatorChange,
+    OpenOrder, Outcome, Receipt, SlotReadings, StateDiff, Supply, UndoData, ValidatorChange,
 };

@@ -93,7 +93,7 @@ fn main() {
         };
         let block = Block { header, txs };
         let receipts = vec![Receipt::Success(ledger::Outcome::Done); per_block];
-        let diff = StateDiff { changes, root: Hash::ZERO };
+        let diff = StateDiff { changes, root: Hash::ZERO, undo: Default::default() };
         let started = Instant::now();
         store.commit_block(&block, &receipts, &[], &diff).expect("commit");
         times.push(started.elapsed().as_secs_f64() * 1000.0);
