@@ -14,8 +14,10 @@
 mod error;
 mod reader;
 mod tables;
+mod unwind;
 mod writer;
 
 pub use error::StoreError;
-pub use reader::{HistoryEntry, Reader, StateEntry, TxRecord};
-pub use writer::{BlockWrite, ClearingRecord, Store, add_record};
+pub use reader::{HistoryEntry, Reader, StateEntry, TableRows, TxRecord};
+pub use unwind::UnwoundBlock;
+pub use writer::{BlockWrite, ClearingRecord, Store, StoreConfig, add_record};
