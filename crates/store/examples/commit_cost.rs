@@ -119,10 +119,27 @@ fn main() {
         parent = block.header;
     }
     let size = std::fs::metadata(dir.path().join("chain.redb")).map(|m| m.len()).unwrap_or(0);
+    let reader = store.read().expect("read");
+    let kept = (1..=blocks)
+        .filter(|height| reader.undo_data(Height(*height)).expect("undo data").is_some())
+        .count();
+    let undo_bytes: usize = reader
+        .undo_data(Height(blocks))
+        .expect("undo data")
+        .map_or(0, |undo| primitives::encode(&undo).len());
+    drop(reader);
+    let mut all = times.clone();
+    all.sort_by(f64::total_cmp);
+    let overall = all.get(all.len() / 2).copied().unwrap_or(0.0);
     let tenth = (times.len() / 10).max(1);
     println!(
         "blocks {blocks} × {per_block} txs, {accounts} accounts, undo depth {undo_depth}; file {} MB",
         size / 1_000_000
+    );
+    println!("undo data kept for {kept} blocks, {} kB for the last", undo_bytes / 1_000);
+    println!(
+        "all blocks        median commit {overall:7.1} ms  ({:.1} µs/tx)",
+        overall * 1000.0 / per_block as f64
     );
     for (index, chunk) in times.chunks(tenth).enumerate() {
         let mut sorted = chunk.to_vec();
