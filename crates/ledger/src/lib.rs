@@ -12,7 +12,8 @@
 //! [`primitives::VerifiedTransaction`]s, which can only be made by verifying), no clock (block
 //! time comes in as an argument) and no randomness. Persisting state is the store's job; the
 //! state travels as opaque key/value entries ([`StateDiff`], [`State::entries`],
-//! [`State::from_entries`]).
+//! [`State::from_entries`]). A finished block can be undone from its [`UndoData`]
+//! ([`State::undo_block`]), which the store keeps for chains that may reorganise.
 //!
 //! Money code never panics: arithmetic is checked or saturating, and a rule violation is a
 //! [`TxError`] value.

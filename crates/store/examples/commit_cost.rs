@@ -1,10 +1,11 @@
 //! Measures how long `Store::commit_block` takes as the chain grows.
 //!
 //! `cargo run --release -p store --example commit_cost -- [blocks] [txs-per-block] [accounts]
-//! [--undo-depth N]` writes synthetic blocks of transfers (unsigned: the store does not check
-//! signatures) and prints the median commit time of every tenth of the run, so a cost that grows
-//! with the size of the database shows up as a rising column. With `--undo-depth N` the store
-//! keeps undo data for the last N blocks, as a chain that may unwind does.
+//! [--undo-depth N] [--unwind K]` writes synthetic blocks of transfers (unsigned: the store does
+//! not check signatures) and prints the median commit time of every tenth of the run, so a cost
+//! that grows with the size of the database shows up as a rising column. With `--undo-depth N`
+//! the store keeps undo data for the last N blocks, as a chain that may unwind does; with
+//! `--unwind K` it then takes the last K blocks off and says how long that took.
 
 use ledger::{Receipt, StateDiff, UndoData};
 use primitives::{
@@ -18,10 +19,13 @@ use store::{Store, StoreConfig};
 fn main() {
     let mut numbers = Vec::new();
     let mut undo_depth = 0;
+    let mut unwind = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--undo-depth" {
             undo_depth = args.next().and_then(|n| n.parse().ok()).expect("--undo-depth N");
+        } else if arg == "--unwind" {
+            unwind = args.next().and_then(|n| n.parse().ok()).expect("--unwind K");
         } else {
             numbers.push(arg.parse::<u64>().expect("a number"));
         }
@@ -150,6 +154,15 @@ fn main() {
             index * tenth + chunk.len(),
             sorted[sorted.len() / 2],
             sorted[sorted.len() / 2] * 1000.0 / per_block as f64
+        );
+    }
+    if unwind > 0 {
+        let started = Instant::now();
+        let unwound = store.unwind_to(Height(blocks.saturating_sub(unwind))).expect("unwind");
+        println!(
+            "unwound {} blocks in {:.1} ms",
+            unwound.len(),
+            started.elapsed().as_secs_f64() * 1000.0
         );
     }
 }
