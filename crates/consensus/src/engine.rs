@@ -1,53 +1,32 @@
 //! The interface every consensus engine implements.
 
-use primitives::{
-    BlockHash, ChainId, ConsensusProof, Hash, Header, Height, PublicKey, Signature, SignedProposal,
-    SignedVote, TimestampMs,
-};
+use primitives::{BlockHash, ConsensusProof, Header, Height, PublicKey, TimestampMs};
 
-/// A message validators exchange while deciding a block.
+/// A message of an engine as it travels between nodes: the engine encodes and decodes it, the
+/// node only carries it (and the block that travels with it, if any). Its shape is the
+/// engine's business: a Tendermint proposal or vote, a Raft append or vote, a mined block's
+/// announcement.
 #[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Debug, borsh::BorshSerialize, borsh::BorshDeserialize,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    Debug,
+    PartialOrd,
+    Ord,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
 )]
-pub enum Message {
-    /// A proposer's signed proposal. On the network it travels with the block itself.
-    Proposal(SignedProposal),
-    /// A validator's signed prevote or precommit.
-    Vote(SignedVote),
-}
+pub struct EngineMessage(pub Vec<u8>);
 
-impl Message {
-    /// The height the message is about.
-    pub fn height(&self) -> Height {
-        match self {
-            Message::Proposal(signed) => signed.proposal.height,
-            Message::Vote(signed) => signed.vote.height,
-        }
-    }
-
-    /// The round the message is about.
-    pub fn round(&self) -> u32 {
-        match self {
-            Message::Proposal(signed) => signed.proposal.round,
-            Message::Vote(signed) => signed.vote.round,
-        }
-    }
-
-    /// Who signed it: the proposer or the voting validator.
-    pub fn signer(&self) -> PublicKey {
-        match self {
-            Message::Proposal(signed) => signed.proposer,
-            Message::Vote(signed) => signed.validator,
-        }
-    }
-
-    /// What its signature must cover on chain `chain_id`, and the signature.
-    pub fn signed(&self, chain_id: &ChainId) -> (Hash, Signature) {
-        match self {
-            Message::Proposal(signed) => (signed.proposal.signing_hash(chain_id), signed.signature),
-            Message::Vote(signed) => (signed.vote.signing_hash(chain_id), signed.signature),
-        }
-    }
+/// What the node found of the block that came with a message: it executed it on top of its
+/// head and checked the result (transactions, state root, timestamp, proposer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockCheck {
+    /// The block's hash.
+    pub hash: BlockHash,
+    /// Whether it is a valid successor of the head.
+    pub valid: bool,
 }
 
 /// Something the node tells the engine.
@@ -66,24 +45,22 @@ pub enum Event {
         /// The header of the built block.
         header: Header,
     },
-    /// A block was durably committed and is the new head (decided by this engine, or
-    /// downloaded with its commit certificate while catching up).
+    /// A block became the head: durably appended, by this engine's decision or downloaded with
+    /// its proof while catching up.
     Committed {
-        /// The committed header, proof included.
+        /// The header, proof included.
         header: Header,
     },
-    /// A proposal arrived together with its block, and the node has checked the block against
-    /// its state (`valid`: transactions, state root, timestamp). The node only passes proposals
-    /// for the height after its head, from the round's proposer; the engine checks the
-    /// signature again.
-    Proposal {
-        /// The signed proposal.
-        proposal: SignedProposal,
-        /// Whether the block it names is valid on top of the head.
-        valid: bool,
+    /// A message from a peer. If a block came with it for the height after the head, the node
+    /// has checked it (`block`); a block for a later height is held back, with its message,
+    /// until that height comes; a message without a block comes at once. The engine checks
+    /// the message's signature itself.
+    Message {
+        /// The message.
+        message: EngineMessage,
+        /// The block that came with it, checked.
+        block: Option<BlockCheck>,
     },
-    /// A vote arrived. The engine checks its signature and that it comes from a validator.
-    Vote(SignedVote),
     /// Whether the node is catching up with its peers. While it is, the engine signs nothing.
     Syncing {
         /// True while downloading missing blocks.
@@ -110,24 +87,65 @@ pub enum Command {
         /// Its timestamp.
         timestamp: TimestampMs,
     },
-    /// The block is final: attach the proof and commit it durably, then answer with
-    /// [`Event::Committed`].
+    /// The block is final: attach the proof, append it durably to the head, then answer with
+    /// [`Event::Committed`]. It will never be undone.
     Commit {
         /// The block to commit.
         hash: BlockHash,
         /// The proof to put in its header.
         proof: ConsensusProof,
     },
+    /// Like [`Command::Commit`], but the block is not final yet: an engine with forks may
+    /// later undo it with [`Command::SwitchBranch`] until it marks it final with
+    /// [`Command::Finalize`].
+    Extend {
+        /// The block to append.
+        hash: BlockHash,
+        /// The proof to put in its header.
+        proof: ConsensusProof,
+    },
+    /// Undo the blocks above height `to` (none of them final) and append `blocks` in order, in
+    /// one durable step; then each applied block is answered with [`Event::Committed`].
+    SwitchBranch {
+        /// The height that stays.
+        to: Height,
+        /// The blocks of the other branch, first to last, with their proofs.
+        blocks: Vec<(BlockHash, ConsensusProof)>,
+    },
+    /// Blocks up to `height` will never be undone.
+    Finalize {
+        /// The highest final height.
+        height: Height,
+    },
     /// Send a [`Event::Tick`] no later than this time (replaces any earlier request).
     WakeAt {
         /// When.
         at: TimestampMs,
     },
-    /// Send this message, signed by this validator, to every peer. The node first appends it
-    /// durably to its write-ahead log: after a restart the engine is given back its own
-    /// messages for the current height, so that it never signs two different ones for the same
-    /// height, round and step. A proposal is sent with its block.
-    Broadcast(Message),
+    /// Send this message to every peer, with block `block` if it names one. The node first
+    /// appends it durably to its write-ahead log: after a restart the engine is given back its
+    /// own messages for the height after the head, so that it never signs two different ones
+    /// for the same decision.
+    Broadcast {
+        /// The message.
+        message: EngineMessage,
+        /// The block to send with it (one the node built or received).
+        block: Option<BlockHash>,
+    },
+    /// Send this message to one validator only (by its key; a validator's network identity is
+    /// its validator key). Not logged.
+    Send {
+        /// The validator.
+        to: PublicKey,
+        /// The message.
+        message: EngineMessage,
+        /// The block to send with it.
+        block: Option<BlockHash>,
+    },
+    /// Keep this engine state durably (it replaces the one kept before), written before any
+    /// message of a later command leaves the node: state that outlives a height, such as a
+    /// Raft term and vote. A restarted engine is given it back.
+    SaveState(Vec<u8>),
 }
 
 /// A consensus engine: a pure function of its own state, the events it is fed and the time it
@@ -135,4 +153,13 @@ pub enum Command {
 pub trait Engine {
     /// Handles one event at chain time `now` and returns what the node must do, in order.
     fn handle(&mut self, now: TimestampMs, event: Event) -> Vec<Command>;
+}
+
+/// What an engine is given back when its node restarts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// The messages it broadcast (and the node logged) for the height after the head.
+    pub messages: Vec<EngineMessage>,
+    /// The state it last asked to keep ([`Command::SaveState`]).
+    pub state: Option<Vec<u8>>,
 }

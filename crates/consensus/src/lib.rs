@@ -17,22 +17,20 @@
 mod engine;
 mod power;
 mod proof;
+mod rules;
 mod solo;
-mod tendermint;
+pub mod tendermint;
 
-pub use engine::{Command, Engine, Event, Message};
+pub use engine::{BlockCheck, Command, Engine, EngineMessage, Event, Restored};
 pub use proof::{ProofError, certificate_signatures, verify_proof};
+pub use rules::{HeaderError, Rules, ValidatorView, Verdict, rules};
 pub use solo::SoloEngine;
-pub use tendermint::{
-    NEXT_HEIGHT_ROUNDS, ROUNDS_KEPT_AHEAD, ROUNDS_KEPT_BEHIND, SignatureCheck, TendermintEngine,
-    Timeouts, proposer,
-};
+pub use tendermint::{SignatureCheck, TendermintEngine, Timeouts, proposer};
 
 use primitives::{ChainConfig, EngineKind, Header, SecretKey, TimeScale};
 
 /// The engine the genesis asks for, resuming after `head`. `key` is this node's validator key,
-/// if it has one; `restored` are the messages it signed for the next height before a restart
-/// (from its write-ahead log).
+/// if it has one; `restored` is what it logged and kept before a restart.
 ///
 /// Engines see one time, chain time. Block intervals and round timeouts are wall durations (a
 /// devnet whose chain time runs 60 times as fast still makes a block a second), so they are
@@ -41,7 +39,7 @@ pub fn engine_for(
     config: &ChainConfig,
     key: Option<SecretKey>,
     head: &Header,
-    restored: Vec<Message>,
+    restored: Restored,
     time: &TimeScale,
 ) -> Box<dyn Engine + Send> {
     let mut config = config.clone();
@@ -53,7 +51,7 @@ pub fn engine_for(
             &config,
             key,
             head,
-            restored,
+            restored.messages.iter().filter_map(tendermint::decode).collect(),
             Timeouts::default().scaled(time),
         )),
     }

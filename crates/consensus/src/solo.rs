@@ -95,10 +95,7 @@ impl Engine for SoloEngine {
             }
             // One validator needs no messages, never falls behind anyone, and is fixed by the
             // genesis (the ledger refuses to change a solo chain's validator).
-            Event::Proposal { .. }
-            | Event::Vote(_)
-            | Event::Syncing { .. }
-            | Event::Validators { .. } => vec![],
+            Event::Message { .. } | Event::Syncing { .. } | Event::Validators { .. } => vec![],
         }
     }
 }

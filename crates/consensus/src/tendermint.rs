@@ -27,7 +27,7 @@
 //! skips to the highest round `R` such that validators with more than a third of the power have
 //! sent a message in round `R` or later (the paper counts messages of round `R` exactly).
 
-use crate::engine::{Command, Engine, Event, Message};
+use crate::engine::{BlockCheck, Command, Engine, EngineMessage, Event};
 use crate::power::{more_than_one_third, more_than_two_thirds, total_power};
 use primitives::{
     Address, BlockHash, ChainConfig, ChainId, ChainParams, CommitCertificate, CommitSignature,
@@ -35,6 +35,75 @@ use primitives::{
     SignedProposal, SignedVote, TimestampMs, Validator, Vote, VoteKind,
 };
 use std::collections::BTreeMap;
+
+/// A message validators exchange while deciding a block; on the network it is an
+/// [`EngineMessage`] ([`encode`], [`decode`]).
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, Debug, borsh::BorshSerialize, borsh::BorshDeserialize,
+)]
+pub enum Message {
+    /// A proposer's signed proposal. On the network it travels with the block itself.
+    Proposal(SignedProposal),
+    /// A validator's signed prevote or precommit.
+    Vote(SignedVote),
+}
+
+impl Message {
+    /// The height the message is about.
+    pub fn height(&self) -> Height {
+        match self {
+            Message::Proposal(signed) => signed.proposal.height,
+            Message::Vote(signed) => signed.vote.height,
+        }
+    }
+
+    /// The round the message is about.
+    pub fn round(&self) -> u32 {
+        match self {
+            Message::Proposal(signed) => signed.proposal.round,
+            Message::Vote(signed) => signed.vote.round,
+        }
+    }
+
+    /// Who signed it: the proposer or the voting validator.
+    pub fn signer(&self) -> PublicKey {
+        match self {
+            Message::Proposal(signed) => signed.proposer,
+            Message::Vote(signed) => signed.validator,
+        }
+    }
+
+    /// What its signature must cover on chain `chain_id`, and the signature.
+    pub fn signed(&self, chain_id: &ChainId) -> (Hash, Signature) {
+        match self {
+            Message::Proposal(signed) => (signed.proposal.signing_hash(chain_id), signed.signature),
+            Message::Vote(signed) => (signed.vote.signing_hash(chain_id), signed.signature),
+        }
+    }
+
+    /// The block a proposal names (it travels with it).
+    pub fn block(&self) -> Option<BlockHash> {
+        match self {
+            Message::Proposal(signed) => Some(signed.proposal.block),
+            Message::Vote(_) => None,
+        }
+    }
+}
+
+/// `message` as it travels.
+pub fn encode(message: &Message) -> EngineMessage {
+    EngineMessage(primitives::encode(message))
+}
+
+/// The Tendermint message in `message`, if it is one (canonically encoded).
+pub fn decode(message: &EngineMessage) -> Option<Message> {
+    primitives::decode(&message.0).ok()
+}
+
+/// The command that sends `message` (with its block, for a proposal) after logging it.
+pub fn broadcast(message: &Message) -> Command {
+    Command::Broadcast { message: encode(message), block: message.block() }
+}
 
 /// Rounds below the current one whose messages are kept (for the "polka in an earlier round"
 /// rule and late precommits).
@@ -535,6 +604,19 @@ impl TendermintEngine {
 
     // ---- Incoming messages -------------------------------------------------------------------
 
+    /// A peer's message: a proposal counts only with the check of the block it names.
+    fn on_message(&mut self, message: &EngineMessage, block: Option<BlockCheck>) {
+        match decode(message) {
+            Some(Message::Proposal(signed)) => {
+                if let Some(check) = block.filter(|check| check.hash == signed.proposal.block) {
+                    self.on_proposal(signed, check.valid);
+                }
+            }
+            Some(Message::Vote(signed)) => self.on_vote(signed),
+            None => {}
+        }
+    }
+
     fn on_proposal(&mut self, signed: SignedProposal, valid: bool) {
         let proposal = signed.proposal;
         let is_proposer =
@@ -728,7 +810,7 @@ impl TendermintEngine {
         self.state
             .own
             .range((round, Slot::Proposal)..=(round, Slot::Precommit))
-            .map(|(_, message)| Command::Broadcast(*message))
+            .map(|(_, message)| broadcast(message))
             .collect()
     }
 
@@ -848,7 +930,7 @@ impl TendermintEngine {
         let message = Message::Proposal(signed);
         self.state.own.insert((round, Slot::Proposal), message);
         self.accept_proposal(signed, true);
-        vec![Command::Broadcast(message)]
+        vec![broadcast(&message)]
     }
 
     /// Upon the round's proposal while in the propose step: prevote it if it is valid and our
@@ -986,7 +1068,7 @@ impl TendermintEngine {
         let Some(key) = self.signing_key() else { return vec![] };
         let round = self.state.round;
         if let Some(signed_before) = self.state.own.get(&(round, Slot::of_vote(kind))) {
-            return vec![Command::Broadcast(*signed_before)];
+            return vec![broadcast(signed_before)];
         }
         let vote = Vote { height: self.state.height, round, kind, block };
         let signature = key.sign(vote.signing_hash(&self.chain_id).as_bytes());
@@ -994,7 +1076,7 @@ impl TendermintEngine {
         let message = Message::Vote(signed);
         self.state.own.insert((round, Slot::of_vote(kind)), message);
         self.accept_vote(signed);
-        vec![Command::Broadcast(message)]
+        vec![broadcast(&message)]
     }
 
     /// Asks to be woken at the earliest deadline still pending, if that is a new request.
@@ -1036,8 +1118,7 @@ impl Engine for TendermintEngine {
             }
             Event::BlockBuilt { header } => commands.extend(self.on_block_built(&header)),
             Event::Committed { header } => self.on_committed(&header),
-            Event::Proposal { proposal, valid } => self.on_proposal(proposal, valid),
-            Event::Vote(vote) => self.on_vote(vote),
+            Event::Message { message, block } => self.on_message(&message, block),
             Event::Syncing { behind } => self.syncing = behind,
             Event::Validators { from, validators } => {
                 if from <= self.state.height {

@@ -16,7 +16,9 @@
 //! The node does not speak JSON or HTTP (that is `rpc`), and does not parse files (the binary
 //! hands it a [`primitives::Genesis`]).
 
+mod app;
 mod chain;
+pub mod core;
 mod manager;
 mod mempool;
 mod metrics;

@@ -4,11 +4,10 @@
 
 use crate::{
     manager::{NodeHandle, NodeMessage},
-    validators::Verdict,
     wire::{MAX_BLOCKS_PER_MESSAGE, Wire},
 };
 use bytes::Bytes;
-use consensus::Message;
+use consensus::{EngineMessage, Verdict};
 use net::{NetConfig, NetEvent, NetHandle};
 use primitives::{Block, BlockHash, ChainConfig, ChainId, Height, SecretKey};
 use std::{
@@ -192,23 +191,12 @@ async fn on_payload(
             });
             return;
         }
-        Wire::Proposal { proposal, block } => {
-            if !checks_out(node, chain_id, net, from, &Message::Proposal(proposal)) {
+        Wire::Consensus { message, block } => {
+            if !checks_out(node, chain_id, net, from, &message) {
                 return;
             }
             net.gossip(payload, Some(from));
-            NodeMessage::Consensus {
-                from,
-                message: Message::Proposal(proposal),
-                block: Some(block),
-            }
-        }
-        Wire::Vote(vote) => {
-            if !checks_out(node, chain_id, net, from, &Message::Vote(vote)) {
-                return;
-            }
-            net.gossip(payload, Some(from));
-            NodeMessage::Consensus { from, message: Message::Vote(vote), block: None }
+            NodeMessage::Consensus { from, message, block }
         }
         Wire::Status { height, .. } => NodeMessage::PeerStatus { peer: from, height, latency_ms },
         Wire::GetBlocks { from: first, count } => {
@@ -256,17 +244,19 @@ fn read_blocks(node: &NodeHandle, first: Height, count: u32) -> Vec<Block> {
     blocks
 }
 
-/// Whether a peer's vote or proposal is worth passing on: the round's proposer signed the
-/// proposal, a validator of its height the vote. A peer that sends one signed by anybody else
-/// is reported, unless this node cannot be sure of that height's validators.
+/// Whether a peer's consensus message is worth passing on, by the engine's rules (for
+/// Tendermint: the round's proposer signed the proposal, a validator of its height the vote).
+/// A peer that sends one signed by anybody else is reported, unless this node cannot be sure
+/// of that height's validators.
 fn checks_out(
     node: &NodeHandle,
     chain_id: &ChainId,
     net: &NetHandle,
     from: PeerId,
-    message: &Message,
+    message: &EngineMessage,
 ) -> bool {
-    match node.validators().check(chain_id, message) {
+    let rules = consensus::rules(node.chain_config().engine);
+    match rules.check_message(chain_id, node.validators().as_ref(), message) {
         Verdict::Relay => true,
         Verdict::Drop => false,
         Verdict::Invalid => {

@@ -1,9 +1,8 @@
-//! Who decides the heights after the head: the snapshot the manager publishes after every
-//! commit for the other tasks (the relay check of peers' votes and proposals, the API).
+//! Who decides the heights after the head: the snapshot the core publishes after every commit
+//! for the other tasks (the engine's relay check of peers' messages, the API).
 
-use consensus::{Message, proposer};
 use ledger::{State, ValidatorChange};
-use primitives::{ChainConfig, ChainId, Height, Validator};
+use primitives::{ChainConfig, Height, Validator};
 use std::{
     borrow::Cow,
     sync::{Arc, RwLock},
@@ -19,18 +18,6 @@ pub struct ValidatorSchedule {
     pub current: Vec<Validator>,
     /// A set installed for a later height.
     pub upcoming: Option<ValidatorChange>,
-}
-
-/// What to do with a peer's vote or proposal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Signed by a validator entitled to it: pass it on.
-    Relay,
-    /// For a height whose validators this node cannot be sure of (before its head, or too far
-    /// ahead): neither passed on nor held against the peer.
-    Drop,
-    /// Not signed by anyone entitled to it, or badly signed.
-    Invalid,
 }
 
 impl ValidatorSchedule {
@@ -62,26 +49,15 @@ impl ValidatorSchedule {
     pub fn is_validator(&self, height: Height, key: &primitives::PublicKey) -> bool {
         self.at(height).iter().any(|validator| validator.key == *key)
     }
+}
 
-    /// Checks a peer's consensus message: a proposal must be signed by the round's proposer,
-    /// a vote by a validator of its height.
-    pub(crate) fn check(&self, chain_id: &ChainId, message: &Message) -> Verdict {
-        let signer = message.signer();
-        let height = message.height();
-        let entitled = match message {
-            Message::Proposal(signed) => proposer(self.at(height), height, signed.proposal.round)
-                .is_some_and(|expected| expected.key == signer),
-            Message::Vote(_) => self.is_validator(height, &signer),
-        };
-        if !entitled {
-            return if self.knows(height) { Verdict::Invalid } else { Verdict::Drop };
-        }
-        let (hash, signature) = message.signed(chain_id);
-        if signer.verify(hash.as_bytes(), &signature).is_ok() {
-            Verdict::Relay
-        } else {
-            Verdict::Invalid
-        }
+impl consensus::ValidatorView for ValidatorSchedule {
+    fn at(&self, height: Height) -> &[Validator] {
+        ValidatorSchedule::at(self, height)
+    }
+
+    fn knows(&self, height: Height) -> bool {
+        ValidatorSchedule::knows(self, height)
     }
 }
 

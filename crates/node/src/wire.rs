@@ -1,12 +1,14 @@
 //! What nodes say to each other, inside the `net` crate's authenticated frames.
 //!
-//! Every message is one borsh-encoded [`Wire`] value. Transactions, proposals and votes are
+//! Every message is one borsh-encoded [`Wire`] value. Transactions and consensus messages are
 //! gossiped (flooded once to every peer, de-duplicated by hash); status, block requests and
-//! block responses go to one peer.
+//! block responses go to one peer. A consensus message is the engine's own
+//! ([`consensus::EngineMessage`]): the node carries it, and the block that goes with it,
+//! without knowing its shape.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use consensus::Message;
-use primitives::{Block, BlockHash, Height, SignedProposal, SignedTransaction, SignedVote};
+use consensus::EngineMessage;
+use primitives::{Block, BlockHash, Height, SignedTransaction};
 
 /// Most blocks asked for, or sent, in one message.
 pub const MAX_BLOCKS_PER_MESSAGE: u32 = 512;
@@ -16,15 +18,14 @@ pub const MAX_BLOCKS_PER_MESSAGE: u32 = 512;
 pub enum Wire {
     /// Transactions admitted by the sender's mempool (gossip).
     Txs(Vec<SignedTransaction>),
-    /// A proposal and the block it names (gossip).
-    Proposal {
-        /// The signed proposal.
-        proposal: SignedProposal,
-        /// The block.
-        block: Box<Block>,
+    /// A consensus engine's message, and the block that goes with it, if any (gossip, or to
+    /// one peer).
+    Consensus {
+        /// The engine's message.
+        message: EngineMessage,
+        /// The block it carries.
+        block: Option<Box<Block>>,
     },
-    /// A prevote or precommit (gossip).
-    Vote(SignedVote),
     /// The sender's committed head (to one peer: on connecting, and after each block).
     Status {
         /// Its height.
@@ -44,15 +45,6 @@ pub enum Wire {
 }
 
 impl Wire {
-    /// The message for a consensus message the engine wants sent; a proposal needs its block.
-    pub fn consensus(message: Message, block: Option<Box<Block>>) -> Option<Wire> {
-        match (message, block) {
-            (Message::Vote(vote), _) => Some(Wire::Vote(vote)),
-            (Message::Proposal(proposal), Some(block)) => Some(Wire::Proposal { proposal, block }),
-            (Message::Proposal(_), None) => None,
-        }
-    }
-
     /// The canonical bytes.
     pub fn encode(&self) -> Vec<u8> {
         primitives::encode(self)
@@ -64,13 +56,25 @@ impl Wire {
     }
 }
 
-/// An entry of the consensus write-ahead log: a message this validator signed and, for a
-/// proposal, the block it names. A block decided by votes that were logged must survive the
-/// crash of the process that built it, or a restarted network could never commit it.
+/// An entry of the consensus write-ahead log: a message the engine sent and the block that
+/// went with it. A block decided by votes that were logged must survive the crash of the
+/// process that built it, or a restarted network could never commit it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct WalEntry {
-    /// The signed message.
-    pub message: Message,
-    /// The proposed block, for a proposal.
+    /// The engine's message.
+    pub message: EngineMessage,
+    /// The block that went with it.
     pub block: Option<Block>,
+}
+
+impl WalEntry {
+    /// Decodes an entry, also in the layout of nodes before engine messages were opaque (a
+    /// Tendermint message and its block), so that an upgraded validator keeps what it signed.
+    pub fn decode(bytes: &[u8]) -> Result<WalEntry, primitives::DecodeError> {
+        primitives::decode(bytes).or_else(|error| {
+            let (message, block): (consensus::tendermint::Message, Option<Block>) =
+                primitives::decode(bytes).map_err(|_| error)?;
+            Ok(WalEntry { message: consensus::tendermint::encode(&message), block })
+        })
+    }
 }

@@ -107,3 +107,39 @@ async fn four_validators_agree_and_a_fifth_node_catches_up() {
         node.stopped().await.unwrap();
     }
 }
+
+/// A node whose network dies does not go on cut off from its peers: it stops, and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_network_dies_stops_with_the_reason() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let genesis = genesis();
+    let first = start(dirs[0].path(), &genesis, VALIDATORS[0], vec![]).await;
+    let (_, first_addr) = first.handle().p2p_identity().unwrap();
+    let second = start(dirs[1].path(), &genesis, VALIDATORS[1], vec![first_addr]).await;
+    let handle = second.handle();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while handle.peers().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the two nodes connect");
+
+    assert!(handle.kill_network());
+    let stopped = tokio::time::timeout(Duration::from_secs(10), second.stopped())
+        .await
+        .expect("the node stops once its network is gone");
+    match stopped {
+        Err(node::NodeError::Network(reason)) => {
+            assert!(reason.contains("stopped while the node was running"), "{reason}")
+        }
+        other => panic!("expected a network error, got {other:?}"),
+    }
+    assert!(handle.status().await.is_err(), "the stopped node takes no more requests");
+
+    // A node asked to stop stops cleanly, network and all.
+    let handle = first.handle();
+    handle.shutdown();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), first.stopped()).await.unwrap();
+    assert!(stopped.is_ok(), "{stopped:?}");
+}

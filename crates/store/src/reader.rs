@@ -80,6 +80,12 @@ impl Reader {
         }
     }
 
+    /// The state the consensus engine last asked to keep, if any.
+    pub fn engine_state(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let meta = self.txn.open_table(tables::META)?;
+        Ok(meta.get(tables::META_ENGINE_STATE)?.map(|bytes| bytes.value().to_vec()))
+    }
+
     /// The last height whose transactions are in the index by hash.
     pub fn indexed_height(&self) -> Result<Height, StoreError> {
         let meta = self.txn.open_table(tables::META)?;

@@ -53,6 +53,8 @@ pub(crate) const META_HEAD: &str = "head";
 /// The last height whose transactions are in [`TX_INDEX`] (absent: all of them, as written
 /// before the index was written apart).
 pub(crate) const META_INDEXED: &str = "indexed";
+/// The consensus engine's durable state (a Raft term and vote), as the engine encoded it.
+pub(crate) const META_ENGINE_STATE: &str = "engine_state";
 
 pub(crate) fn tx_index_key(hash: &TxHash, height: Height, index: u32) -> [u8; 20] {
     let mut key = [0u8; 20];

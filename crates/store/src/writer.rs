@@ -261,6 +261,17 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps the consensus engine's state durably, replacing what was kept before.
+    pub fn save_engine_state(&self, state: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(tables::META)?;
+            meta.insert(tables::META_ENGINE_STATE, state)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Appends a message this validator signed for `height` to the consensus write-ahead log,
     /// durably, before it is sent to anyone.
     pub fn append_wal(&self, height: Height, message: &[u8]) -> Result<(), StoreError> {

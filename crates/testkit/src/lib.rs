@@ -5,8 +5,9 @@
 //! `joule node` started from a restart command. Tests wait on observable events (an API answers,
 //! a height is reached), never on fixed sleeps.
 //!
-//! [`sim`] is a deterministic simulation of a network of consensus engines: seeded, in virtual
-//! time, with message loss, partitions, crashes and byzantine validators.
+//! [`sim`] is a deterministic simulation of a network of nodes running the node's real
+//! decision code (`node::core`) and consensus engine: seeded, in virtual time, with message
+//! loss, partitions, crashes, validator set changes and byzantine validators.
 //!
 //! This crate is never a dependency of a shipped crate (the `tidy` test checks it).
 

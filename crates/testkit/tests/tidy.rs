@@ -32,7 +32,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "households",
         ],
     ),
-    ("testkit", &["rpc", "primitives", "consensus"]),
+    // The simulation drives the node's real core (`node::core`) over a stand-in application.
+    ("testkit", &["rpc", "primitives", "consensus", "node", "ledger"]),
     ("households", &["primitives", "market"]),
 ];
 

@@ -5,6 +5,21 @@
 //! validator 2, round 2 validator 3; at height 2, round 0 validator 2.
 
 use super::*;
+
+fn vote_event(vote: SignedVote) -> Event {
+    Event::Message { message: encode(&Message::Vote(vote)), block: None }
+}
+
+fn checked_proposal_event(proposal: SignedProposal, valid: bool) -> Event {
+    Event::Message {
+        message: encode(&Message::Proposal(proposal)),
+        block: Some(BlockCheck { hash: proposal.proposal.block, valid }),
+    }
+}
+
+fn broadcast_of(message: Message) -> Command {
+    broadcast(&message)
+}
 use crate::{ProofError, certificate_signatures, verify_proof};
 use primitives::{EngineKind, Hash, MarketParams};
 
@@ -116,15 +131,15 @@ fn signed_proposal(
 }
 
 fn proposal_event(signed: SignedProposal) -> Event {
-    Event::Proposal { proposal: signed, valid: true }
+    checked_proposal_event(signed, true)
 }
 
 fn send(vote: SignedVote) -> Command {
-    Command::Broadcast(Message::Vote(vote))
+    broadcast_of(Message::Vote(vote))
 }
 
 fn send_proposal(proposal: SignedProposal) -> Command {
-    Command::Broadcast(Message::Proposal(proposal))
+    broadcast_of(Message::Proposal(proposal))
 }
 
 /// The certificate of `signers`' precommits for `header` in `round`.
@@ -191,16 +206,16 @@ fn four_validators_decide_a_height_in_round_zero() {
         engine.handle(at(2010), Event::BlockBuilt { header: built.clone() }),
         vec![send_proposal(signed_proposal(1, 1, 0, v, None)), send(prevote(1, 1, 0, Some(v)))]
     );
-    assert_eq!(engine.handle(at(2020), Event::Vote(prevote(0, 1, 0, Some(v)))), vec![]);
+    assert_eq!(engine.handle(at(2020), vote_event(prevote(0, 1, 0, Some(v)))), vec![]);
     assert_eq!(
-        engine.handle(at(2030), Event::Vote(prevote(2, 1, 0, Some(v)))),
+        engine.handle(at(2030), vote_event(prevote(2, 1, 0, Some(v)))),
         vec![send(precommit(1, 1, 0, Some(v)))]
     );
-    assert_eq!(engine.handle(at(2040), Event::Vote(precommit(0, 1, 0, Some(v)))), vec![]);
-    let commands = engine.handle(at(2050), Event::Vote(precommit(3, 1, 0, Some(v))));
+    assert_eq!(engine.handle(at(2040), vote_event(precommit(0, 1, 0, Some(v)))), vec![]);
+    let commands = engine.handle(at(2050), vote_event(precommit(3, 1, 0, Some(v))));
     let committed = expect_commit(&commands, &built, 0, &[0, 1, 3]);
     // Once per height: more precommits change nothing.
-    assert_eq!(engine.handle(at(2060), Event::Vote(precommit(2, 1, 0, Some(v)))), vec![]);
+    assert_eq!(engine.handle(at(2060), vote_event(precommit(2, 1, 0, Some(v)))), vec![]);
     assert_eq!(engine.handle(at(9000), Event::Tick), vec![]);
 
     // The next height starts only once the block is committed; validator 2 proposes it.
@@ -277,14 +292,14 @@ fn a_silent_proposer_costs_one_round() {
     assert_eq!(engine.handle(at(1000), Event::Tick), vec![Command::WakeAt { at: at(7000) }]);
     assert_eq!(engine.handle(at(6999), Event::Tick), vec![]);
     assert_eq!(engine.handle(at(7000), Event::Tick), vec![send(prevote(2, 1, 0, None))]);
-    assert_eq!(engine.handle(at(7010), Event::Vote(prevote(0, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(7010), vote_event(prevote(0, 1, 0, None))), vec![]);
     assert_eq!(
-        engine.handle(at(7020), Event::Vote(prevote(3, 1, 0, None))),
+        engine.handle(at(7020), vote_event(prevote(3, 1, 0, None))),
         vec![send(precommit(2, 1, 0, None))]
     );
-    assert_eq!(engine.handle(at(7030), Event::Vote(precommit(0, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(7030), vote_event(precommit(0, 1, 0, None))), vec![]);
     assert_eq!(
-        engine.handle(at(7100), Event::Vote(precommit(3, 1, 0, None))),
+        engine.handle(at(7100), vote_event(precommit(3, 1, 0, None))),
         vec![Command::WakeAt { at: at(7600) }]
     );
     // Round 1: validator 2 proposes at once.
@@ -301,13 +316,13 @@ fn a_silent_proposer_costs_one_round() {
         engine.handle(at(7610), Event::BlockBuilt { header: built.clone() }),
         vec![send_proposal(signed_proposal(2, 1, 1, v, None)), send(prevote(2, 1, 1, Some(v)))]
     );
-    assert_eq!(engine.handle(at(7620), Event::Vote(prevote(0, 1, 1, Some(v)))), vec![]);
+    assert_eq!(engine.handle(at(7620), vote_event(prevote(0, 1, 1, Some(v)))), vec![]);
     assert_eq!(
-        engine.handle(at(7630), Event::Vote(prevote(3, 1, 1, Some(v)))),
+        engine.handle(at(7630), vote_event(prevote(3, 1, 1, Some(v)))),
         vec![send(precommit(2, 1, 1, Some(v)))]
     );
-    assert_eq!(engine.handle(at(7640), Event::Vote(precommit(0, 1, 1, Some(v)))), vec![]);
-    let commands = engine.handle(at(7650), Event::Vote(precommit(3, 1, 1, Some(v))));
+    assert_eq!(engine.handle(at(7640), vote_event(precommit(0, 1, 1, Some(v)))), vec![]);
+    let commands = engine.handle(at(7650), vote_event(precommit(3, 1, 1, Some(v))));
     expect_commit(&commands, &built, 1, &[0, 2, 3]);
 }
 
@@ -319,14 +334,14 @@ fn locked_on(v: BlockHash) -> TendermintEngine {
         engine.handle(at(1100), proposal_event(signed_proposal(1, 1, 0, v, None))),
         vec![send(prevote(0, 1, 0, Some(v)))]
     );
-    assert_eq!(engine.handle(at(1110), Event::Vote(prevote(1, 1, 0, Some(v)))), vec![]);
+    assert_eq!(engine.handle(at(1110), vote_event(prevote(1, 1, 0, Some(v)))), vec![]);
     assert_eq!(
-        engine.handle(at(1120), Event::Vote(prevote(2, 1, 0, Some(v)))),
+        engine.handle(at(1120), vote_event(prevote(2, 1, 0, Some(v)))),
         vec![send(precommit(0, 1, 0, Some(v)))]
     );
-    assert_eq!(engine.handle(at(1130), Event::Vote(precommit(1, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(1130), vote_event(precommit(1, 1, 0, None))), vec![]);
     assert_eq!(
-        engine.handle(at(1200), Event::Vote(precommit(2, 1, 0, None))),
+        engine.handle(at(1200), vote_event(precommit(2, 1, 0, None))),
         vec![Command::WakeAt { at: at(1700) }]
     );
     // Round 1 (validator 2 proposes): propose timeout 1000 + 500.
@@ -343,16 +358,16 @@ fn a_locked_validator_prevotes_another_value_only_after_a_newer_polka() {
         engine.handle(at(1800), proposal_event(signed_proposal(2, 1, 1, w, None))),
         vec![send(prevote(0, 1, 1, None))]
     );
-    assert_eq!(engine.handle(at(1800), Event::Vote(prevote(1, 1, 1, Some(w)))), vec![]);
+    assert_eq!(engine.handle(at(1800), vote_event(prevote(1, 1, 1, Some(w)))), vec![]);
     // Prevotes from more than two thirds, but no polka: the prevote timeout (500 + 500).
     assert_eq!(
-        engine.handle(at(1800), Event::Vote(prevote(2, 1, 1, Some(w)))),
+        engine.handle(at(1800), vote_event(prevote(2, 1, 1, Some(w)))),
         vec![Command::WakeAt { at: at(2800) }]
     );
     assert_eq!(engine.handle(at(2800), Event::Tick), vec![send(precommit(0, 1, 1, None))]);
-    assert_eq!(engine.handle(at(2810), Event::Vote(precommit(1, 1, 1, None))), vec![]);
+    assert_eq!(engine.handle(at(2810), vote_event(precommit(1, 1, 1, None))), vec![]);
     assert_eq!(
-        engine.handle(at(2900), Event::Vote(precommit(2, 1, 1, None))),
+        engine.handle(at(2900), vote_event(precommit(2, 1, 1, None))),
         vec![Command::WakeAt { at: at(3900) }]
     );
     assert_eq!(engine.handle(at(3900), Event::Tick), vec![Command::WakeAt { at: at(5900) }]);
@@ -364,7 +379,7 @@ fn a_locked_validator_prevotes_another_value_only_after_a_newer_polka() {
     );
     // The third prevote for w in round 1 makes the polka, newer than our lock: prevote w.
     assert_eq!(
-        engine.handle(at(4010), Event::Vote(prevote(3, 1, 1, Some(w)))),
+        engine.handle(at(4010), vote_event(prevote(3, 1, 1, Some(w)))),
         vec![send(prevote(0, 1, 2, Some(w)))]
     );
 }
@@ -391,9 +406,9 @@ fn an_equivocating_validator_is_recorded_and_counted_once_per_value() {
         engine.handle(at(1100), proposal_event(signed_proposal(1, 1, 0, v, None))),
         vec![send(prevote(0, 1, 0, Some(v)))]
     );
-    assert_eq!(engine.handle(at(1110), Event::Vote(prevote(1, 1, 0, Some(v)))), vec![]);
+    assert_eq!(engine.handle(at(1110), vote_event(prevote(1, 1, 0, Some(v)))), vec![]);
     assert_eq!(
-        engine.handle(at(1120), Event::Vote(prevote(3, 1, 0, None))),
+        engine.handle(at(1120), vote_event(prevote(3, 1, 0, None))),
         vec![Command::WakeAt { at: at(1620) }]
     );
     // Junk changes nothing: a bad signature, an unknown signer, another height or chain, a
@@ -402,10 +417,10 @@ fn an_equivocating_validator_is_recorded_and_counted_once_per_value() {
     forged.signature = prevote(1, 1, 0, Some(v)).signature;
     let outsider = signed_vote(&stranger(), 1, 0, VoteKind::Prevote, Some(v));
     for junk in [
-        Event::Vote(forged),
-        Event::Vote(outsider),
-        Event::Vote(prevote(2, 3, 0, Some(v))),
-        Event::Vote(prevote(2, 0, 0, Some(v))),
+        vote_event(forged),
+        vote_event(outsider),
+        vote_event(prevote(2, 3, 0, Some(v))),
+        vote_event(prevote(2, 0, 0, Some(v))),
         proposal_event(signed_proposal(2, 1, 0, value(30), None)),
     ] {
         assert_eq!(engine.handle(at(1125), junk), vec![]);
@@ -413,20 +428,20 @@ fn an_equivocating_validator_is_recorded_and_counted_once_per_value() {
     // Validator 3 also prevotes v: its second vote counts for v (once), which makes the polka
     // that the validators who received this vote first have seen.
     assert_eq!(
-        engine.handle(at(1130), Event::Vote(prevote(3, 1, 0, Some(v)))),
+        engine.handle(at(1130), vote_event(prevote(3, 1, 0, Some(v)))),
         vec![send(precommit(0, 1, 0, Some(v)))]
     );
-    assert_eq!(engine.handle(at(1140), Event::Vote(prevote(3, 1, 0, None))), vec![]);
-    assert_eq!(engine.handle(at(1140), Event::Vote(prevote(3, 1, 0, Some(value(40))))), vec![]);
+    assert_eq!(engine.handle(at(1140), vote_event(prevote(3, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(1140), vote_event(prevote(3, 1, 0, Some(value(40))))), vec![]);
     let evidence: Vec<_> = engine.evidence().copied().collect();
     assert_eq!(evidence, vec![(prevote(3, 1, 0, None), prevote(3, 1, 0, Some(v)))]);
     // Its precommit for v, sent after a nil one, completes the certificate.
-    assert_eq!(engine.handle(at(1150), Event::Vote(precommit(3, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(1150), vote_event(precommit(3, 1, 0, None))), vec![]);
     assert_eq!(
-        engine.handle(at(1160), Event::Vote(precommit(1, 1, 0, Some(v)))),
+        engine.handle(at(1160), vote_event(precommit(1, 1, 0, Some(v)))),
         vec![Command::WakeAt { at: at(1660) }]
     );
-    let commands = engine.handle(at(1170), Event::Vote(precommit(3, 1, 0, Some(v))));
+    let commands = engine.handle(at(1170), vote_event(precommit(3, 1, 0, Some(v))));
     let Some(Command::Commit { hash, proof: ConsensusProof::Bft(certificate) }) = commands.first()
     else {
         panic!("expected a commit, got {commands:?}");
@@ -449,17 +464,17 @@ fn an_equivocators_other_prevote_lets_us_follow_the_lock_of_the_others() {
     engine.handle(at(1000), Event::Tick);
     // Round 0: the proposal does not reach us in time.
     assert_eq!(engine.handle(at(7000), Event::Tick), vec![send(prevote(0, 1, 0, None))]);
-    assert_eq!(engine.handle(at(7010), Event::Vote(prevote(3, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(7010), vote_event(prevote(3, 1, 0, None))), vec![]);
     assert_eq!(
-        engine.handle(at(7020), Event::Vote(prevote(1, 1, 0, Some(v)))),
+        engine.handle(at(7020), vote_event(prevote(1, 1, 0, Some(v)))),
         vec![Command::WakeAt { at: at(7520) }]
     );
-    assert_eq!(engine.handle(at(7030), Event::Vote(prevote(2, 1, 0, Some(v)))), vec![]);
-    assert_eq!(engine.handle(at(7040), Event::Vote(prevote(3, 1, 0, Some(v)))), vec![]);
+    assert_eq!(engine.handle(at(7030), vote_event(prevote(2, 1, 0, Some(v)))), vec![]);
+    assert_eq!(engine.handle(at(7040), vote_event(prevote(3, 1, 0, Some(v)))), vec![]);
     assert_eq!(engine.handle(at(7520), Event::Tick), vec![send(precommit(0, 1, 0, None))]);
-    assert_eq!(engine.handle(at(7530), Event::Vote(precommit(1, 1, 0, Some(v)))), vec![]);
+    assert_eq!(engine.handle(at(7530), vote_event(precommit(1, 1, 0, Some(v)))), vec![]);
     assert_eq!(
-        engine.handle(at(7540), Event::Vote(precommit(3, 1, 0, None))),
+        engine.handle(at(7540), vote_event(precommit(3, 1, 0, None))),
         vec![Command::WakeAt { at: at(8040) }]
     );
     assert_eq!(engine.handle(at(8040), Event::Tick), vec![Command::WakeAt { at: at(9540) }]);
@@ -490,11 +505,11 @@ fn a_restarted_validator_repeats_itself_and_keeps_its_lock() {
     // The proposal and a nil polka for round 0 arrive: it has already voted, signs nothing new.
     assert_eq!(engine.handle(at(1100), proposal_event(signed_proposal(1, 1, 0, w, None))), vec![]);
     for index in 1..4 {
-        assert_eq!(engine.handle(at(1110), Event::Vote(prevote(index, 1, 0, None))), vec![]);
+        assert_eq!(engine.handle(at(1110), vote_event(prevote(index, 1, 0, None))), vec![]);
     }
-    assert_eq!(engine.handle(at(1120), Event::Vote(precommit(1, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(1120), vote_event(precommit(1, 1, 0, None))), vec![]);
     assert_eq!(
-        engine.handle(at(1200), Event::Vote(precommit(2, 1, 0, None))),
+        engine.handle(at(1200), vote_event(precommit(2, 1, 0, None))),
         vec![Command::WakeAt { at: at(1700) }]
     );
     assert_eq!(engine.handle(at(1700), Event::Tick), vec![Command::WakeAt { at: at(3200) }]);
@@ -531,15 +546,15 @@ fn a_full_node_follows_without_signing() {
         // It decides from the others' votes (here of round 3, which the f+1 rule takes it to),
         // even without having seen the proposal.
         for index in 0..3 {
-            commands.extend(engine.handle(at(99_100), Event::Vote(prevote(index, 1, 3, Some(v)))));
+            commands.extend(engine.handle(at(99_100), vote_event(prevote(index, 1, 3, Some(v)))));
         }
         for index in 0..2 {
             let vote = precommit(index, 1, 3, Some(v));
-            commands.extend(engine.handle(at(99_100), Event::Vote(vote)));
+            commands.extend(engine.handle(at(99_100), vote_event(vote)));
         }
         assert!(commands.iter().all(|command| matches!(command, Command::WakeAt { .. })));
         assert_eq!(engine.round(), 3);
-        let commands = engine.handle(at(99_200), Event::Vote(precommit(2, 1, 3, Some(v))));
+        let commands = engine.handle(at(99_200), vote_event(precommit(2, 1, 3, Some(v))));
         let [Command::Commit { hash, proof: ConsensusProof::Bft(certificate) }] =
             commands.as_slice()
         else {
@@ -556,12 +571,12 @@ fn messages_for_the_next_height_wait_for_it() {
     engine.handle(at(1000), Event::Tick);
     let early = [
         proposal_event(signed_proposal(2, 2, 0, x, None)),
-        Event::Vote(prevote(1, 2, 0, Some(x))),
-        Event::Vote(prevote(2, 2, 0, Some(x))),
-        Event::Vote(prevote(3, 2, 0, Some(x))),
+        vote_event(prevote(1, 2, 0, Some(x))),
+        vote_event(prevote(2, 2, 0, Some(x))),
+        vote_event(prevote(3, 2, 0, Some(x))),
         // Too far ahead: dropped.
-        Event::Vote(precommit(1, 3, 0, Some(x))),
-        Event::Vote(precommit(2, 2, NEXT_HEIGHT_ROUNDS, Some(x))),
+        vote_event(precommit(1, 3, 0, Some(x))),
+        vote_event(precommit(2, 2, NEXT_HEIGHT_ROUNDS, Some(x))),
     ];
     for event in early {
         assert_eq!(engine.handle(at(1100), event), vec![]);
@@ -592,9 +607,9 @@ fn a_node_catching_up_signs_nothing() {
 
     let mut engine = engine_at_zero_syncing();
     assert_eq!(engine.handle(at(7000), Event::Tick), vec![]);
-    assert_eq!(engine.handle(at(7010), Event::Vote(prevote(1, 1, 0, None))), vec![]);
-    assert_eq!(engine.handle(at(7010), Event::Vote(prevote(2, 1, 0, None))), vec![]);
-    assert_eq!(engine.handle(at(7010), Event::Vote(prevote(3, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(7010), vote_event(prevote(1, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(7010), vote_event(prevote(2, 1, 0, None))), vec![]);
+    assert_eq!(engine.handle(at(7010), vote_event(prevote(3, 1, 0, None))), vec![]);
 }
 
 fn engine_at_zero_syncing() -> TendermintEngine {
@@ -610,10 +625,10 @@ fn engine_at_zero_syncing() -> TendermintEngine {
 fn more_than_a_third_in_a_later_round_pulls_us_there() {
     let mut engine = engine(Some(0), vec![]);
     engine.handle(at(1000), Event::Tick);
-    assert_eq!(engine.handle(at(2000), Event::Vote(prevote(1, 1, 100, None))), vec![]);
+    assert_eq!(engine.handle(at(2000), vote_event(prevote(1, 1, 100, None))), vec![]);
     assert_eq!(engine.round(), 0);
     // Round 100 is beyond the rounds kept in full; the f+1 rule still sees it.
-    let commands = engine.handle(at(2000), Event::Vote(precommit(2, 1, 100, None)));
+    let commands = engine.handle(at(2000), vote_event(precommit(2, 1, 100, None)));
     assert_eq!(engine.round(), 100);
     let propose_timeout = 1000 + 100 * 500;
     assert_eq!(commands, vec![Command::WakeAt { at: at(2000 + propose_timeout) }]);
@@ -673,8 +688,8 @@ fn a_new_validator_set_takes_over_at_its_height() {
     assert!(leaving.is_validator() && !newcomer.is_validator());
     assert_eq!(leaving.validators().len(), 4);
     // Votes for height 2 are kept from the new set only.
-    assert_eq!(leaving.handle(at(1100), Event::Vote(prevote(4, 2, 0, Some(x)))), vec![]);
-    assert_eq!(leaving.handle(at(1100), Event::Vote(prevote(2, 2, 0, Some(x)))), vec![]);
+    assert_eq!(leaving.handle(at(1100), vote_event(prevote(4, 2, 0, Some(x)))), vec![]);
+    assert_eq!(leaving.handle(at(1100), vote_event(prevote(2, 2, 0, Some(x)))), vec![]);
     assert_eq!(leaving.next_height.len(), 1);
 
     let committed = sealed(&block(1, 1500, 1), &ConsensusProof::Genesis);

@@ -1,29 +1,25 @@
-//! The node manager task and the handle that reaches it.
-//!
-//! `bft.rs` holds what the manager does with consensus messages from peers (checking proposed
-//! blocks, sending its own messages after logging them), `sync.rs` how it catches up.
-
-mod bft;
-mod sync;
+//! The node manager task (the tokio shell that runs the node's [`Core`]) and the handle that
+//! reaches it.
 
 use crate::{
+    app::{Executed, LedgerApp},
     chain::{Clock, genesis_block},
+    core::{Core, CoreConfig, Effect},
     mempool::{AdmitError, Mempool, MempoolLimits},
     metrics::{NodeMetrics, ReasonLabel},
     validators::{PublishedSchedule, ValidatorSchedule},
 };
 use crate::{
     p2p::{Outgoing, P2pConfig, PeerId},
-    wire::Wire,
+    wire::{WalEntry, Wire},
 };
-use consensus::{Command, Engine, Event, Message, engine_for, verify_proof};
-use ledger::{MarketEvent, Receipt, State, StateDiff, StateError};
+use consensus::{EngineMessage, Restored, engine_for, verify_proof};
+use ledger::{Receipt, State, StateError};
 use primitives::{
-    Address, Block, BlockHash, ChainConfig, ConsensusProof, Genesis, Header, Height, Nonce,
-    SecretKey, SignedTransaction, TimestampMs, TxHash, TxRejection, VerifiedTransaction,
+    Address, Block, BlockHash, ChainConfig, ConsensusProof, Genesis, Height, Nonce, SecretKey,
+    SignedTransaction, TxHash, TxRejection, VerifiedTransaction,
 };
 use std::{
-    collections::{BTreeMap, HashSet, VecDeque},
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -83,9 +79,12 @@ pub enum NodeError {
     /// A task of the node panicked.
     #[error("node task failed: {0}")]
     Panicked(String),
-    /// The peer-to-peer network cannot start.
+    /// The peer-to-peer network cannot start, or stopped.
     #[error("network: {0}")]
     Network(String),
+    /// The indexer cannot add committed blocks to the index by hash.
+    #[error("the index by transaction hash cannot be written: {0}")]
+    Indexer(String),
 }
 
 /// The node has stopped and can no longer take requests.
@@ -121,7 +120,7 @@ impl SubmitError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeStatus {
     /// The last committed block.
-    pub head: Header,
+    pub head: primitives::Header,
     /// Transactions waiting.
     pub mempool_size: usize,
     /// Whether this node proposes blocks.
@@ -148,10 +147,11 @@ pub(crate) enum NodeMessage {
     Status {
         reply: oneshot::Sender<NodeStatus>,
     },
-    /// A proposal (with its block) or a vote from a peer, signature already checked.
+    /// A consensus message from a peer (the engine's rules found it worth relaying), with the
+    /// block that came with it.
     Consensus {
         from: PeerId,
-        message: Message,
+        message: EngineMessage,
         block: Option<Box<Block>>,
     },
     /// A peer connected.
@@ -208,6 +208,8 @@ pub struct Node {
     task: JoinHandle<Result<(), NodeError>>,
     p2p: Option<JoinHandle<()>>,
     indexer: std::thread::JoinHandle<()>,
+    /// Says why the indexer stopped, if it failed.
+    indexer_failed: oneshot::Receiver<String>,
 }
 
 impl Node {
@@ -240,7 +242,11 @@ impl Node {
 
         let schedule = Arc::new(ValidatorSchedule::of(&state, head.height));
         let validators = Arc::new(PublishedSchedule::new(schedule.clone()));
-        let (restored, restored_blocks) = restored_messages(&store, &head)?;
+        let own = restored_messages(&store, &head)?;
+        let restored = Restored {
+            messages: own.iter().map(|(message, _)| message.clone()).collect(),
+            state: store.read()?.engine_state()?,
+        };
         // The engine starts with the validators of the height after the head.
         let engine_config =
             ChainConfig { validators: schedule.current.clone(), ..chain_config.clone() };
@@ -287,48 +293,36 @@ impl Node {
         });
         let (index_sender, to_index) = std::sync::mpsc::channel();
         let indexer_store = store.clone();
+        let app = LedgerApp::new(state, Mempool::new(config.mempool), proposer, metrics.clone());
+        let core_config = CoreConfig { chain: chain_config.clone(), time: config.clock.scale() };
         let manager = Manager {
-            state,
-            mempool: Mempool::new(config.mempool),
-            engine,
+            core: Core::new(core_config, app, engine, head, own),
             store,
-            max_block_txs: usize::try_from(chain_config.params.max_block_txs).unwrap_or(usize::MAX),
-            proposer,
             validators,
-            // Started with the set of the next height; told of any later one when it runs.
-            told_engine: Arc::new(ValidatorSchedule { upcoming: None, ..(*schedule).clone() }),
-            head,
             head_sender,
             blocks,
-            executed: None,
-            wake: None,
-            ready: false,
             metrics,
             outbox: shared.outbox.clone(),
-            candidates: restored_blocks
-                .into_iter()
-                .map(|block| (block.hash(), Arc::new(block)))
-                .collect(),
-            invalid: HashSet::new(),
-            ahead: Vec::new(),
-            decided: None,
-            peers: BTreeMap::new(),
-            sync: sync::SyncState::default(),
-            writing: false,
-            received: Vec::new(),
             indexer: index_sender,
             clock: config.clock,
+            persisting: None,
         };
         let task = tokio::spawn(manager.run(inbox, peer_inbox, shutdown_receiver.clone()));
+        let (indexer_failure, indexer_failed) = oneshot::channel();
         let indexer = std::thread::Builder::new()
             .name("indexer".into())
-            .spawn(move || index_committed(&indexer_store, &to_index))
+            .spawn(move || {
+                if let Err(error) = index_committed(&indexer_store, &to_index) {
+                    // What it could not index is indexed when the store is next opened.
+                    let _ = indexer_failure.send(error.to_string());
+                }
+            })
             .map_err(|error| NodeError::Panicked(format!("cannot start the indexer: {error}")))?;
         let handle = NodeHandle { shared, inbox: inbox_sender, peer_inbox: peer_inbox_sender };
         let p2p = network.map(|(_, outgoing, net, events)| {
             tokio::spawn(crate::p2p::run(net, events, outgoing, handle.clone(), shutdown_receiver))
         });
-        Ok(Node { handle, task, p2p, indexer })
+        Ok(Node { handle, task, p2p, indexer, indexer_failed })
     }
 
     /// A handle to the running node.
@@ -336,69 +330,110 @@ impl Node {
         self.handle.clone()
     }
 
-    /// Waits until the node stops: after [`NodeHandle::shutdown`], or on a fatal error.
+    /// Waits until the node stops: after [`NodeHandle::shutdown`], or on a fatal error. Every
+    /// task of the node is watched here: the manager returning an error, or the network, the
+    /// peer-to-peer task or the indexer ending while the node is meant to run, stops the whole
+    /// node with the reason (a validator never keeps running cut off from its peers, or with
+    /// an index that no longer grows).
     pub async fn stopped(self) -> Result<(), NodeError> {
-        let result = match self.task.await {
-            Ok(result) => result,
-            Err(error) => Err(NodeError::Panicked(error.to_string())),
+        let Node { handle, mut task, mut p2p, indexer, mut indexer_failed } = self;
+        let net = handle.shared.net.clone();
+        let stopping = |handle: &NodeHandle| *handle.shared.shutdown.borrow();
+        let mut finished = None;
+        let failure: Option<NodeError> = tokio::select! {
+            result = &mut task => {
+                finished = Some(joined(result));
+                None
+            }
+            () = async { net.as_ref().expect("guarded").stopped().await }, if net.is_some() => {
+                (!stopping(&handle)).then(|| {
+                    NodeError::Network("the network task stopped while the node was running".into())
+                })
+            }
+            result = async { p2p.as_mut().expect("guarded").await }, if p2p.is_some() => {
+                p2p = None;
+                (!stopping(&handle)).then(|| {
+                    NodeError::Network(match result {
+                        Ok(()) => "the peer-to-peer task stopped while the node was running".into(),
+                        Err(error) => format!("the peer-to-peer task failed: {error}"),
+                    })
+                })
+            }
+            reason = &mut indexer_failed => match reason {
+                Ok(reason) => Some(NodeError::Indexer(reason)),
+                // The indexer ended because the manager went away: the manager's result says why.
+                Err(_) => None,
+            },
         };
-        // The manager is gone: the network goes with it.
-        self.handle.shutdown();
-        if let Some(net) = &self.handle.shared.net {
+        if let Some(error) = &failure {
+            error!(%error, "stopping the node");
+        }
+        // Whatever ended first, everything stops; the manager finishes a write under way.
+        handle.shutdown();
+        let outcome = match finished {
+            Some(outcome) => outcome,
+            None => joined(task.await),
+        };
+        let result = match failure {
+            Some(error) => Err(error),
+            None => outcome,
+        };
+        if let Some(net) = &net {
             net.shutdown();
         }
-        if let Some(p2p) = self.p2p {
+        if let Some(p2p) = p2p {
             let _ = p2p.await;
         }
         // The manager is gone and with it the indexer's queue: wait for the last entries.
-        let indexer = self.indexer;
         let _ = tokio::task::spawn_blocking(move || indexer.join()).await;
         result
+    }
+}
+
+/// The manager task's outcome.
+fn joined(result: Result<Result<(), NodeError>, tokio::task::JoinError>) -> Result<(), NodeError> {
+    match result {
+        Ok(result) => result,
+        Err(error) => Err(NodeError::Panicked(error.to_string())),
     }
 }
 
 /// The indexer thread: adds committed blocks to the index by hash, off the path from decision
 /// to announcement, until the manager goes away. Whatever a crash leaves unindexed is indexed
 /// when the store is next opened.
-fn index_committed(store: &Store, blocks: &std::sync::mpsc::Receiver<Vec<Arc<Block>>>) {
+fn index_committed(
+    store: &Store,
+    blocks: &std::sync::mpsc::Receiver<Vec<Arc<Block>>>,
+) -> Result<(), StoreError> {
     while let Ok(mut batch) = blocks.recv() {
         // Whatever else is waiting goes into the same transaction.
         while let Ok(more) = blocks.try_recv() {
             batch.extend(more);
         }
         let refs: Vec<&Block> = batch.iter().map(|block| block.as_ref()).collect();
-        if let Err(error) = store.index_blocks(&refs) {
-            error!(%error, "cannot index committed transactions; they are indexed on the next start");
-            return;
-        }
+        store.index_blocks(&refs)?;
     }
+    Ok(())
 }
 
-/// The messages this validator signed for the height after `head`, and the blocks it proposed,
+/// The messages this node's engine logged for the height after `head`, with their blocks,
 /// from its write-ahead log.
 fn restored_messages(
     store: &Store,
-    head: &Header,
-) -> Result<(Vec<Message>, Vec<Block>), NodeError> {
-    let Some(next) = head.height.next() else { return Ok((Vec::new(), Vec::new())) };
-    let mut messages = Vec::new();
-    let mut blocks = Vec::new();
+    head: &primitives::Header,
+) -> Result<Vec<(EngineMessage, Option<Block>)>, NodeError> {
+    let Some(next) = head.height.next() else { return Ok(Vec::new()) };
+    let mut own = Vec::new();
     for bytes in store.read()?.wal(next)? {
-        let entry: crate::wire::WalEntry = primitives::decode(&bytes).map_err(|error| {
+        let entry = WalEntry::decode(&bytes).map_err(|error| {
             NodeError::Inconsistent(format!("unreadable write-ahead log entry: {error}"))
         })?;
-        messages.push(entry.message);
-        blocks.extend(entry.block);
+        own.push((entry.message, entry.block));
     }
-    if !messages.is_empty() {
-        info!(
-            height = next.0,
-            messages = messages.len(),
-            blocks = blocks.len(),
-            "restored own consensus messages"
-        );
+    if !own.is_empty() {
+        info!(height = next.0, messages = own.len(), "restored own consensus messages");
     }
-    Ok((messages, blocks))
+    Ok(own)
 }
 
 /// Opens the database, writes the genesis if it is new, and rebuilds and checks the state.
@@ -552,6 +587,18 @@ impl NodeHandle {
         }
     }
 
+    /// Fault injection for tests: stops the peer-to-peer network as if its task had died
+    /// (the node must then stop too).
+    pub fn kill_network(&self) -> bool {
+        match &self.shared.net {
+            Some(net) => {
+                net.shutdown();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Fault injection for tests: drop all traffic to and from these peers until changed.
     pub fn set_blocked_peers(&self, peers: Vec<PeerId>) -> bool {
         match &self.shared.net {
@@ -695,16 +742,6 @@ fn verify_decoded(
         .collect()
 }
 
-/// A block executed on top of the state but not yet committed: built by this validator, or
-/// proposed by another and checked.
-struct Built {
-    block: Block,
-    receipts: Vec<Receipt>,
-    events: Vec<MarketEvent>,
-    diff: StateDiff,
-    started: Instant,
-}
-
 /// Blocks being written to the store.
 struct Persisting {
     blocks: Vec<(Arc<Block>, usize)>,
@@ -712,60 +749,25 @@ struct Persisting {
     started: Instant,
 }
 
-/// What the manager knows of a peer.
-#[derive(Clone, Copy, Debug)]
-struct PeerView {
-    height: Height,
-    latency_ms: u64,
-}
-
-/// Most proposals for later heights kept until their height comes.
-const MAX_AHEAD: usize = 64;
-/// Most proposed blocks kept for the next height.
-const MAX_CANDIDATES: usize = 32;
-
-/// The node manager: the single owner of the state, the mempool and the engine.
+/// The node manager: the tokio shell around the node's [`Core`], the single owner of the
+/// state, the mempool and the engine. It carries out the core's effects (logging, writing,
+/// sending) and feeds it messages, time and the end of writes.
 struct Manager {
-    state: State,
-    mempool: Mempool,
-    engine: Box<dyn Engine + Send>,
+    core: Core<LedgerApp>,
     store: Arc<Store>,
-    max_block_txs: usize,
-    proposer: Option<Address>,
     /// The schedule published for other tasks.
     validators: Arc<PublishedSchedule>,
-    /// The schedule the engine was last told of.
-    told_engine: Arc<ValidatorSchedule>,
-    /// The last durable block.
-    head: Header,
     head_sender: watch::Sender<Arc<Block>>,
     blocks: broadcast::Sender<Arc<Block>>,
-    /// A block for `head + 1` executed on the state, not yet decided.
-    executed: Option<Built>,
-    wake: Option<TimestampMs>,
-    /// Whether the engine has been told that transactions are ready.
-    ready: bool,
     metrics: NodeMetrics,
     /// Where messages for peers go (none without a network).
     outbox: Option<mpsc::Sender<Outgoing>>,
-    /// Blocks proposed for `head + 1`, by hash.
-    candidates: BTreeMap<BlockHash, Arc<Block>>,
-    /// Proposed blocks for `head + 1` found invalid.
-    invalid: HashSet<BlockHash>,
-    /// Proposals for heights after `head + 1`, kept until then.
-    ahead: Vec<(PeerId, primitives::SignedProposal, Block)>,
-    /// A block the engine decided whose body has not arrived yet.
-    decided: Option<(Height, BlockHash, primitives::ConsensusProof)>,
-    peers: BTreeMap<PeerId, PeerView>,
-    sync: sync::SyncState,
-    /// Whether blocks are being written.
-    writing: bool,
-    /// Blocks from peers that arrived while others were being written.
-    received: Vec<(PeerId, Vec<Block>)>,
     /// Committed blocks go to the indexer thread, which adds them to the index by hash.
     indexer: std::sync::mpsc::Sender<Vec<Arc<Block>>>,
     /// Chain time.
     clock: Clock,
+    /// The write under way.
+    persisting: Option<Persisting>,
 }
 
 impl Manager {
@@ -775,68 +777,58 @@ impl Manager {
         mut peer_inbox: mpsc::Receiver<NodeMessage>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), NodeError> {
-        let mut persisting: Option<Persisting> = self.publish_validators()?;
-        if let Some(more) = self.drive(Event::Tick)? {
-            persisting = Some(more);
-        }
+        let effects = self.core.start(self.clock.now());
+        self.carry_out(effects)?;
         let mut housekeeping = tokio::time::interval(Duration::from_millis(500));
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let has_peers = self.outbox.is_some();
         loop {
-            let sleep = tokio::time::sleep(self.time_until_wake());
-            let started = tokio::select! {
+            let wake = self.core.wake();
+            let sleep = tokio::time::sleep(
+                wake.map_or(Duration::from_secs(3600), |at| self.clock.until(at)),
+            );
+            let effects = tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|stop| *stop) => break,
-                result = async { (&mut persisting.as_mut().expect("guarded").task).await },
-                    if persisting.is_some() =>
+                result = async { (&mut self.persisting.as_mut().expect("guarded").task).await },
+                    if self.persisting.is_some() =>
                 {
-                    let done = persisting.take().expect("guarded");
-                    let header = self.on_persisted(done, result)?;
-                    self.after_commit(header)?
+                    let done = self.persisting.take().expect("guarded");
+                    self.on_persisted(done, result)?;
+                    self.core.persisted(self.clock.now())
                 }
                 // The engine's wake-up comes before messages: a flood of submissions must not
                 // hold back block production.
-                () = sleep, if self.wake.is_some() => {
-                    self.wake = None;
-                    self.drive(Event::Tick)?
-                }
-                _ = housekeeping.tick(), if self.outbox.is_some() => self.maybe_sync()?,
-                Some(message) = peer_inbox.recv() => self.on_message(message)?,
+                () = sleep, if wake.is_some() => self.core.tick(self.clock.now()),
+                _ = housekeeping.tick(), if has_peers => self.core.housekeeping(self.clock.now()),
+                Some(message) = peer_inbox.recv() => self.on_message(message),
                 message = inbox.recv() => match message {
-                    Some(message) => self.on_message(message)?,
+                    Some(message) => self.on_message(message),
                     None => break,
                 },
             };
-            if let Some(started) = started {
-                debug_assert!(persisting.is_none(), "one write at a time");
-                persisting = Some(started);
-            }
+            self.carry_out(effects)?;
         }
-        if let Some(mut last) = persisting {
+        if let Some(mut last) = self.persisting.take() {
             let height = last.blocks.last().map_or(0, |(block, _)| block.header.height.0);
             info!(height, "finishing the block being written");
             let result = (&mut last.task).await;
             self.on_persisted(last, result)?;
         }
-        info!(height = self.head.height.0, "node stopped");
+        info!(height = self.core.head().height.0, "node stopped");
         Ok(())
     }
 
-    fn time_until_wake(&self) -> Duration {
-        match self.wake {
-            Some(at) => self.clock.until(at),
-            None => Duration::from_secs(3600),
-        }
-    }
-
-    fn on_message(&mut self, message: NodeMessage) -> Result<Option<Persisting>, NodeError> {
+    fn on_message(&mut self, message: NodeMessage) -> Vec<Effect<Executed>> {
+        let now = self.clock.now();
         match message {
             NodeMessage::Admit { txs, reply } => {
                 let mut results = Vec::with_capacity(txs.len());
                 let mut any_ready = false;
-                let now = self.clock.now();
+                let app = self.core.app_mut();
                 for tx in txs {
                     let hash = tx.hash();
-                    match self.mempool.admit(tx, &mut self.state, now) {
+                    match app.mempool.admit(tx, &mut app.state, now) {
                         Ok(ready) => {
                             any_ready |= ready;
                             self.metrics.txs_admitted.inc();
@@ -845,178 +837,89 @@ impl Manager {
                         Err(error) => results.push(Err(error)),
                     }
                 }
-                self.metrics.mempool_size.set(self.mempool.len() as i64);
+                self.metrics.mempool_size.set(app.mempool.len() as i64);
                 let _ = reply.send(results);
-                if any_ready && !self.ready {
-                    self.ready = true;
-                    return self.drive(Event::PendingChanged { ready: 1 });
-                }
+                return self.core.pending(now, any_ready);
             }
             NodeMessage::NextNonce { address, reply } => {
-                let _ = reply.send(self.mempool.next_nonce(&self.state, &address));
+                let app = self.core.app();
+                let _ = reply.send(app.mempool.next_nonce(&app.state, &address));
             }
             NodeMessage::IsPending { hash, reply } => {
-                let _ = reply.send(self.mempool.contains(&hash));
+                let _ = reply.send(self.core.app().mempool.contains(&hash));
             }
             NodeMessage::Status { reply } => {
+                let status = self.core.status();
+                let schedule = self.core.schedule();
                 let _ = reply.send(NodeStatus {
-                    head: self.head.clone(),
-                    mempool_size: self.mempool.len(),
-                    is_validator: self.proposer.is_some_and(|address| {
-                        let schedule = self.validators.get();
-                        schedule.is_validator(schedule.next_height, &address.0)
-                    }),
-                    syncing: self.sync.behind,
-                    best_peer_height: self.peers.values().map(|peer| peer.height).max(),
+                    head: status.head,
+                    mempool_size: self.core.app().mempool.len(),
+                    is_validator: self.core.app().validates(schedule, schedule.next_height),
+                    syncing: status.syncing,
+                    best_peer_height: status.best_peer_height,
                 });
             }
             NodeMessage::Consensus { from, message, block } => {
-                return self.on_consensus(from, message, block);
+                return self.core.message(now, from, message, block.map(|block| *block));
             }
-            NodeMessage::PeerConnected { peer } => self.on_peer_connected(peer)?,
+            NodeMessage::PeerConnected { peer } => return self.core.peer_connected(peer),
             NodeMessage::PeerStatus { peer, height, latency_ms } => {
-                self.peers.insert(peer, PeerView { height, latency_ms });
-                return self.maybe_sync();
+                return self.core.peer_status(now, peer, height, latency_ms);
             }
-            NodeMessage::PeerGone { peer } => {
-                self.peers.remove(&peer);
-            }
-            NodeMessage::Blocks { from, blocks } => return self.on_blocks(from, blocks),
+            NodeMessage::PeerGone { peer } => return self.core.peer_gone(peer),
+            NodeMessage::Blocks { from, blocks } => return self.core.blocks(now, from, blocks),
         }
-        Ok(None)
+        Vec::new()
     }
 
-    /// Feeds an event to the engine and carries out the commands, including those that follow
-    /// from them. Returns the block write it started, if any.
-    fn drive(&mut self, event: Event) -> Result<Option<Persisting>, NodeError> {
-        let mut commands: VecDeque<Command> = self.engine.handle(self.clock.now(), event).into();
-        let mut started = None;
-        while let Some(command) = commands.pop_front() {
-            match command {
-                Command::WakeAt { at } => self.wake = Some(at),
-                Command::BuildBlock { height, timestamp } => {
-                    if let Some(header) = self.build(height, timestamp) {
-                        commands.extend(
-                            self.engine.handle(self.clock.now(), Event::BlockBuilt { header }),
+    /// Carries out the core's effects, in order.
+    fn carry_out(&mut self, effects: Vec<Effect<Executed>>) -> Result<(), NodeError> {
+        for effect in effects {
+            match effect {
+                Effect::Log { height, message, block } => {
+                    let started = Instant::now();
+                    let entry = WalEntry { message, block: block.map(|block| (*block).clone()) };
+                    self.store.append_wal(height, &primitives::encode(&entry))?;
+                    debug!(
+                        height = height.0,
+                        ms = started.elapsed().as_millis() as u64,
+                        "logged an own message"
+                    );
+                }
+                Effect::SaveState(state) => self.store.save_engine_state(&state)?,
+                Effect::Send { peer, wire } => self.send(Outgoing::Send { peer, wire }),
+                Effect::Gossip { wire, except } => {
+                    self.send(Outgoing::Gossip { wire, from: except })
+                }
+                Effect::SendAll { wire } => self.send(Outgoing::SendAll { wire }),
+                Effect::Report { peer, misbehaviour } => {
+                    self.send(Outgoing::Report { peer, misbehaviour })
+                }
+                Effect::Persist { blocks } => self.persist(blocks),
+                Effect::Schedule(schedule) => {
+                    if self.validators.get().as_ref() != schedule.as_ref() {
+                        info!(
+                            from = schedule.next_height.0,
+                            validators = schedule.current.len(),
+                            upcoming_from = schedule.upcoming.as_ref().map(|change| change.from.0),
+                            "validator schedule"
                         );
                     }
-                }
-                Command::Commit { hash, proof } => {
-                    if let Some(write) = self.commit_decided(hash, proof) {
-                        started = Some(write);
-                    }
-                }
-                Command::Broadcast(message) => self.broadcast(message)?,
-            }
-        }
-        Ok(started)
-    }
-
-    /// Takes transactions from the mempool and executes them as block `height`.
-    fn build(&mut self, height: Height, timestamp: TimestampMs) -> Option<Header> {
-        if self.writing || self.head.height.next() != Some(height) {
-            warn!(height = height.0, head = self.head.height.0, "not building a block out of turn");
-            return None;
-        }
-        self.revert_executed();
-        let started = Instant::now();
-        let events = self.state.begin_block(timestamp);
-        let candidates = self.mempool.select_block(&self.state, self.max_block_txs);
-        let mut txs = Vec::with_capacity(candidates.len());
-        let mut receipts = Vec::with_capacity(candidates.len());
-        for tx in candidates {
-            match self.state.execute(&tx) {
-                Ok(receipt) => {
-                    receipts.push(receipt);
-                    txs.push(tx.into_signed());
-                }
-                Err(error) => {
-                    warn!(tx = %tx.hash(), %error, "leaving out a transaction that cannot be included")
+                    self.validators.set(schedule);
                 }
             }
         }
-        let diff = self.state.finish_block();
-        let header = Header {
-            height,
-            parent: self.head.hash(),
-            timestamp,
-            proposer: self.proposer.unwrap_or(self.head.proposer),
-            tx_root: Block::tx_root(&txs),
-            state_root: diff.root,
-            proof: ConsensusProof::Genesis,
-        };
-        self.metrics.block_build_seconds.observe(started.elapsed().as_secs_f64());
-        debug!(
-            height = height.0,
-            txs = txs.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "built a block"
-        );
-        self.executed = Some(Built {
-            block: Block { header: header.clone(), txs },
-            receipts,
-            events,
-            diff,
-            started,
-        });
-        Some(header)
+        Ok(())
     }
 
-    /// Undoes the executed but undecided block, if there is one.
-    fn revert_executed(&mut self) {
-        if self.executed.take().is_some() {
-            self.state.revert_block();
-        }
-    }
-
-    /// The engine decided `hash` for the next height: seal it with `proof` and write it. The
-    /// block may still have to be executed, or even to arrive.
-    fn commit_decided(&mut self, hash: BlockHash, proof: ConsensusProof) -> Option<Persisting> {
-        let height = self.head.height.next()?;
-        if self.writing {
-            self.decided = Some((height, hash, proof));
-            return None;
-        }
-        let executed = self.executed.as_ref().is_some_and(|built| built.block.hash() == hash);
-        if !executed {
-            let Some(block) = self.candidates.get(&hash).cloned() else {
-                info!(height = height.0, %hash, "decided a block not received yet; asking peers");
-                self.decided = Some((height, hash, proof));
-                self.request_decided();
-                return None;
-            };
-            if let Err(reason) = self.execute_candidate(&block) {
-                // More than two thirds of the voting power accepted it: our state disagrees
-                // with theirs. Follow the network through sync rather than fork.
-                error!(height = height.0, %hash, %reason, "a decided block does not execute here");
-                self.decided = Some((height, hash, proof));
-                return None;
-            }
-        }
-        self.decided = None;
-        if let ConsensusProof::Bft(certificate) = &proof
-            && certificate.round > 0
-        {
-            info!(
-                height = height.0,
-                round = certificate.round,
-                "decided after more than one round"
-            );
-        }
-        let mut built = self.executed.take()?;
-        built.block.header.proof = proof;
-        Some(self.persist(vec![built]))
-    }
-
-    /// Starts writing executed blocks, proofs included, in one store transaction.
-    fn persist(&mut self, built: Vec<Built>) -> Persisting {
-        let started = built.first().map_or_else(Instant::now, |first| first.started);
-        let mut blocks = Vec::with_capacity(built.len());
-        let mut writes = Vec::with_capacity(built.len());
-        for Built { block, receipts, events, diff, .. } in built {
+    /// Starts writing sealed blocks, proofs included, in one store transaction.
+    fn persist(&mut self, sealed: Vec<(Arc<Block>, Executed)>) {
+        let started = sealed.first().map_or_else(Instant::now, |(_, executed)| executed.started);
+        let mut blocks = Vec::with_capacity(sealed.len());
+        let mut writes = Vec::with_capacity(sealed.len());
+        for (block, Executed { receipts, events, diff, .. }) in sealed {
             let failed =
                 receipts.iter().filter(|receipt| matches!(receipt, Receipt::Failed(_))).count();
-            let block = Arc::new(block);
             blocks.push((block.clone(), failed));
             writes.push((block, receipts, events, diff));
         }
@@ -1033,11 +936,10 @@ impl Manager {
                 .collect();
             store.commit_blocks(&batch)
         });
-        self.writing = true;
         if let Some((last, _)) = blocks.last() {
             debug!(height = last.header.height.0, blocks = blocks.len(), "writing blocks");
         }
-        Persisting { blocks, task, started }
+        self.persisting = Some(Persisting { blocks, task, started });
     }
 
     /// Blocks are durable: announce them.
@@ -1045,8 +947,7 @@ impl Manager {
         &mut self,
         done: Persisting,
         result: Result<Result<(), StoreError>, tokio::task::JoinError>,
-    ) -> Result<Header, NodeError> {
-        self.writing = false;
+    ) -> Result<(), NodeError> {
         let height = done.blocks.last().map_or(0, |(block, _)| block.header.height.0);
         match result {
             Ok(Ok(())) => {}
@@ -1057,89 +958,29 @@ impl Manager {
             Err(error) => return Err(NodeError::Panicked(error.to_string())),
         }
         let elapsed = done.started.elapsed().as_secs_f64();
-        let pruned = self.mempool.prune(&self.state);
-        self.metrics.mempool_size.set(self.mempool.len() as i64);
         let _ = self.indexer.send(done.blocks.iter().map(|(block, _)| block.clone()).collect());
         for (block, failed) in done.blocks {
-            let header = block.header.clone();
+            let header = &block.header;
             self.metrics.block_commit_seconds.observe(elapsed);
             self.metrics.blocks_committed.inc();
             self.metrics.txs_committed.inc_by(block.txs.len() as u64);
             self.metrics.txs_failed.inc_by(failed as u64);
             self.metrics.block_txs.observe(block.txs.len() as f64);
             self.metrics.head_height.set(i64::try_from(header.height.0).unwrap_or(i64::MAX));
-            info!(
-                height = header.height.0,
-                txs = block.txs.len(),
-                failed,
-                pruned,
-                mempool = self.mempool.len(),
-                "block committed"
-            );
-            self.head = header;
+            info!(height = header.height.0, txs = block.txs.len(), failed, "block committed");
+            if let ConsensusProof::Bft(certificate) = &header.proof
+                && certificate.round > 0
+            {
+                info!(
+                    height = header.height.0,
+                    round = certificate.round,
+                    "decided after more than one round"
+                );
+            }
             self.head_sender.send_replace(block.clone());
             let _ = self.blocks.send(block);
         }
-        self.candidates.clear();
-        self.invalid.clear();
-        if self.decided.as_ref().is_some_and(|(height, ..)| *height <= self.head.height) {
-            self.decided = None;
-        }
-        Ok(self.head.clone())
-    }
-
-    /// Lets the engine go on after a commit.
-    fn after_commit(&mut self, header: Header) -> Result<Option<Persisting>, NodeError> {
-        self.send(Outgoing::SendAll {
-            wire: Wire::Status { height: header.height, hash: header.hash() },
-        });
-        let mut started = self.publish_validators()?;
-        if let Some(more) = self.drive(Event::Committed { header })? {
-            started = Some(more);
-        }
-        let ready = self.mempool.has_ready(&self.state);
-        if ready != self.ready || ready {
-            self.ready = ready;
-            if let Some(more) = self.drive(Event::PendingChanged { ready: usize::from(ready) })? {
-                started = Some(more);
-            }
-        }
-        if started.is_none() {
-            started = self.resume_after_write()?;
-        }
-        Ok(started)
-    }
-
-    /// Publishes who validates the next heights, after a commit, and tells the engine of any
-    /// change (before it hears of the commit, so that it starts the next height with the right
-    /// set).
-    fn publish_validators(&mut self) -> Result<Option<Persisting>, NodeError> {
-        let schedule = Arc::new(ValidatorSchedule::of(&self.state, self.head.height));
-        self.validators.set(schedule.clone());
-        let told = &self.told_engine;
-        if (&told.current, &told.upcoming) == (&schedule.current, &schedule.upcoming) {
-            return Ok(None);
-        }
-        info!(
-            from = schedule.next_height.0,
-            validators = schedule.current.len(),
-            upcoming_from = schedule.upcoming.as_ref().map(|change| change.from.0),
-            "validator schedule"
-        );
-        let mut started = self.drive(Event::Validators {
-            from: schedule.next_height,
-            validators: schedule.current.clone(),
-        })?;
-        if let Some(change) = &schedule.upcoming
-            && let Some(more) = self.drive(Event::Validators {
-                from: change.from,
-                validators: change.validators.clone(),
-            })?
-        {
-            started = Some(more);
-        }
-        self.told_engine = schedule;
-        Ok(started)
+        Ok(())
     }
 
     /// Sends a message to peers, if the node has any.

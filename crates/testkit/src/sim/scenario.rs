@@ -1,6 +1,9 @@
-//! What happens in one simulated run, drawn from its seed: the validators, their clocks, the
-//! network's delays and losses, and the faults (partitions, crashes, byzantine behaviour).
+//! What happens in one simulated run, drawn from its seed: the validators and a change of
+//! their set, their clocks, the network's delays and losses, how long writes take, and the
+//! faults (partitions, crashes, byzantine behaviour).
 
+use ledger::ValidatorChange;
+use node::ValidatorSchedule;
 use primitives::{
     Address, BlockHash, ChainConfig, ChainId, ChainParams, ConsensusProof, EngineKind, Hash,
     Header, Height, MarketParams, SecretKey, TimestampMs, Validator,
@@ -13,9 +16,12 @@ pub const EPOCH_MS: u64 = 1_001_000;
 pub const GENESIS_TIME_MS: u64 = 1_000_000;
 /// The largest clock offset of a node, either way.
 pub const MAX_SKEW_MS: i64 = 500;
-/// How far ahead of a node's clock a proposed block's timestamp may be: two skews apart plus a
-/// second for the proposer's own wait.
-pub const MAX_AHEAD_MS: u64 = 2 * MAX_SKEW_MS as u64 + 1000;
+/// How far ahead a clock that is far ahead runs, at most: its blocks come more than
+/// `node::core::MAX_CLOCK_DRIFT_MS` ahead of the other nodes' clocks, which hold them back
+/// until their own clocks are close enough.
+pub const MAX_FAR_AHEAD_MS: i64 = 3_000;
+/// Writing blocks takes 1 to this many ms at most (each scenario draws its own maximum).
+pub const MAX_WRITE_MS: u64 = 60;
 /// The longest fault phase.
 pub const MAX_FAULT_PHASE_MS: u64 = 10_000;
 /// Heights every honest node must add after the last fault.
@@ -96,6 +102,11 @@ pub struct Scenario {
     /// Virtual time when the last fault ends: the network is whole and lossless again and every
     /// crashed honest node has restarted.
     pub fault_end: u64,
+    /// Writing blocks takes 1 to this many ms.
+    pub max_write_ms: u64,
+    /// A validator set that takes over at a later height, carried by the block two heights
+    /// before it (see [`Scenario::changes_validators`]).
+    pub validator_change: Option<ValidatorChange>,
 }
 
 /// The state root the stand-in application computes on top of `parent`.
@@ -152,7 +163,7 @@ impl Scenario {
         };
 
         let skewed = rng.random_bool(0.7);
-        let clock_offsets = (0..n)
+        let mut clock_offsets: Vec<i64> = (0..n)
             .map(|_| if skewed { rng.random_range(-MAX_SKEW_MS..=MAX_SKEW_MS) } else { 0 })
             .collect();
         let max_delay_ms = rng.random_range(5..=200);
@@ -214,6 +225,25 @@ impl Scenario {
             crashes.push(Crash { node, at, restart });
         }
 
+        // Now and then a clock far ahead: the other nodes hold its blocks for a while.
+        if rng.random_bool(0.15) {
+            let node = rng.random_range(0..n);
+            clock_offsets[node] = rng.random_range(MAX_SKEW_MS * 5..=MAX_FAR_AHEAD_MS);
+        }
+        let max_write_ms = rng.random_range(1..=MAX_WRITE_MS);
+        // Half the scenarios change the validator set early on, so that nodes that catch up
+        // after a crash or a partition download batches across the change: one honest
+        // validator gets one more unit of power (which keeps the byzantine power below a third).
+        let validator_change = if rng.random_bool(0.5) {
+            let honest: Vec<usize> = (0..n).filter(|&node| byzantine[node].is_none()).collect();
+            let lucky = honest[rng.random_range(0..honest.len())];
+            let mut validators = config.validators.clone();
+            validators[lucky].power += 1;
+            Some(ValidatorChange { from: Height(rng.random_range(3..=6)), validators })
+        } else {
+            None
+        };
+
         Scenario {
             seed,
             config,
@@ -226,6 +256,46 @@ impl Scenario {
             crashes,
             byzantine,
             fault_end,
+            max_write_ms,
+            validator_change,
+        }
+    }
+
+    /// The validators of `height`.
+    pub fn validators_at(&self, height: Height) -> &[Validator] {
+        match &self.validator_change {
+            Some(change) if height >= change.from => &change.validators,
+            _ => &self.config.validators,
+        }
+    }
+
+    /// The chain's configuration as it applies to `height`: with that height's validators.
+    pub fn config_at(&self, height: Height) -> ChainConfig {
+        ChainConfig { validators: self.validators_at(height).to_vec(), ..self.config.clone() }
+    }
+
+    /// Whether the block at `height` carries the validator change: the one two heights before
+    /// the change takes over (the earliest an operator's change may be committed).
+    pub fn changes_validators(&self, height: Height) -> bool {
+        self.validator_change
+            .as_ref()
+            .is_some_and(|change| change.from.0.checked_sub(2) == Some(height.0))
+    }
+
+    /// Who validates the heights after `head`, as the ledger would say once the block that
+    /// carries the change is applied: the change is known from that block on, and decides from
+    /// its first height.
+    pub fn schedule(&self, head: Height) -> ValidatorSchedule {
+        let next_height = Height(head.0 + 1);
+        let upcoming = self
+            .validator_change
+            .as_ref()
+            .filter(|change| change.from.0 <= head.0 + 2 && change.from > next_height)
+            .cloned();
+        ValidatorSchedule {
+            next_height,
+            current: self.validators_at(next_height).to_vec(),
+            upcoming,
         }
     }
 
@@ -277,6 +347,47 @@ mod tests {
                     None => assert!(!scenario.honest(crash.node), "seed {seed}"),
                 }
             }
+            if let Some(change) = &scenario.validator_change {
+                let total: u64 = change.validators.iter().map(|v| v.power).sum();
+                let byzantine: u64 = (0..scenario.len())
+                    .filter(|&node| !scenario.honest(node))
+                    .map(|node| change.validators[node].power)
+                    .sum();
+                assert!(3 * byzantine < total, "seed {seed}: after the change");
+            }
+            for offset in &scenario.clock_offsets {
+                assert!((-MAX_SKEW_MS..=MAX_FAR_AHEAD_MS).contains(offset), "seed {seed}");
+            }
+            assert!((1..=MAX_WRITE_MS).contains(&scenario.max_write_ms));
+        }
+    }
+
+    #[test]
+    fn a_validator_change_is_carried_two_heights_ahead_and_decides_from_its_height() {
+        let scenario = (0..100)
+            .map(Scenario::from_seed)
+            .find(|scenario| scenario.validator_change.is_some())
+            .expect("half the scenarios change the set");
+        let change = scenario.validator_change.clone().expect("found one");
+        let from = change.from.0;
+        assert_ne!(change.validators, scenario.config.validators, "the set changes");
+        let carriers: Vec<u64> =
+            (0..from + 5).filter(|&height| scenario.changes_validators(Height(height))).collect();
+        assert_eq!(carriers, vec![from - 2]);
+        // Before the carrier is applied nobody knows of the change; from then on it is the
+        // upcoming set until the head is just below its first height.
+        for head in 0..from + 3 {
+            let schedule = scenario.schedule(Height(head));
+            assert_eq!(schedule.next_height, Height(head + 1));
+            let expected_current =
+                if head + 1 >= from { &change.validators } else { &scenario.config.validators };
+            assert_eq!(&schedule.current, expected_current, "head {head}");
+            let upcoming = (head + 2 >= from && head + 1 < from).then(|| change.clone());
+            assert_eq!(schedule.upcoming, upcoming, "head {head}");
+            assert_eq!(
+                scenario.config_at(Height(head + 1)).validators,
+                scenario.validators_at(Height(head + 1)).to_vec()
+            );
         }
     }
 
@@ -288,6 +399,8 @@ mod tests {
         assert_eq!(a.partitions, b.partitions);
         assert_eq!(a.crashes, b.crashes);
         assert_eq!(a.byzantine, b.byzantine);
+        assert_eq!(a.clock_offsets, b.clock_offsets);
+        assert_eq!(a.validator_change, b.validator_change);
         assert_ne!(Scenario::from_seed(43).config, a.config);
     }
 }

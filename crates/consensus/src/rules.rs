@@ -1,0 +1,117 @@
+//! What each engine accepts, asked by the node without running an engine: whether a peer's
+//! message is worth relaying (checked on the network task, before the message is queued for
+//! the engine) and whether a block's header may follow its parent by this engine's rules (who
+//! may propose it). The node's own checks (height, parent, time, transactions, state root)
+//! are the same for every engine.
+
+use crate::engine::EngineMessage;
+use crate::tendermint::{self, Message, proposer};
+use primitives::{Address, ChainId, EngineKind, Header, Height, Validator};
+
+/// What to do with a peer's message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Signed by someone entitled to send it: pass it on.
+    Relay,
+    /// For a height whose validators this node cannot be sure of (before its head, or too far
+    /// ahead): neither passed on nor held against the peer.
+    Drop,
+    /// Malformed, not signed by anyone entitled to it, or badly signed.
+    Invalid,
+}
+
+/// The validators a node knows of, by height.
+pub trait ValidatorView {
+    /// The validators of `height`, as far as this node knows (the set of the next height, or a
+    /// later one already installed).
+    fn at(&self, height: Height) -> &[Validator];
+    /// Whether [`ValidatorView::at`] is exact for `height`.
+    fn knows(&self, height: Height) -> bool;
+}
+
+/// Why a header may not follow its parent by the engine's rules.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// The proposer is not among the validators of the block's height.
+    #[error("proposer {0} is not a validator")]
+    NotAValidator(Address),
+}
+
+/// An engine's rules for messages and headers.
+pub trait Rules: Send + Sync {
+    /// Whether a peer's message is worth passing on and giving to the engine.
+    fn check_message(
+        &self,
+        chain_id: &ChainId,
+        validators: &dyn ValidatorView,
+        message: &EngineMessage,
+    ) -> Verdict;
+
+    /// Whether `header` may be proposed at its height, `validators` being that height's.
+    fn check_header(&self, validators: &[Validator], header: &Header) -> Result<(), HeaderError>;
+}
+
+/// The rules of engine `kind`.
+pub fn rules(kind: EngineKind) -> &'static dyn Rules {
+    match kind {
+        EngineKind::Solo => &SoloRules,
+        EngineKind::Bft => &BftRules,
+    }
+}
+
+fn proposer_is_validator(validators: &[Validator], header: &Header) -> Result<(), HeaderError> {
+    if validators.iter().any(|validator| Address(validator.key) == header.proposer) {
+        Ok(())
+    } else {
+        Err(HeaderError::NotAValidator(header.proposer))
+    }
+}
+
+/// A single validator sends no messages.
+struct SoloRules;
+
+impl Rules for SoloRules {
+    fn check_message(&self, _: &ChainId, _: &dyn ValidatorView, _: &EngineMessage) -> Verdict {
+        Verdict::Invalid
+    }
+
+    fn check_header(&self, validators: &[Validator], header: &Header) -> Result<(), HeaderError> {
+        proposer_is_validator(validators, header)
+    }
+}
+
+/// Tendermint: a proposal must be signed by its round's proposer, a vote by a validator of
+/// its height.
+struct BftRules;
+
+impl Rules for BftRules {
+    fn check_message(
+        &self,
+        chain_id: &ChainId,
+        validators: &dyn ValidatorView,
+        message: &EngineMessage,
+    ) -> Verdict {
+        let Some(message) = tendermint::decode(message) else { return Verdict::Invalid };
+        let signer = message.signer();
+        let height = message.height();
+        let set = validators.at(height);
+        let entitled = match &message {
+            Message::Proposal(signed) => proposer(set, height, signed.proposal.round)
+                .is_some_and(|expected| expected.key == signer),
+            Message::Vote(_) => set.iter().any(|validator| validator.key == signer),
+        };
+        if !entitled {
+            return if validators.knows(height) { Verdict::Invalid } else { Verdict::Drop };
+        }
+        let (hash, signature) = message.signed(chain_id);
+        if signer.verify(hash.as_bytes(), &signature).is_ok() {
+            Verdict::Relay
+        } else {
+            Verdict::Invalid
+        }
+    }
+
+    fn check_header(&self, validators: &[Validator], header: &Header) -> Result<(), HeaderError> {
+        proposer_is_validator(validators, header)
+    }
+}

@@ -1,0 +1,196 @@
+//! The stand-in application the simulated nodes' real [`Core`](node::core::Core) runs over:
+//! blocks without transactions whose state root is a function of their parent, and the
+//! scenario's validator sets.
+
+use super::scenario::{Scenario, state_root_after};
+use node::{
+    ValidatorSchedule,
+    core::{App, BlockError},
+};
+use primitives::{Address, Block, ChainConfig, ConsensusProof, Hash, Header, Height, TimestampMs};
+use rand::{RngExt, rngs::ChaCha8Rng};
+use std::sync::Arc;
+
+/// A poisoning byzantine node builds this share of its blocks with a wrong state root.
+const POISON_CHANCE: f64 = 0.7;
+
+/// What blocks contain in the simulation: nothing but a header. A block is valid on top of its
+/// parent iff its state root is [`state_root_after`] the parent; the core checks everything
+/// else (height, parent, time, transaction root, proposer). There are no transactions, so the
+/// engine makes a block every empty-block interval.
+pub(crate) struct SimApp {
+    scenario: Arc<Scenario>,
+    /// The proposer of the blocks this node builds.
+    proposer: Address,
+    /// The last block applied (sealed), whose state the app is at.
+    head: Header,
+    /// The block executed and not sealed yet.
+    candidate: Option<Block>,
+    /// A poisoning byzantine node's draws: which of its blocks get a random state root.
+    poison: Option<ChaCha8Rng>,
+}
+
+impl SimApp {
+    /// The application of the node whose key is `proposer`, at `head`.
+    pub(crate) fn new(
+        scenario: Arc<Scenario>,
+        proposer: Address,
+        head: Header,
+        poison: Option<ChaCha8Rng>,
+    ) -> SimApp {
+        SimApp { scenario, proposer, head, candidate: None, poison }
+    }
+
+    /// The core must build and execute on top of the state the app is at (the head, or the
+    /// last block sealed since): a simulation that sees otherwise stops with this message.
+    fn on_state(&self, parent: &Header) {
+        assert!(
+            parent.hash() == self.head.hash(),
+            "the core used height {} as the parent, but the application is at height {}",
+            parent.height.0,
+            self.head.height.0
+        );
+    }
+}
+
+impl App for SimApp {
+    type Write = ();
+
+    fn build(&mut self, parent: &Header, height: Height, timestamp: TimestampMs) -> Option<Block> {
+        self.on_state(parent);
+        self.discard_candidate();
+        let parent_hash = parent.hash();
+        let poisoned = self.poison.as_mut().is_some_and(|rng| rng.random_bool(POISON_CHANCE));
+        let state_root = match (&mut self.poison, poisoned) {
+            (Some(rng), true) => {
+                let mut bytes = [0u8; 32];
+                rng.fill(&mut bytes);
+                Hash(bytes)
+            }
+            _ => state_root_after(&parent_hash),
+        };
+        let block = Block {
+            header: Header {
+                height,
+                parent: parent_hash,
+                timestamp,
+                proposer: self.proposer,
+                tx_root: Block::tx_root(&[]),
+                state_root,
+                proof: ConsensusProof::Genesis,
+            },
+            txs: Vec::new(),
+        };
+        self.candidate = Some(block.clone());
+        Some(block)
+    }
+
+    fn execute(&mut self, parent: &Header, block: &Block) -> Result<(), BlockError> {
+        self.on_state(parent);
+        self.discard_candidate();
+        let computed = state_root_after(&parent.hash());
+        if block.header.state_root != computed {
+            return Err(BlockError::StateRoot { computed, claimed: block.header.state_root });
+        }
+        self.candidate = Some(block.clone());
+        Ok(())
+    }
+
+    fn candidate(&self) -> Option<&Block> {
+        self.candidate.as_ref()
+    }
+
+    fn discard_candidate(&mut self) {
+        self.candidate = None;
+    }
+
+    fn seal(&mut self, proof: ConsensusProof) -> Option<(Arc<Block>, ())> {
+        let mut block = self.candidate.take()?;
+        block.header.proof = proof;
+        self.head = block.header.clone();
+        Some((Arc::new(block), ()))
+    }
+
+    fn committed(&mut self, _blocks: &[Arc<Block>]) {}
+
+    fn has_ready(&self) -> bool {
+        false
+    }
+
+    fn validators(&self, head: Height) -> ValidatorSchedule {
+        self.scenario.schedule(head)
+    }
+
+    fn changes_validators(&self, block: &Block) -> bool {
+        self.scenario.changes_validators(block.header.height)
+    }
+
+    fn config_at(&self, height: Height) -> ChainConfig {
+        self.scenario.config_at(height)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use primitives::ConsensusProof;
+    use rand::SeedableRng;
+
+    fn app(scenario: &Arc<Scenario>, poison: Option<ChaCha8Rng>) -> SimApp {
+        let proposer = Address(scenario.keys[0].public_key());
+        SimApp::new(scenario.clone(), proposer, scenario.genesis.clone(), poison)
+    }
+
+    #[test]
+    fn a_built_block_is_valid_elsewhere_and_a_poisoned_one_is_refused() {
+        let scenario = Arc::new(Scenario::from_seed(7));
+        let genesis = scenario.genesis.clone();
+        let mut builder = app(&scenario, None);
+        let block = builder.build(&genesis, Height(1), TimestampMs(1_002_000)).expect("built");
+        assert_eq!(block.header.state_root, state_root_after(&genesis.hash()));
+        assert_eq!(block.header.tx_root, Block::tx_root(&[]));
+        assert_eq!(builder.candidate(), Some(&block));
+
+        let mut other = app(&scenario, None);
+        other.execute(&genesis, &block).expect("valid on top of genesis");
+        assert_eq!(other.candidate(), Some(&block));
+
+        // A poisoning node's blocks: most get a random state root, and are refused.
+        let mut poisoner = app(&scenario, Some(ChaCha8Rng::seed_from_u64(1)));
+        let mut refused = 0;
+        for attempt in 0..20 {
+            let built = poisoner
+                .build(&genesis, Height(1), TimestampMs(1_002_000 + attempt))
+                .expect("built");
+            let mut checker = app(&scenario, None);
+            match checker.execute(&genesis, &built) {
+                Ok(()) => assert_eq!(built.header.state_root, state_root_after(&genesis.hash())),
+                Err(BlockError::StateRoot { claimed, .. }) => {
+                    assert_eq!(claimed, built.header.state_root);
+                    assert_eq!(checker.candidate(), None, "a refused block is not kept");
+                    refused += 1;
+                }
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert!((5..20).contains(&refused), "{refused} of 20 poisoned");
+    }
+
+    #[test]
+    fn sealing_moves_the_state_on() {
+        let scenario = Arc::new(Scenario::from_seed(7));
+        let genesis = scenario.genesis.clone();
+        let mut node = app(&scenario, None);
+        let block = node.build(&genesis, Height(1), TimestampMs(1_002_000)).expect("built");
+        let (sealed, ()) = node.seal(ConsensusProof::Genesis).expect("a candidate to seal");
+        assert_eq!(sealed.hash(), block.hash());
+        assert_eq!(node.candidate(), None);
+        // The next block goes on top of the sealed one; building on genesis again is a bug of
+        // the caller.
+        node.build(&sealed.header, Height(2), TimestampMs(1_004_000)).expect("built");
+        let stale = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            node.build(&genesis, Height(1), TimestampMs(1_004_000))
+        }));
+        assert!(stale.is_err(), "building on a header that is not the state must be caught");
+    }
+}
