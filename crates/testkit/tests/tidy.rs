@@ -32,7 +32,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "households",
         ],
     ),
-    ("testkit", &["rpc", "primitives", "consensus"]),
+    // Dev only: drives real processes and speaks the network's protocol as an adversary.
+    ("testkit", &["rpc", "primitives", "consensus", "net", "node"]),
     ("households", &["primitives", "market"]),
 ];
 
