@@ -56,6 +56,18 @@ impl Manager {
             self.send(Outgoing::Report { peer: from, misbehaviour: Misbehaviour::InvalidMessage });
             return Ok(None);
         }
+        // A block stamped ahead of this node's clock is not invalid: one of the two clocks is
+        // wrong, and it may be ours. It waits (in `ahead`, retried by `offer_waiting`) until
+        // our clock reaches it; meanwhile the engine's timeout moves the round on. The sender
+        // is never reported for it, or a wrong clock would get honest proposers banned and
+        // keep the chain halted after the clock is put right.
+        if self.is_early(&block) {
+            debug!(height = block.header.height.0, %hash, "a proposal ahead of this node's clock waits");
+            if self.ahead.len() < MAX_AHEAD {
+                self.ahead.push((from, proposal, block));
+            }
+            return Ok(None);
+        }
         let valid = if self.invalid.contains(&hash) {
             false
         } else if self.executed.as_ref().is_some_and(|built| built.block.hash() == hash) {
@@ -125,6 +137,12 @@ impl Manager {
             diff: outcome.diff,
             started: Instant::now(),
         })
+    }
+
+    /// Whether a block's time is more than [`MAX_CLOCK_DRIFT_MS`] ahead of this node's clock.
+    fn is_early(&self, block: &Block) -> bool {
+        let drift = self.clock.scale().chain_span(MAX_CLOCK_DRIFT_MS);
+        block.header.timestamp.0 > self.clock.now().0.saturating_add(drift)
     }
 
     /// The checks that need no execution: height, parent, time, proposer, transaction root.
@@ -263,9 +281,9 @@ impl Manager {
         Ok(())
     }
 
-    /// After a write: proposals that were waiting for this height, blocks from peers that
-    /// arrived meanwhile, and a decision whose write had to wait.
-    pub(super) fn resume_after_write(&mut self) -> Result<Option<Persisting>, NodeError> {
+    /// Proposals that were waiting for their height or for this node's clock, offered again
+    /// (those still early wait on). Called after a write and on every housekeeping tick.
+    pub(super) fn offer_waiting(&mut self) -> Result<Option<Persisting>, NodeError> {
         let next = self.head.height.next();
         let ahead = std::mem::take(&mut self.ahead);
         let mut started = None;
@@ -282,6 +300,14 @@ impl Manager {
                 started = Some(write);
             }
         }
+        Ok(started)
+    }
+
+    /// After a write: proposals that were waiting for this height, blocks from peers that
+    /// arrived meanwhile, and a decision whose write had to wait.
+    pub(super) fn resume_after_write(&mut self) -> Result<Option<Persisting>, NodeError> {
+        let next = self.head.height.next();
+        let mut started = self.offer_waiting()?;
         if started.is_none()
             && let Some((height, hash, proof)) = self.decided.take()
             && Some(height) == next

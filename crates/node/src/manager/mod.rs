@@ -799,7 +799,12 @@ impl Manager {
                     self.wake = None;
                     self.drive(Event::Tick)?
                 }
-                _ = housekeeping.tick(), if self.outbox.is_some() => self.maybe_sync()?,
+                _ = housekeeping.tick(), if self.outbox.is_some() => {
+                    match self.offer_waiting()? {
+                        Some(write) => Some(write),
+                        None => self.maybe_sync()?,
+                    }
+                }
                 Some(message) = peer_inbox.recv() => self.on_message(message)?,
                 message = inbox.recv() => match message {
                     Some(message) => self.on_message(message)?,
