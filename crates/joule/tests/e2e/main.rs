@@ -4,6 +4,7 @@
 mod clock_skew;
 mod community;
 mod crash;
+mod damaged_store;
 mod hostile_peers;
 mod load;
 mod market;
