@@ -80,6 +80,12 @@ pub(crate) struct NodeArgs {
     /// at wall time WALL_MS chain time is CHAIN_MS. Defaults to the genesis time for both.
     #[arg(long, value_parser = parse_time_origin)]
     time_origin: Option<(u64, u64)>,
+    /// Most simultaneous JSON-RPC connections (HTTP and WebSocket).
+    #[arg(long, default_value_t = RpcConfig::default().max_connections)]
+    rpc_max_connections: u32,
+    /// Most simultaneous JSON-RPC connections from one IP address.
+    #[arg(long, default_value_t = RpcConfig::default().max_connections_per_client)]
+    rpc_max_connections_per_client: u32,
     /// If the chain database is damaged, move it aside (to chain.redb.damaged-TIME) and
     /// download the chain from peers instead of refusing to start. A healthy database is used
     /// as it is, so this is safe to pass on every start. Needs a genesis file (--genesis or
@@ -288,6 +294,8 @@ async fn serve(args: NodeArgs) -> Result<()> {
     let rpc_config = RpcConfig {
         addr: args.rpc_addr,
         admin_token: Some(admin_token),
+        max_connections: args.rpc_max_connections,
+        max_connections_per_client: args.rpc_max_connections_per_client,
         ..RpcConfig::default()
     };
     let server = match RpcServer::start(rpc_config, handle.clone(), Arc::new(registry)).await {
