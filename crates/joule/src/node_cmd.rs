@@ -80,6 +80,11 @@ pub(crate) struct NodeArgs {
     /// at wall time WALL_MS chain time is CHAIN_MS. Defaults to the genesis time for both.
     #[arg(long, value_parser = parse_time_origin)]
     time_origin: Option<(u64, u64)>,
+    /// Let callers on loopback use the admin methods (peers, fault injection) without the
+    /// admin token. Off by default: every process on the host looks like loopback. A devnet
+    /// turns it on for its nodes.
+    #[arg(long)]
+    admin_from_loopback: bool,
     /// Most simultaneous JSON-RPC connections (HTTP and WebSocket).
     #[arg(long, default_value_t = RpcConfig::default().max_connections)]
     rpc_max_connections: u32,
@@ -294,6 +299,7 @@ async fn serve(args: NodeArgs) -> Result<()> {
     let rpc_config = RpcConfig {
         addr: args.rpc_addr,
         admin_token: Some(admin_token),
+        admin_from_loopback: args.admin_from_loopback,
         max_connections: args.rpc_max_connections,
         max_connections_per_client: args.rpc_max_connections_per_client,
         ..RpcConfig::default()

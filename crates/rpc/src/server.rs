@@ -61,11 +61,12 @@ pub struct RpcConfig {
     pub max_submit_batch: usize,
     /// Most subscriptions per WebSocket connection.
     pub max_subscriptions_per_connection: u32,
-    /// The secret that makes a non-loopback caller an admin when sent as
-    /// `Authorization: Bearer <token>`; without one only loopback callers are admins.
+    /// The secret that makes a caller an admin when sent as `Authorization: Bearer <token>`;
+    /// without one nobody is an admin (unless `admin_from_loopback`).
     pub admin_token: Option<String>,
-    /// Whether callers on loopback are admins without the token (turn off behind a reverse
-    /// proxy on the same host, where every caller looks like loopback).
+    /// Whether callers on loopback are admins without the token. Off by default: every
+    /// process on the host (and, behind a reverse proxy, every caller) looks like loopback. A
+    /// devnet, whose nodes and users share one machine, turns it on.
     pub admin_from_loopback: bool,
 }
 
@@ -81,7 +82,7 @@ impl Default for RpcConfig {
             max_submit_batch: 10_000,
             max_subscriptions_per_connection: 32,
             admin_token: None,
-            admin_from_loopback: true,
+            admin_from_loopback: false,
         }
     }
 }
