@@ -468,3 +468,57 @@ fn checks_out(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(seed: u8) -> PeerId {
+        SecretKey::from_seed([seed; 32]).public_key()
+    }
+
+    #[test]
+    fn transaction_batches_are_bounded_per_peer_and_in_total() {
+        let mut budgets = Budgets::new();
+        let (greedy, other) = (peer(1), peer(2));
+        for _ in 0..MAX_TX_BATCHES_PER_PEER {
+            assert!(budgets.take_batch(greedy, 1_000));
+        }
+        assert!(!budgets.take_batch(greedy, 1_000), "one peer's count is used up");
+        assert!(budgets.take_batch(other, 1_000), "others are not held up");
+        assert!(!budgets.take_batch(other, MAX_TX_BATCH_BYTES_PER_PEER), "nor its bytes");
+        budgets.finished(Finished::Batch { peer: greedy, bytes: 1_000 });
+        assert!(budgets.take_batch(greedy, 1_000), "a checked batch gives its room back");
+        // In total: many peers, each within its own budget, still meet the global one.
+        let mut admitted = budgets.batch_count;
+        for seed in 3..=200 {
+            for _ in 0..4 {
+                if budgets.take_batch(peer(seed), 10_000) {
+                    admitted += 1;
+                }
+            }
+        }
+        assert_eq!(admitted, MAX_TX_BATCHES);
+        assert!(budgets.batch_bytes <= MAX_TX_BATCH_BYTES);
+    }
+
+    #[test]
+    fn blocks_are_taken_only_from_peers_that_were_asked() {
+        let mut budgets = Budgets::new();
+        let asked = peer(1);
+        assert!(!budgets.answered(asked), "nobody asked it");
+        budgets.asked(asked);
+        budgets.asked(asked);
+        assert!(budgets.answered(asked));
+        assert!(budgets.answered(asked));
+        assert!(!budgets.answered(asked), "two requests, two answers");
+        for _ in 0..10 {
+            budgets.asked(asked);
+        }
+        let answers = (0..10).filter(|_| budgets.answered(asked)).count();
+        assert_eq!(answers, MAX_REQUESTS_OUTSTANDING as usize);
+        budgets.asked(asked);
+        budgets.gone(&asked);
+        assert!(!budgets.answered(asked), "a peer that went away owes nothing");
+    }
+}

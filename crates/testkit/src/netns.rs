@@ -87,7 +87,8 @@ fn remove_abandoned() {
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|pid| pid.parse::<u32>().ok());
-        if owner.is_some_and(crate::is_alive) {
+        // A bridge without its owner yet is being made by a test starting right now.
+        if owner.is_none_or(crate::is_alive) {
             continue;
         }
         Lab::remove(subnet);

@@ -218,7 +218,7 @@ async fn throwaway_identities_filling_the_tables_do_not_keep_a_validator_out() {
     let restarted = Instant::now();
     let process = chain.spawn(3);
     chain.nodes[3] = Some(process);
-    wait_for("validator 3 back with its three peers", Duration::from_secs(15), || async {
+    wait_for("validator 3 back with its three peers", Duration::from_secs(10), || async {
         let peers = chain.peers(3).await;
         (ids.iter().take(3).all(|id| peers.contains(id))).then_some(())
     })
