@@ -412,6 +412,8 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let verify_threads = (cores / addresses.len()).max(1);
         command.extend(["--verify-threads".into(), verify_threads.to_string()]);
+        // Its nodes and their users share this machine: loopback callers are admins.
+        command.push("--admin-from-loopback".into());
         let others: Vec<String> = addresses
             .iter()
             .enumerate()

@@ -80,6 +80,23 @@ pub(crate) struct NodeArgs {
     /// at wall time WALL_MS chain time is CHAIN_MS. Defaults to the genesis time for both.
     #[arg(long, value_parser = parse_time_origin)]
     time_origin: Option<(u64, u64)>,
+    /// Let callers on loopback use the admin methods (peers, fault injection) without the
+    /// admin token. Off by default: every process on the host looks like loopback. A devnet
+    /// turns it on for its nodes.
+    #[arg(long)]
+    admin_from_loopback: bool,
+    /// Most simultaneous JSON-RPC connections (HTTP and WebSocket).
+    #[arg(long, default_value_t = RpcConfig::default().max_connections)]
+    rpc_max_connections: u32,
+    /// Most simultaneous JSON-RPC connections from one IP address.
+    #[arg(long, default_value_t = RpcConfig::default().max_connections_per_client)]
+    rpc_max_connections_per_client: u32,
+    /// If the chain database is damaged, move it aside (to chain.redb.damaged-TIME) and
+    /// download the chain from peers instead of refusing to start. A healthy database is used
+    /// as it is, so this is safe to pass on every start. Needs a genesis file (--genesis or
+    /// DIR/genesis.json).
+    #[arg(long)]
+    resync: bool,
     /// Log filter, e.g. "info" or "node=debug,info".
     #[arg(long, env = "JOULE_LOG", default_value = "info")]
     log: String,
@@ -167,7 +184,14 @@ fn resolve_genesis(args: &NodeArgs) -> Result<Genesis> {
     }
     let database = args.dir.join(DATABASE_FILE);
     if database.exists() {
-        let store = store::Store::open(&database)?;
+        let store = store::Store::open(&database).map_err(|error| {
+            let hint = if error.is_damaged() {
+                " (the genesis stored in it cannot be read: pass --genesis FILE)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("{error}{hint}")
+        })?;
         if let Some(genesis) = store.read()?.genesis()? {
             return Ok(genesis);
         }
@@ -247,12 +271,39 @@ async fn serve(args: NodeArgs) -> Result<()> {
         verify_threads: args.verify_threads,
         clock,
     };
-    let node = Node::start(config, metrics)
-        .await
-        .with_context(|| format!("cannot start the node in {}", args.dir.display()))?;
+    let node = match Node::start(config.clone(), metrics.clone()).await {
+        Ok(node) => node,
+        Err(error) if is_damage(&error) && args.resync => {
+            let aside = move_aside(&args.dir.join(DATABASE_FILE))?;
+            warn!(
+                %error,
+                moved_to = %aside.display(),
+                "the chain database is damaged; starting over and downloading the chain from peers"
+            );
+            Node::start(config, metrics)
+                .await
+                .with_context(|| format!("cannot start the node in {}", args.dir.display()))?
+        }
+        Err(error) if is_damage(&error) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "cannot start the node in {}: the database file is damaged; start with --resync to move it aside and download the chain from peers",
+                args.dir.display()
+            )));
+        }
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("cannot start the node in {}", args.dir.display()));
+        }
+    };
     let handle = node.handle();
-    let rpc_config =
-        RpcConfig { addr: args.rpc_addr, admin_token: Some(admin_token), ..RpcConfig::default() };
+    let rpc_config = RpcConfig {
+        addr: args.rpc_addr,
+        admin_token: Some(admin_token),
+        admin_from_loopback: args.admin_from_loopback,
+        max_connections: args.rpc_max_connections,
+        max_connections_per_client: args.rpc_max_connections_per_client,
+        ..RpcConfig::default()
+    };
     let server = match RpcServer::start(rpc_config, handle.clone(), Arc::new(registry)).await {
         Ok(server) => server,
         Err(error) => {
@@ -296,6 +347,26 @@ async fn serve(args: NodeArgs) -> Result<()> {
     result.context("the node stopped on an error")
 }
 
+/// Whether the node could not start because what its database holds is bad (as opposed to
+/// the file being unreachable or in use).
+fn is_damage(error: &node::NodeError) -> bool {
+    match error {
+        node::NodeError::Store(error) => error.is_damaged(),
+        node::NodeError::Inconsistent(_) => true,
+        _ => false,
+    }
+}
+
+/// Renames a damaged database file out of the way (kept for inspection); the new name.
+fn move_aside(database: &Path) -> Result<PathBuf> {
+    let stamp = node::now_ms().0 / 1000;
+    let aside = database.with_extension(format!("redb.damaged-{stamp}"));
+    std::fs::rename(database, &aside).with_context(|| {
+        format!("cannot move the damaged {} aside to {}", database.display(), aside.display())
+    })?;
+    Ok(aside)
+}
+
 /// `joule verify`
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -313,16 +384,22 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<()> {
     if !path.exists() {
         bail!("{} holds no chain database", args.dir.display());
     }
-    let store = store::Store::open(&path).context("is the node still running? stop it first")?;
+    let store = store::Store::open(&path)?;
     let started = std::time::Instant::now();
     let mut last_report = started;
-    let report = node::replay_chain(&store, |height, head| {
-        if last_report.elapsed().as_secs() >= 2 {
-            eprintln!("verified {height} of {head} blocks");
-            last_report = std::time::Instant::now();
-        }
-    })
-    .context("the chain does not verify")?;
+    // redb panics on some damaged pages; that is a damaged file, not a crash of ours.
+    let replayed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        node::replay_chain(&store, |height, head| {
+            if last_report.elapsed().as_secs() >= 2 {
+                eprintln!("verified {height} of {head} blocks");
+                last_report = std::time::Instant::now();
+            }
+        })
+    }))
+    .map_err(|_| {
+        anyhow::anyhow!("the chain database {} is damaged: reading it failed", path.display())
+    })?;
+    let report = replayed.context("the chain does not verify")?;
     let json = serde_json::json!({
         "height": report.height.0,
         "transactions": report.transactions,

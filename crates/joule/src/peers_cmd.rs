@@ -28,18 +28,34 @@ pub(crate) struct PeersArgs {
 enum PeersCommand {
     /// List the connected peers (the default).
     List(QueryArgs),
-    /// Dial a peer now and keep redialling it (admin: from the node's host, or with the token).
+    /// Dial a peer now and keep redialling it (admin: needs the node's admin token).
     Add(AddArgs),
-    /// Disconnect a peer and stop redialling it (admin: from the node's host, or with the token).
+    /// Disconnect a peer and stop redialling it (admin: needs the node's admin token).
     Remove(RemoveArgs),
 }
 
 /// Who may change the node's peers.
 #[derive(Args)]
 struct AdminArgs {
-    /// The node's admin token, sent as `Authorization: Bearer`; not needed on the node's host.
+    /// The node's admin token, sent as `Authorization: Bearer` (a devnet's nodes do not ask
+    /// for it on their own host).
     #[arg(long, env = "JOULE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// A file holding the admin token, such as DIR/admin.token in the node's data directory.
+    #[arg(long, conflicts_with = "admin_token")]
+    admin_token_file: Option<std::path::PathBuf>,
+}
+
+impl AdminArgs {
+    /// The token given, read from its file if need be.
+    fn token(&self) -> Result<Option<String>> {
+        match &self.admin_token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|text| Some(text.trim().to_owned()))
+                .with_context(|| format!("cannot read the admin token from {}", path.display())),
+            None => Ok(self.admin_token.clone()),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -84,7 +100,7 @@ async fn list(args: QueryArgs) -> Result<()> {
 
 async fn add(args: AddArgs) -> Result<()> {
     let url = &args.rpc.rpc;
-    let client = admin_client(url, args.admin.admin_token.as_deref())?;
+    let client = admin_client(url, args.admin.token()?.as_deref())?;
     client.node_add_peer(args.addr.clone()).await.rpc(url)?;
     args.output.print(&json!({ "added": args.addr }), || {
         format!("dialling {} (and redialling it while it is not connected)", args.addr)
@@ -94,7 +110,7 @@ async fn add(args: AddArgs) -> Result<()> {
 
 async fn remove(args: RemoveArgs) -> Result<()> {
     let url = &args.rpc.rpc;
-    let client = admin_client(url, args.admin.admin_token.as_deref())?;
+    let client = admin_client(url, args.admin.token()?.as_deref())?;
     client.node_remove_peer(args.id.clone()).await.rpc(url)?;
     args.output.print(&json!({ "removed": args.id }), || format!("removed {}", args.id));
     Ok(())

@@ -8,9 +8,10 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +23,32 @@ pub(crate) struct Limits {
     pub(crate) dead_after: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) outbound_queue: usize,
+    pub(crate) write_timeout: Duration,
+    /// Bytes of received payloads one peer may have in the node's hands (at least the largest
+    /// plaintext).
+    pub(crate) peer_inbound_bytes: usize,
+    /// The same for every peer together, shared by all connections.
+    pub(crate) inbound: Arc<Semaphore>,
+}
+
+/// A message for the peer, and who wants to know when it has been written.
+pub(crate) struct Outbound {
+    pub(crate) plaintext: Bytes,
+    pub(crate) written: Option<oneshot::Sender<()>>,
+}
+
+/// A received payload with the share of the inbound budgets it holds: the budgets are given
+/// back when the node drops the last copy of the payload.
+struct Held {
+    bytes: Vec<u8>,
+    _peer: OwnedSemaphorePermit,
+    _all: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// A message from the peer that the manager handles.
@@ -38,7 +65,9 @@ pub(crate) struct Ready {
     pub(crate) peer: PeerId,
     pub(crate) remote: SocketAddr,
     pub(crate) listen: SocketAddr,
-    pub(crate) sender: mpsc::Sender<Bytes>,
+    pub(crate) sender: mpsc::Sender<Outbound>,
+    /// Bytes queued for the peer and not yet written; the writer subtracts what it wrote.
+    pub(crate) queued: Arc<AtomicUsize>,
     pub(crate) reply: oneshot::Sender<bool>,
 }
 
@@ -49,6 +78,12 @@ pub(crate) enum ConnEvent {
     Latency { conn_id: u64, peer: PeerId, rtt: Duration },
     Penalty { conn_id: u64, peer: PeerId, points: i32, reason: &'static str },
     Closed { conn_id: u64, peer: Option<PeerId>, reason: String },
+}
+
+/// The connection's end of its outbound queue.
+pub(crate) struct Queue {
+    receiver: mpsc::Receiver<Outbound>,
+    queued: Arc<AtomicUsize>,
 }
 
 /// Points lost per message above the rate limit.
@@ -111,6 +146,7 @@ impl Connection {
         let peer = session.hello.identity;
         *peer_slot = Some(peer);
         let (sender, receiver) = mpsc::channel(limits.outbound_queue.max(1));
+        let queued = Arc::new(AtomicUsize::new(0));
         let (reply, decision) = oneshot::channel();
         let ready = Ready {
             conn_id: self.conn_id,
@@ -118,6 +154,7 @@ impl Connection {
             remote,
             listen: session.hello.listen.into(),
             sender,
+            queued: queued.clone(),
             reply,
         };
         self.manager.send(ConnEvent::Ready(ready)).await.map_err(|_| NetError::Shutdown)?;
@@ -125,7 +162,23 @@ impl Connection {
             return Err(NetError::Refused);
         }
         framed.codec_mut().set_max_frame_length(limits.max_frame);
-        self.session(framed, session.send, session.recv, receiver, peer).await
+        let queue = Queue { receiver, queued };
+        self.session(framed, session.send, session.recv, queue, peer).await
+    }
+
+    /// Waits for room in the inbound budgets (the peer's own, then everyone's) and wraps the
+    /// payload so that the room is given back when the node is done with it.
+    async fn hold(&self, own: &Arc<Semaphore>, payload: Vec<u8>) -> Result<Bytes, NetError> {
+        let size = u32::try_from(payload.len()).map_err(|_| NetError::FrameTooLarge)?;
+        let peer = own.clone().acquire_many_owned(size).await.map_err(|_| NetError::Shutdown)?;
+        let all = self
+            .limits
+            .inbound
+            .clone()
+            .acquire_many_owned(size)
+            .await
+            .map_err(|_| NetError::Shutdown)?;
+        Ok(Bytes::from_owner(Held { bytes: payload, _peer: peer, _all: all }))
     }
 
     fn penalize(&self, peer: PeerId, points: i32, reason: &'static str) {
@@ -138,13 +191,15 @@ impl Connection {
         framed: wire::FramedStream,
         mut send: SendCipher,
         mut recv: RecvCipher,
-        mut queue: mpsc::Receiver<Bytes>,
+        queue: Queue,
         peer: PeerId,
     ) -> Result<(), NetError> {
         let (mut sink, mut stream) = framed.split();
         let (pong_sender, mut pongs) = mpsc::channel::<u64>(8);
         let epoch = Instant::now();
         let limits = &self.limits;
+        let own_budget = Arc::new(Semaphore::new(limits.peer_inbound_bytes));
+        let Queue { receiver: mut queue, queued } = queue;
         let reader = async {
             let mut bucket = TokenBucket::new(limits.max_messages_per_sec, Instant::now());
             loop {
@@ -212,8 +267,12 @@ impl Connection {
                     WireMessage::Peers(addrs) => {
                         Inbound::Peers(addrs.into_iter().map(SocketAddr::from).collect())
                     }
-                    WireMessage::Gossip(payload) => Inbound::Gossip(Bytes::from(payload)),
-                    WireMessage::Direct(payload) => Inbound::Direct(Bytes::from(payload)),
+                    WireMessage::Gossip(payload) => {
+                        Inbound::Gossip(self.hold(&own_budget, payload).await?)
+                    }
+                    WireMessage::Direct(payload) => {
+                        Inbound::Direct(self.hold(&own_budget, payload).await?)
+                    }
                 };
                 if let Inbound::Gossip(payload) | Inbound::Direct(payload) = &inbound {
                     tracing::debug!(?peer, size = payload.len(), "payload received");
@@ -226,20 +285,30 @@ impl Connection {
             let mut ping = tokio::time::interval(limits.ping_interval);
             ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                let plaintext = tokio::select! {
-                    Some(stamp) = pongs.recv() => WireMessage::Pong(stamp).encode(),
-                    queued = queue.recv() => match queued {
-                        Some(plaintext) => plaintext,
+                let (plaintext, written, counted) = tokio::select! {
+                    Some(stamp) = pongs.recv() => (WireMessage::Pong(stamp).encode(), None, 0),
+                    next = queue.recv() => match next {
+                        Some(Outbound { plaintext, written }) => {
+                            let size = plaintext.len();
+                            (plaintext, written, size)
+                        }
                         // The manager dropped the peer (removed, banned, replaced).
                         None => return Ok(()),
                     },
                     _ = ping.tick() => {
                         let stamp = u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
-                        WireMessage::Ping(stamp).encode()
+                        (WireMessage::Ping(stamp).encode(), None, 0)
                     }
                 };
                 let sealed = send.seal(&plaintext)?;
-                sink.send(sealed).await?;
+                drop(plaintext);
+                timeout(limits.write_timeout, sink.send(sealed))
+                    .await
+                    .map_err(|_| NetError::WriteTimeout)??;
+                queued.fetch_sub(counted, Ordering::Relaxed);
+                if let Some(written) = written {
+                    let _ = written.send(());
+                }
             }
         };
         tokio::select! {

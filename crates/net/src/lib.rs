@@ -39,11 +39,12 @@
 //!   connection. The plaintext is one borsh `WireMessage`.
 //! * **Hello**: the first message each side sends (both at once): `protocol_version: u32`,
 //!   `chain_id: String`, `genesis_hash: [u8; 32]`, `identity` (Ed25519 public key = the
-//!   [`PeerId`]), `listen` (the advertised address; an unspecified IP means "the address you
-//!   see me from"), and an Ed25519 signature over `b"joule/net/hello/v1" || handshake_hash`.
+//!   [`PeerId`]), `listen` (the advertised address, a claim that is dialled before it is
+//!   trusted; an unspecified IP means "the address you see me from"), and an Ed25519 signature
+//!   over `b"joule/net/hello/v1" || handshake_hash`.
 //!   Each side verifies the signature against *its own* handshake hash, so a hello cannot be
 //!   replayed into another session. A different version, chain or genesis, a bad signature, our
-//!   own key, a banned or blocked key, or a full peer table closes the connection.
+//!   own key, a banned or blocked key, or no slot for the peer closes the connection.
 //! * **Messages** (`WireMessage`, borsh, tag byte first): `Hello` (0), `Ping(u64)` (1) and
 //!   `Pong(u64)` (2) (the pinger's clock in microseconds, echoed), `GetPeers` (3) and
 //!   `Peers(Vec<addr>)` (4, at most 32 addresses) are internal; `Gossip(bytes)` (5) and
@@ -55,15 +56,43 @@
 //! One connection per [`PeerId`]: when two exist (simultaneous dials), both sides keep the one
 //! dialled by the smaller key (or the newer one if the same side dialled both). Bootstrap
 //! addresses and those given to [`NetHandle::add_peer`] are redialled forever with exponential
-//! backoff (250 ms doubling to 30 s, reset on success); addresses learnt by peer exchange are
-//! dialled while there are fewer than [`NetConfig::target_outbound`] outbound connections and
-//! forgotten after repeated failures. Scores start at 0; [`NetHandle::report`], undecodable
-//! messages and messages above the rate limit lower them; at [`BAN_SCORE`] or below the peer is
-//! disconnected and its key and addresses refused for [`NetConfig::ban_duration`].
+//! backoff (250 ms doubling to 30 s, reset on success), whatever the inbound load; addresses
+//! learnt by peer exchange, and the listen addresses peers claim in their hellos, are dialled
+//! while there are fewer than [`NetConfig::target_outbound`] outbound connections and forgotten
+//! after repeated failures.
+//!
+//! **Addresses are verified by dialling.** The listen address in a hello is a claim: it is only
+//! a candidate to dial. An address is bound to an identity when we dial it and that identity
+//! answers; only such addresses are passed on in peer exchange, count as "connected" for
+//! redialling, and are banned with their identity. A throwaway identity that claims an honest
+//! node's address therefore gains nothing: dialling the address finds the honest node.
+//!
+//! **Slots.** Peers that are not reserved share [`NetConfig::max_peers`], of which those that
+//! dialled us get what the outbound target leaves, at most [`NetConfig::max_inbound_per_ip`]
+//! from one IP address and [`NetConfig::max_inbound_per_subnet`] from one IPv4 /24 or IPv6 /48.
+//! Reserved peers (the identities of [`NetConfig::reserved`] / [`NetHandle::set_reserved`],
+//! peers at bootstrap and `add_peer` addresses) are admitted on top of every cap. Handshakes in
+//! progress are capped in total and per IP before anyone's identity is known.
+//!
+//! **Budgets.** Each peer's outbound queue is bounded in messages and in bytes
+//! ([`NetConfig::max_queued_bytes`]); a peer whose socket does not take a message within
+//! [`NetConfig::write_timeout`] is dropped. Payloads a peer sent that the node still holds are
+//! bounded per peer and in total ([`NetConfig::max_peer_inbound_bytes`],
+//! [`NetConfig::max_inbound_bytes`]): beyond, the peer's socket is not read until the node lets
+//! go of some (TCP flow control slows the sender, nobody else).
+//!
+//! **Scores and bans.** Scores start at 0; [`NetHandle::report`], undecodable messages and
+//! messages above the rate limit lower them; at [`BAN_SCORE`] or below the peer is
+//! disconnected and its key, and the addresses where we dialled and found it, are refused for
+//! [`NetConfig::ban_duration`] ([`NetConfig::reserved_ban_duration`] for reserved peers, which
+//! are dialled again as soon as their ban ends).
 
 mod connection;
 mod manager;
+#[cfg(any(test, feature = "testing"))]
+pub mod raw;
 mod seen;
+mod slots;
 mod wire;
 
 #[cfg(test)]
@@ -123,13 +152,43 @@ pub struct NetConfig {
     pub peer_exchange_interval: Duration,
     /// Messages queued per peer before gossip for it is dropped.
     pub outbound_queue: usize,
+    /// Bytes queued per peer (and not yet written to its socket) beyond which messages for it
+    /// are dropped; one message is always let through, however large, when nothing is queued.
+    pub max_queued_bytes: usize,
+    /// A peer whose socket takes longer than this to accept one message (it does not read) is
+    /// dropped.
+    pub write_timeout: Duration,
+    /// Bytes of payloads one peer may have received that the node has not yet finished with;
+    /// beyond it, that peer's connection is not read until the node catches up (at least the
+    /// largest message).
+    pub max_peer_inbound_bytes: usize,
+    /// The same for all peers together.
+    pub max_inbound_bytes: usize,
     /// Capacity of the event channel returned by [`start`]; events beyond it are dropped.
     pub event_queue: usize,
+    /// Identities that are always admitted, beyond every cap (the chain's validators; see
+    /// [`NetHandle::set_reserved`]). Peers at bootstrap and `add_peer` addresses are reserved
+    /// too.
+    pub reserved: Vec<PeerId>,
+    /// Most peers that dialled us from one IP address (reserved peers not counted).
+    pub max_inbound_per_ip: usize,
+    /// Most peers that dialled us from one subnet, IPv4 /24 or IPv6 /48 (reserved peers not
+    /// counted).
+    pub max_inbound_per_subnet: usize,
+    /// Most inbound connections still in their handshake.
+    pub max_pending_handshakes: usize,
+    /// Most inbound connections from one IP address still in their handshake.
+    pub max_pending_per_ip: usize,
+    /// How long a reserved peer's key and addresses are refused after a ban (it is retried
+    /// after that: a validator's fault is more often passing than malicious).
+    pub reserved_ban_duration: Duration,
 }
 
 impl NetConfig {
     /// A configuration with sensible defaults: no bootstrap peers, 4 MiB payloads, 50 peers,
-    /// 8 outbound, 1000 messages per second, ping every 10 s, dead after 30 s, 10-minute bans.
+    /// 8 outbound, at most 4 inbound peers per IP address and 16 per subnet, 1000 messages per
+    /// second, 4 MiB queued per peer, ping every 10 s, dead after 30 s, 10-minute bans (30 s for
+    /// reserved peers).
     pub fn new(
         listen: SocketAddr,
         identity: primitives::SecretKey,
@@ -154,7 +213,17 @@ impl NetConfig {
             handshake_timeout: Duration::from_secs(5),
             peer_exchange_interval: Duration::from_secs(30),
             outbound_queue: 1024,
+            max_queued_bytes: 4 << 20,
+            write_timeout: Duration::from_secs(20),
+            max_peer_inbound_bytes: 8 << 20,
+            max_inbound_bytes: 64 << 20,
             event_queue: 4096,
+            reserved: Vec::new(),
+            max_inbound_per_ip: 4,
+            max_inbound_per_subnet: 16,
+            max_pending_handshakes: 64,
+            max_pending_per_ip: 8,
+            reserved_ban_duration: Duration::from_secs(30),
         }
     }
 }
@@ -209,6 +278,9 @@ pub struct PeerInfo {
     pub connected_since: SystemTime,
     /// Messages for it dropped because its outbound queue was full.
     pub dropped: u64,
+    /// Whether it has a reserved slot (a configured validator, or at a bootstrap or
+    /// `add_peer` address).
+    pub reserved: bool,
 }
 
 /// Something a peer did wrong, reported by the node (or found by the network itself).
@@ -281,6 +353,9 @@ pub enum NetError {
     /// The peer sent nothing for `dead_after`.
     #[error("peer silent for too long")]
     Dead,
+    /// The peer did not take a message within `write_timeout`.
+    #[error("peer does not read")]
+    WriteTimeout,
     /// The peer closed the connection.
     #[error("connection closed")]
     ConnectionClosed,
@@ -295,12 +370,13 @@ pub enum NetError {
 /// Requests from handles to the manager.
 pub(crate) enum Command {
     Gossip { payload: Bytes, from: Option<PeerId> },
-    Send { peer: PeerId, payload: Bytes },
+    Send { peer: PeerId, payload: Bytes, written: Option<oneshot::Sender<()>> },
     Report { peer: PeerId, misbehaviour: Misbehaviour },
     Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
     AddPeer { addr: SocketAddr, reply: oneshot::Sender<Result<(), NetError>> },
     RemovePeer { peer: PeerId, reply: oneshot::Sender<bool> },
     SetBlocked { peers: Vec<PeerId> },
+    SetReserved { peers: Vec<PeerId> },
 }
 
 /// Capacity of the command channel.
@@ -361,7 +437,25 @@ impl NetHandle {
 
     /// Sends `payload` to one peer (dropped if it is not connected). Never blocks.
     pub fn send(&self, peer: PeerId, payload: Bytes) {
-        self.command(Command::Send { peer, payload });
+        self.command(Command::Send { peer, payload, written: None });
+    }
+
+    /// Sends `payload` to one peer and waits until it has been written to the peer's socket:
+    /// true then, false when it was dropped (not connected, queue over its byte budget) or the
+    /// connection ended first. A server that answers one request of a peer at a time with this
+    /// never holds more than one answer for a peer that does not read.
+    pub async fn send_and_wait(&self, peer: PeerId, payload: Bytes) -> bool {
+        let (written, done) = oneshot::channel();
+        if self
+            .inner
+            .commands
+            .send(Command::Send { peer, payload, written: Some(written) })
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        done.await.is_ok()
     }
 
     /// Lowers the peer's score by the misbehaviour's penalty (and bans it at [`BAN_SCORE`]).
@@ -390,6 +484,12 @@ impl NetHandle {
     /// closes their connections, until called again (an empty list unblocks everyone).
     pub fn set_blocked(&self, peers: Vec<PeerId>) {
         self.command(Command::SetBlocked { peers });
+    }
+
+    /// Replaces the identities that are always admitted (the chain's validators, say) beyond
+    /// every cap on peers. Never blocks.
+    pub fn set_reserved(&self, peers: Vec<PeerId>) {
+        self.command(Command::SetReserved { peers });
     }
 
     /// Closes every connection and the listener; see [`NetHandle::stopped`].

@@ -1,17 +1,19 @@
 //! The network manager: the one task that owns peers, known addresses, scores, bans and the
 //! gossip de-duplication set. It never waits on a connection or on the node.
 
-use crate::connection::{ConnEvent, Connection, Inbound, Limits, Ready, Target};
+use crate::connection::{ConnEvent, Connection, Inbound, Limits, Outbound, Ready, Target};
 use crate::seen::SeenSet;
+use crate::slots::{self, Class, SlotLimits};
 use crate::wire::{self, LocalIdentity, MAX_PEERS_PER_MESSAGE, WireAddr, WireMessage};
 use crate::{BAN_SCORE, Command, NetConfig, NetError, NetEvent, PeerId, PeerInfo};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +37,10 @@ const TICK: Duration = Duration::from_millis(100);
 const CONNECTION_EVENT_QUEUE: usize = 1024;
 /// Domain tag of gossip de-duplication hashes (SHA-256 over tag and payload).
 const GOSSIP_DOMAIN: &[u8] = b"joule/net/gossip/v1";
+/// Most dials in progress at once.
+const MAX_PENDING_DIALS: usize = 16;
+/// Refused connections are logged at most this often (with how many since the last line).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 pub(crate) struct ManagerParts {
     pub(crate) config: NetConfig,
@@ -48,10 +54,17 @@ pub(crate) struct ManagerParts {
 
 struct Peer {
     conn_id: u64,
+    /// The socket address of the connection.
     addr: SocketAddr,
-    listen: Option<SocketAddr>,
+    /// Where it says it listens (its hello), not verified: never announced, bound or banned.
+    claimed: Option<SocketAddr>,
+    /// An address where we dialled it and found it (announced to others, banned with it).
+    verified: Option<SocketAddr>,
     outbound: bool,
-    sender: mpsc::Sender<Bytes>,
+    reserved: bool,
+    sender: mpsc::Sender<Outbound>,
+    /// Bytes queued and not yet written to its socket.
+    queued: Arc<AtomicUsize>,
     cancel: CancellationToken,
     score: i32,
     latency: Option<Duration>,
@@ -60,8 +73,22 @@ struct Peer {
     known: SeenSet,
 }
 
+impl Peer {
+    fn class(&self) -> Class {
+        if self.reserved {
+            Class::Reserved
+        } else if self.outbound {
+            Class::Outbound
+        } else {
+            Class::Inbound
+        }
+    }
+}
+
 struct Pending {
     dial: Option<SocketAddr>,
+    /// The IP of an inbound connection.
+    from: Option<IpAddr>,
     cancel: CancellationToken,
 }
 
@@ -72,6 +99,8 @@ struct KnownAddr {
     next_attempt: Instant,
     backoff: Duration,
     failures: u32,
+    /// The identity that answered the last time we dialled this address (nobody else can bind
+    /// an address to an identity: claims in hellos and peer exchange are only dialled).
     peer: Option<PeerId>,
 }
 
@@ -95,6 +124,27 @@ impl KnownAddr {
     }
 }
 
+/// Counts refusals between log lines, so that a flood is visible without flooding the log.
+#[derive(Default)]
+struct RefusalLog {
+    count: u64,
+    last: Option<Instant>,
+}
+
+impl RefusalLog {
+    fn refused(&mut self, remote: SocketAddr, reason: &str) {
+        self.count = self.count.saturating_add(1);
+        let now = Instant::now();
+        if self.last.is_none_or(|last| now.duration_since(last) >= REFUSAL_LOG_INTERVAL) {
+            tracing::warn!(%remote, reason, refused = self.count, "refusing peer connections");
+            self.count = 0;
+            self.last = Some(now);
+        } else {
+            tracing::debug!(%remote, reason, "peer connection refused");
+        }
+    }
+}
+
 struct Manager {
     config: NetConfig,
     local: Arc<LocalIdentity>,
@@ -112,6 +162,9 @@ struct Manager {
     banned_keys: HashMap<PeerId, Instant>,
     banned_addrs: HashMap<SocketAddr, Instant>,
     blocked: HashSet<PeerId>,
+    reserved: HashSet<PeerId>,
+    slot_limits: SlotLimits,
+    refusals: RefusalLog,
     seen: SeenSet,
     dropped_events: u64,
     next_exchange: Instant,
@@ -131,14 +184,25 @@ pub(crate) fn spawn(parts: ManagerParts) -> Result<(), NetError> {
         protocol_version: config.protocol_version,
         listen: advertised,
     });
+    let max_plaintext = wire::max_plaintext(config.max_frame_bytes);
     let limits = Arc::new(Limits {
-        max_frame: wire::max_frame(wire::max_plaintext(config.max_frame_bytes)),
+        max_frame: wire::max_frame(max_plaintext),
         max_messages_per_sec: config.max_messages_per_sec,
         ping_interval: config.ping_interval,
         dead_after: config.dead_after,
         handshake_timeout: config.handshake_timeout,
         outbound_queue: config.outbound_queue,
+        write_timeout: config.write_timeout,
+        // Both budgets hold at least one message of the largest size, or it could never pass.
+        peer_inbound_bytes: config.max_peer_inbound_bytes.max(max_plaintext),
+        inbound: Arc::new(Semaphore::new(config.max_inbound_bytes.max(max_plaintext))),
     });
+    let slot_limits = SlotLimits::new(
+        config.max_peers,
+        config.target_outbound,
+        config.max_inbound_per_ip,
+        config.max_inbound_per_subnet,
+    );
     let (connection_events, connection_receiver) = mpsc::channel(CONNECTION_EVENT_QUEUE);
     let now = Instant::now();
     let mut known = HashMap::new();
@@ -161,6 +225,9 @@ pub(crate) fn spawn(parts: ManagerParts) -> Result<(), NetError> {
         banned_keys: HashMap::new(),
         banned_addrs: HashMap::new(),
         blocked: HashSet::new(),
+        reserved: config.reserved.iter().copied().collect(),
+        slot_limits,
+        refusals: RefusalLog::default(),
         seen: SeenSet::new(SEEN_CAPACITY, SEEN_TTL),
         dropped_events: 0,
         next_exchange: now + config.peer_exchange_interval,
@@ -235,7 +302,11 @@ impl Manager {
         let conn_id = self.next_conn_id;
         self.next_conn_id = self.next_conn_id.wrapping_add(1);
         let cancel = self.shutdown.child_token();
-        self.pending.insert(conn_id, Pending { dial, cancel: cancel.clone() });
+        let from = match &target {
+            Target::Accepted(_, remote) => Some(remote.ip().to_canonical()),
+            Target::Dial(_) => None,
+        };
+        self.pending.insert(conn_id, Pending { dial, from, cancel: cancel.clone() });
         let connection = Connection {
             conn_id,
             local: self.local.clone(),
@@ -268,17 +339,21 @@ impl Manager {
         }
     }
 
+    /// Inbound connections are only counted here, before anyone knows who they are: whether
+    /// there is a slot is decided once the peer has proven its identity (reserved peers always
+    /// get one).
     fn accept(&mut self, stream: tokio::net::TcpStream, remote: SocketAddr) {
-        let now = Instant::now();
-        let slots = self.peers.len() + self.pending.len();
-        if slots >= self.config.max_peers.saturating_mul(2)
-            || self.peers.len() >= self.config.max_peers
-        {
-            tracing::debug!(%remote, "inbound connection refused: peer table full");
+        let ip = remote.ip().to_canonical();
+        let handshaking = self.pending.values().filter(|pending| pending.from.is_some());
+        let (total, from_ip) = handshaking.fold((0usize, 0usize), |(total, from_ip), pending| {
+            (total + 1, from_ip + usize::from(pending.from == Some(ip)))
+        });
+        if total >= self.config.max_pending_handshakes {
+            self.refusals.refused(remote, "too many handshakes in progress");
             return;
         }
-        if self.is_banned_addr(&remote, now) {
-            tracing::debug!(%remote, "inbound connection refused: banned");
+        if from_ip >= self.config.max_pending_per_ip {
+            self.refusals.refused(remote, "too many handshakes from this address");
             return;
         }
         self.spawn_connection(Target::Accepted(stream, remote), None);
@@ -296,13 +371,30 @@ impl Manager {
         *addr == self.advertised || *addr == self.config.listen
     }
 
+    /// Whether a peer gets a reserved slot: a configured identity, one found at a bootstrap or
+    /// `add_peer` address, or one we reach by dialling such an address now.
+    fn is_reserved(&self, peer: &PeerId, dial: Option<SocketAddr>) -> bool {
+        self.reserved.contains(peer)
+            || dial.is_some_and(|addr| self.known.get(&addr).is_some_and(|known| known.persistent))
+            || self.known.values().any(|known| known.persistent && known.peer == Some(*peer))
+    }
+
+    /// Dials what is due. Bootstrap and `add_peer` addresses are dialled whatever the inbound
+    /// load (their peers get reserved slots); learnt addresses while there are fewer than
+    /// `target_outbound` outbound peers that are not reserved.
     fn tick(&mut self) {
         let now = Instant::now();
         self.banned_keys.retain(|_, until| *until > now);
         self.banned_addrs.retain(|_, until| *until > now);
-        let mut outbound = self.peers.values().filter(|peer| peer.outbound).count()
-            + self.pending.values().filter(|pending| pending.dial.is_some()).count();
-        let mut total = self.peers.len() + self.pending.len();
+        let mut learnt_outbound =
+            self.peers.values().filter(|peer| peer.outbound && !peer.reserved).count()
+                + self
+                    .pending
+                    .values()
+                    .filter_map(|pending| pending.dial)
+                    .filter(|addr| self.known.get(addr).is_none_or(|known| !known.persistent))
+                    .count();
+        let mut dialling = self.pending.values().filter(|pending| pending.dial.is_some()).count();
         let mut due: Vec<(SocketAddr, bool)> = Vec::new();
         for (addr, known) in &self.known {
             let connected = known.peer.is_some_and(|peer| self.peers.contains_key(&peer));
@@ -317,13 +409,16 @@ impl Manager {
             if self.is_own_addr(&addr) || self.is_banned_addr(&addr, now) {
                 continue;
             }
-            if total >= self.config.max_peers {
+            if dialling >= MAX_PENDING_DIALS {
                 break;
             }
-            if persistent || outbound < self.config.target_outbound {
+            if persistent {
                 self.dial(addr);
-                outbound += 1;
-                total += 1;
+                dialling += 1;
+            } else if learnt_outbound < self.config.target_outbound {
+                self.dial(addr);
+                dialling += 1;
+                learnt_outbound += 1;
             }
         }
         if now >= self.next_exchange {
@@ -331,32 +426,41 @@ impl Manager {
             let request = WireMessage::GetPeers.encode();
             let ids: Vec<PeerId> = self.peers.keys().copied().collect();
             for peer in ids {
-                self.send_to(peer, request.clone());
+                self.send_to(peer, request.clone(), None);
             }
         }
     }
 
-    /// Queues a sealed-to-be plaintext for one peer, counting a drop when its queue is full.
-    fn send_to(&mut self, peer: PeerId, plaintext: Bytes) -> bool {
+    /// Queues a sealed-to-be plaintext for one peer, counting a drop when its queue is full (in
+    /// messages or in bytes; one message always fits into an empty queue).
+    fn send_to(
+        &mut self,
+        peer: PeerId,
+        plaintext: Bytes,
+        written: Option<oneshot::Sender<()>>,
+    ) -> bool {
         let Some(entry) = self.peers.get_mut(&peer) else { return false };
-        match entry.sender.try_send(plaintext) {
-            Ok(()) => true,
-            Err(_) => {
-                entry.dropped = entry.dropped.saturating_add(1);
-                tracing::debug!(
-                    ?peer,
-                    dropped = entry.dropped,
-                    "outbound queue full; message dropped"
-                );
-                false
-            }
+        let size = plaintext.len();
+        let queued = entry.queued.fetch_add(size, Ordering::Relaxed);
+        let over_budget = queued > 0 && queued.saturating_add(size) > self.config.max_queued_bytes;
+        let sent = !over_budget && entry.sender.try_send(Outbound { plaintext, written }).is_ok();
+        if !sent {
+            entry.queued.fetch_sub(size, Ordering::Relaxed);
+            entry.dropped = entry.dropped.saturating_add(1);
+            tracing::debug!(
+                ?peer,
+                dropped = entry.dropped,
+                queued,
+                "outbound queue full; message dropped"
+            );
         }
+        sent
     }
 
     fn command(&mut self, command: Command) {
         match command {
             Command::Gossip { payload, from } => self.gossip(payload, from),
-            Command::Send { peer, payload } => {
+            Command::Send { peer, payload, written } => {
                 if payload.len() > self.config.max_frame_bytes {
                     tracing::warn!(
                         ?peer,
@@ -369,7 +473,7 @@ impl Manager {
                     return;
                 }
                 let plaintext = WireMessage::Direct(payload.to_vec()).encode();
-                if !self.send_to(peer, plaintext) {
+                if !self.send_to(peer, plaintext, written) {
                     tracing::debug!(?peer, "direct message not queued");
                 }
             }
@@ -388,6 +492,7 @@ impl Manager {
                         score: peer.score,
                         connected_since: peer.connected_since,
                         dropped: peer.dropped,
+                        reserved: peer.reserved,
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -410,16 +515,8 @@ impl Manager {
                 let _ = reply.send(result);
             }
             Command::RemovePeer { peer, reply } => {
-                let mut addrs: Vec<SocketAddr> = self
-                    .known
-                    .iter()
-                    .filter(|(_, known)| known.peer == Some(peer))
-                    .map(|(addr, _)| *addr)
-                    .collect();
-                if let Some(listen) = self.peers.get(&peer).and_then(|entry| entry.listen) {
-                    addrs.push(listen);
-                }
-                for addr in addrs {
+                // Only the addresses where we found it: what it claims may be someone else's.
+                for addr in self.addresses_of(peer) {
                     self.known.remove(&addr);
                     self.removed.insert(addr);
                 }
@@ -431,6 +528,21 @@ impl Manager {
                     self.peers.keys().filter(|peer| self.blocked.contains(peer)).copied().collect();
                 for peer in blocked {
                     self.disconnect(peer, "blocked");
+                }
+            }
+            Command::SetReserved { peers } => {
+                self.reserved = peers.into_iter().collect();
+                let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+                for id in ids {
+                    let dial = self
+                        .peers
+                        .get(&id)
+                        .and_then(|peer| peer.outbound.then_some(peer.verified))
+                        .flatten();
+                    let reserved = self.is_reserved(&id, dial);
+                    if let Some(peer) = self.peers.get_mut(&id) {
+                        peer.reserved = reserved;
+                    }
                 }
             }
         }
@@ -453,7 +565,7 @@ impl Manager {
             .collect();
         tracing::debug!(targets = targets.len(), "gossip");
         for peer in targets {
-            self.send_to(peer, plaintext.clone());
+            self.send_to(peer, plaintext.clone(), None);
         }
     }
 
@@ -466,22 +578,34 @@ impl Manager {
         true
     }
 
+    /// Lowers a peer's score; at [`BAN_SCORE`] bans its key, and the addresses where we dialled
+    /// and found it, never an address it merely claims (that may be an honest node's).
     fn penalize(&mut self, peer: PeerId, points: i32, reason: &str) {
         let Some(entry) = self.peers.get_mut(&peer) else { return };
         entry.score = entry.score.saturating_sub(points);
         tracing::debug!(?peer, score = entry.score, reason, "peer penalized");
-        if entry.score <= BAN_SCORE {
-            let until = Instant::now() + self.config.ban_duration;
-            let addr = entry.addr;
-            let listen = entry.listen;
-            self.banned_keys.insert(peer, until);
-            self.banned_addrs.insert(addr, until);
-            if let Some(listen) = listen {
-                self.banned_addrs.insert(listen, until);
-            }
-            tracing::info!(?peer, %addr, ?listen, reason, "peer banned");
-            self.disconnect(peer, "banned");
+        if entry.score > BAN_SCORE {
+            return;
         }
+        let duration = if entry.reserved {
+            self.config.reserved_ban_duration
+        } else {
+            self.config.ban_duration
+        };
+        let until = Instant::now() + duration;
+        let addr = entry.addr;
+        self.banned_keys.insert(peer, until);
+        let found_at = self.addresses_of(peer);
+        for banned in &found_at {
+            self.banned_addrs.insert(*banned, until);
+            // Tried again as soon as the ban ends.
+            if let Some(known) = self.known.get_mut(banned) {
+                known.next_attempt = until;
+                known.backoff = INITIAL_BACKOFF;
+            }
+        }
+        tracing::info!(?peer, %addr, ?found_at, secs = duration.as_secs(), reason, "peer banned");
+        self.disconnect(peer, "banned");
     }
 
     fn connection_event(&mut self, event: ConnEvent) {
@@ -524,13 +648,12 @@ impl Manager {
                 if !self.is_current(peer, conn_id) {
                     return;
                 }
-                if let Some(entry) = self.peers.get(&peer) {
-                    let addr = entry.addr;
-                    if entry.outbound
-                        && let Some(known) = self.known.get_mut(&addr)
-                    {
-                        known.failed(now);
-                    }
+                if let Some(entry) = self.peers.get(&peer)
+                    && entry.outbound
+                    && let Some(addr) = entry.verified
+                    && let Some(known) = self.known.get_mut(&addr)
+                {
+                    known.failed(now);
                 }
                 self.disconnect(peer, &reason);
             }
@@ -541,8 +664,46 @@ impl Manager {
         self.peers.get(&peer).is_some_and(|entry| entry.conn_id == conn_id)
     }
 
+    /// The addresses where we dialled and found `peer`.
+    fn addresses_of(&self, peer: PeerId) -> Vec<SocketAddr> {
+        self.known
+            .iter()
+            .filter(|(_, known)| known.peer == Some(peer))
+            .map(|(addr, _)| *addr)
+            .collect()
+    }
+
+    /// A dial reached `peer` at `addr`: the address is now bound to it, and others hear of it.
+    fn found_at(&mut self, peer: PeerId, addr: SocketAddr, now: Instant) {
+        let newly = match self.known.get_mut(&addr) {
+            Some(known) => {
+                known.dialing = false;
+                known.next_attempt = now + known.backoff;
+                known.peer.replace(peer) != Some(peer)
+            }
+            None => false,
+        };
+        if let Some(entry) = self.peers.get_mut(&peer) {
+            let changed = entry.verified != Some(addr);
+            entry.verified = Some(addr);
+            if newly || changed {
+                self.announce(peer, addr);
+            }
+        }
+    }
+
+    /// Tells every other peer where `peer` can be reached (an address we verified).
+    fn announce(&mut self, peer: PeerId, addr: SocketAddr) {
+        let announcement = WireMessage::Peers(vec![WireAddr::from(addr)]).encode();
+        let others: Vec<PeerId> =
+            self.peers.keys().filter(|other| **other != peer).copied().collect();
+        for other in others {
+            self.send_to(other, announcement.clone(), None);
+        }
+    }
+
     fn ready(&mut self, ready: Ready) {
-        let Ready { conn_id, peer, remote, listen, sender, reply } = ready;
+        let Ready { conn_id, peer, remote, listen, sender, queued, reply } = ready;
         let Some(pending) = self.pending.remove(&conn_id) else {
             let _ = reply.send(false);
             return;
@@ -550,26 +711,43 @@ impl Manager {
         let outbound = pending.dial.is_some();
         let now = Instant::now();
         // An unspecified advertised IP means "where you see me from"; port 0 means "not listening".
-        let listen = if listen.port() == 0 {
+        let claimed = if listen.port() == 0 {
             None
         } else if listen.ip().is_unspecified() {
             Some(SocketAddr::new(remote.ip(), listen.port()))
         } else {
             Some(listen)
         };
-        if let Some(addr) = pending.dial
-            && let Some(known) = self.known.get_mut(&addr)
-        {
-            known.dialing = false;
-            known.peer = Some(peer);
-            known.next_attempt = now + known.backoff;
+        if peer == self.local.peer_id {
+            // We dialled ourselves: an address learnt from someone is forgotten.
+            if let Some(addr) = pending.dial
+                && self.known.get(&addr).is_some_and(|known| !known.persistent)
+            {
+                self.known.remove(&addr);
+            } else if let Some(addr) = pending.dial
+                && let Some(known) = self.known.get_mut(&addr)
+            {
+                known.failed(now);
+            }
+            let _ = reply.send(false);
+            return;
         }
+        // A dial that reached someone binds the address to whoever answered, admitted or not.
+        if let Some(addr) = pending.dial {
+            self.found_at(peer, addr, now);
+        }
+        let reserved = self.is_reserved(&peer, pending.dial);
+        let class = if reserved {
+            Class::Reserved
+        } else if outbound {
+            Class::Outbound
+        } else {
+            Class::Inbound
+        };
         let refusal = if self.blocked.contains(&peer) {
             Some("blocked")
         } else if self.is_banned_key(&peer, now) {
             Some("banned")
-        } else if peer == self.local.peer_id {
-            Some("ourselves")
         } else if let Some(existing) = self.peers.get(&peer) {
             // Keep the connection dialled by the smaller key; if the same side dialled both, the
             // newer one (the older is probably dead). Both sides reach the same decision.
@@ -581,13 +759,16 @@ impl Manager {
             } else {
                 Some("duplicate connection")
             }
-        } else if self.peers.len() >= self.config.max_peers {
-            Some("peer table full")
         } else {
-            None
+            let admitted = self.peers.values().map(|other| (other.addr.ip(), other.class()));
+            slots::admit(&self.slot_limits, admitted, remote.ip(), class).err()
         };
         if let Some(reason) = refusal {
-            tracing::debug!(?peer, %remote, reason, "peer refused");
+            if reason == "duplicate connection" || reason == "blocked" {
+                tracing::debug!(?peer, %remote, reason, "peer refused");
+            } else {
+                self.refusals.refused(remote, reason);
+            }
             // A refused dial backs off like a failed one.
             if let Some(addr) = pending.dial
                 && let Some(known) = self.known.get_mut(&addr)
@@ -606,40 +787,45 @@ impl Manager {
             known.backoff = INITIAL_BACKOFF;
             known.failures = 0;
         }
-        if let Some(listen) = listen
-            && !self.is_own_addr(&listen)
-            && !self.removed.contains(&listen)
+        // What it claims is only a candidate to dial: dialling it verifies it (or finds whoever
+        // really listens there).
+        if let Some(claim) = claimed
+            && !self.is_own_addr(&claim)
+            && !self.removed.contains(&claim)
+            && !self.known.contains_key(&claim)
+            && self.known.len() < MAX_KNOWN_ADDRESSES
         {
-            if let Some(known) = self.known.get_mut(&listen) {
-                known.peer = Some(peer);
-            } else if self.known.len() < MAX_KNOWN_ADDRESSES {
-                let mut known = KnownAddr::new(false, now);
-                known.peer = Some(peer);
-                self.known.insert(listen, known);
-            }
+            self.known.insert(claim, KnownAddr::new(false, now));
         }
+        let verified = pending.dial;
         if let Some(existing) = self.peers.get_mut(&peer) {
             // Replace the connection in place: the node sees no disconnect.
             tracing::debug!(?peer, %remote, outbound, "connection replaced");
             existing.cancel.cancel();
             existing.conn_id = conn_id;
             existing.addr = remote;
-            existing.listen = listen;
+            existing.claimed = claimed;
+            existing.verified = verified.or(existing.verified);
             existing.outbound = outbound;
+            existing.reserved = reserved;
             existing.sender = sender;
+            existing.queued = queued;
             existing.cancel = pending.cancel;
             existing.connected_since = SystemTime::now();
             return;
         }
-        tracing::info!(?peer, %remote, outbound, "peer connected");
+        tracing::info!(?peer, %remote, ?claimed, outbound, reserved, "peer connected");
         self.peers.insert(
             peer,
             Peer {
                 conn_id,
                 addr: remote,
-                listen,
+                claimed,
+                verified,
                 outbound,
+                reserved,
                 sender,
+                queued,
                 cancel: pending.cancel,
                 score: 0,
                 latency: None,
@@ -649,14 +835,9 @@ impl Manager {
             },
         );
         self.emit(NetEvent::Connected { peer, addr: remote, outbound });
-        self.send_to(peer, WireMessage::GetPeers.encode());
-        if let Some(listen) = listen {
-            let announcement = WireMessage::Peers(vec![WireAddr::from(listen)]).encode();
-            let others: Vec<PeerId> =
-                self.peers.keys().filter(|other| **other != peer).copied().collect();
-            for other in others {
-                self.send_to(other, announcement.clone());
-            }
+        self.send_to(peer, WireMessage::GetPeers.encode(), None);
+        if let Some(addr) = verified {
+            self.announce(peer, addr);
         }
     }
 
@@ -664,15 +845,17 @@ impl Manager {
         let now = Instant::now();
         match message {
             Inbound::GetPeers => {
+                // Only addresses we verified ourselves: passing on claims would let anyone
+                // direct every node's dials at an address of its choosing.
                 let addrs: Vec<WireAddr> = self
                     .peers
                     .iter()
                     .filter(|(id, _)| **id != peer)
-                    .filter_map(|(_, entry)| entry.listen)
+                    .filter_map(|(_, entry)| entry.verified)
                     .take(MAX_PEERS_PER_MESSAGE)
                     .map(WireAddr::from)
                     .collect();
-                self.send_to(peer, WireMessage::Peers(addrs).encode());
+                self.send_to(peer, WireMessage::Peers(addrs).encode(), None);
             }
             Inbound::Peers(addrs) => {
                 for addr in addrs {

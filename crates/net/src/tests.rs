@@ -2,9 +2,11 @@
 //! misbehave after authenticating.
 
 use super::*;
-use crate::wire::{FramedStream, LocalIdentity, RecvCipher, SendCipher, WireMessage};
+use crate::raw::{RawHello, RawMessage, RawPeer};
+use crate::wire::{LocalIdentity, WireMessage};
 use futures::{SinkExt, StreamExt};
 use primitives::SecretKey;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -120,34 +122,14 @@ fn identity(seed: u8, chain_id: &str) -> LocalIdentity {
     }
 }
 
-/// An authenticated peer driven by hand.
-struct RawPeer {
-    framed: FramedStream,
-    send: SendCipher,
-    _recv: RecvCipher,
+/// The hello of key `seed` on our chain, claiming `listen`.
+fn raw_hello(seed: u8, listen: SocketAddr) -> RawHello {
+    RawHello::new(key(seed), CHAIN, GENESIS, listen)
 }
 
-impl RawPeer {
-    async fn connect(addr: SocketAddr, seed: u8) -> RawPeer {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        let mut framed = wire::handshake_framed(stream);
-        let session =
-            wire::handshake(&mut framed, true, &identity(seed, CHAIN)).await.expect("handshake");
-        framed.codec_mut().set_max_frame_length(1 << 24);
-        RawPeer { framed, send: session.send, _recv: session.recv }
-    }
-
-    async fn send_plaintext(&mut self, plaintext: &[u8]) -> Result<(), NetError> {
-        let sealed = self.send.seal(plaintext)?;
-        self.framed.send(sealed).await?;
-        Ok(())
-    }
-
-    /// Whether the other side closes the connection within `within` (frames are read and
-    /// ignored meanwhile).
-    async fn closed_within(&mut self, within: Duration) -> bool {
-        timeout(within, async { while let Some(Ok(_)) = self.framed.next().await {} }).await.is_ok()
-    }
+/// An authenticated peer driven by hand, claiming no listen address.
+async fn raw_peer(addr: SocketAddr, seed: u8) -> RawPeer {
+    RawPeer::connect(addr, None, &raw_hello(seed, loopback())).await.expect("handshake")
 }
 
 #[tokio::test]
@@ -175,9 +157,9 @@ async fn oversized_length_prefix_is_refused_before_the_body() {
     assert!(started.elapsed() < Duration::from_secs(1));
 
     // After the handshake: an authenticated peer announcing a frame over the cap is dropped.
-    let mut peer = RawPeer::connect(a.handle.local_addr(), 2).await;
+    let mut peer = raw_peer(a.handle.local_addr(), 2).await;
     a.connected(id(2)).await;
-    peer.framed.get_mut().write_all(&10_000_000u32.to_be_bytes()).await.expect("write");
+    peer.write_raw(&10_000_000u32.to_be_bytes()).await.expect("write");
     a.disconnected(id(2)).await;
     assert!(peer.closed_within(Duration::from_secs(1)).await);
     a.stop().await;
@@ -331,7 +313,7 @@ async fn a_silent_peer_is_dropped_after_dead_after() {
     a_config.dead_after = Duration::from_millis(400);
     let mut a = node(a_config).await;
     // Authenticates, then never sends anything (not even pongs).
-    let mut raw = RawPeer::connect(a.handle.local_addr(), 2).await;
+    let mut raw = raw_peer(a.handle.local_addr(), 2).await;
     a.connected(id(2)).await;
     let started = Instant::now();
     a.disconnected(id(2)).await;
@@ -370,7 +352,7 @@ async fn a_flooding_peer_is_rate_limited_and_banned() {
     let mut a_config = config(1);
     a_config.max_messages_per_sec = 10;
     let mut a = node(a_config).await;
-    let mut raw = RawPeer::connect(a.handle.local_addr(), 2).await;
+    let mut raw = raw_peer(a.handle.local_addr(), 2).await;
     a.connected(id(2)).await;
     for index in 0..300u32 {
         let message = WireMessage::Direct(index.to_be_bytes().to_vec()).encode();
@@ -408,7 +390,7 @@ async fn a_flooding_peer_is_rate_limited_and_banned() {
 #[tokio::test]
 async fn undecodable_messages_lower_the_score() {
     let a = node(config(1)).await;
-    let mut raw = RawPeer::connect(a.handle.local_addr(), 2).await;
+    let mut raw = raw_peer(a.handle.local_addr(), 2).await;
     eventually("connected", || async { a.peer_ids().await == vec![id(2)] }).await;
     raw.send_plaintext(&[0xee, 1, 2]).await.expect("send");
     let penalty = Misbehaviour::InvalidMessage.penalty();
@@ -530,7 +512,7 @@ async fn a_slow_peer_loses_gossip_but_never_blocks_the_manager() {
     b_config.bootstrap = vec![a.handle.local_addr()];
     let mut b = node(b_config).await;
     // Authenticates and then never reads: its socket buffers fill up.
-    let _slow = RawPeer::connect(a.handle.local_addr(), 2).await;
+    let _slow = raw_peer(a.handle.local_addr(), 2).await;
     eventually("both connected", || async { a.peer_ids().await.len() == 2 }).await;
     b.connected(id(1)).await;
 
@@ -552,5 +534,235 @@ async fn a_slow_peer_loses_gossip_but_never_blocks_the_manager() {
     })
     .await;
     b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_claimed_address_is_dialled_but_never_trusted_announced_or_banned() {
+    // The honest node H never dials; V knows it from its bootstrap list.
+    let honest = node(config(3)).await;
+    let honest_addr = honest.handle.local_addr();
+    let mut v_config = config(1);
+    v_config.bootstrap = vec![honest_addr];
+    let mut victim = node(v_config).await;
+    victim.connected(id(3)).await;
+
+    // A throwaway identity claims H's address, then sends garbage until it is banned.
+    let mut liar = RawPeer::connect(victim.handle.local_addr(), None, &raw_hello(9, honest_addr))
+        .await
+        .expect("handshake");
+    victim.connected(id(9)).await;
+    for _ in 0..5 {
+        liar.send_plaintext(&[0xee, 1, 2]).await.expect("send");
+    }
+    victim.disconnected(id(9)).await;
+    // Another claims an address where nobody listens; it is not passed on to others.
+    let nowhere = SocketAddr::from(([127, 0, 0, 1], 1));
+    let _dreamer = RawPeer::connect(victim.handle.local_addr(), None, &raw_hello(10, nowhere))
+        .await
+        .expect("handshake");
+    victim.connected(id(10)).await;
+    let mut asker = raw_peer(victim.handle.local_addr(), 11).await;
+    victim.connected(id(11)).await;
+    asker.send_get_peers().await.expect("send");
+    let announced = timeout(WAIT, async {
+        loop {
+            if let RawMessage::Peers(addrs) = asker.recv().await.expect("recv") {
+                return addrs;
+            }
+        }
+    })
+    .await
+    .expect("an answer");
+    assert_eq!(announced, vec![honest_addr], "only the address V dialled itself");
+
+    // A short cut between V and H: V dials H's address again at once, it was never banned.
+    victim.handle.set_blocked(vec![id(3)]);
+    victim.disconnected(id(3)).await;
+    victim.handle.set_blocked(Vec::new());
+    victim.connected(id(3)).await;
+    honest.stop().await;
+    victim.stop().await;
+}
+
+#[tokio::test]
+async fn throwaway_identities_get_a_few_slots_per_address_and_subnet() {
+    let mut v_config = config(1);
+    v_config.dead_after = Duration::from_secs(30);
+    v_config.max_inbound_per_ip = 2;
+    v_config.max_inbound_per_subnet = 3;
+    let victim = node(v_config).await;
+    let addr = victim.handle.local_addr();
+    let mut peers = Vec::new();
+    for seed in 20..25 {
+        peers.push(raw_peer(addr, seed).await);
+    }
+    for host in 1..=5u8 {
+        let source = IpAddr::from([127, 0, 9, host]);
+        let hello = raw_hello(30 + host, loopback());
+        peers.push(RawPeer::connect(addr, Some(source), &hello).await.expect("handshake"));
+    }
+    eventually("five admitted", || async { victim.peer_ids().await.len() == 5 }).await;
+    sleep(Duration::from_millis(300)).await;
+    let admitted = victim.handle.peers().await;
+    let from_one_address = admitted.iter().filter(|peer| peer.addr.ip() == loopback().ip());
+    assert_eq!(from_one_address.count(), 2, "{admitted:?}");
+    assert_eq!(admitted.len(), 5, "two from 127.0.0.1, three from 127.0.9.0/24: {admitted:?}");
+    victim.stop().await;
+}
+
+#[tokio::test]
+async fn reserved_peers_and_bootstrap_dials_get_slots_in_a_full_table() {
+    // H's address is known before H runs.
+    let honest = node(config(3)).await;
+    let honest_addr = honest.handle.local_addr();
+    honest.stop().await;
+    let mut v_config = config(1);
+    v_config.max_peers = 4;
+    v_config.max_inbound_per_ip = 10;
+    v_config.dead_after = Duration::from_secs(30);
+    v_config.reserved = vec![id(5)];
+    v_config.bootstrap = vec![honest_addr];
+    let victim = node(v_config).await;
+    let addr = victim.handle.local_addr();
+
+    // Throwaway identities take every inbound slot (four peers, two kept for our dials).
+    let mut throwaway = Vec::new();
+    for seed in 40..44 {
+        throwaway.push(raw_peer(addr, seed).await);
+    }
+    eventually("inbound slots full", || async { victim.peer_ids().await.len() == 2 }).await;
+    sleep(Duration::from_millis(300)).await;
+    assert_eq!(victim.peer_ids().await.len(), 2, "the others were refused");
+
+    // A configured validator is admitted anyway.
+    let mut reserved_config = config(5);
+    reserved_config.bootstrap = vec![addr];
+    let reserved = node(reserved_config).await;
+    eventually("the reserved peer admitted", || async { victim.peer_ids().await.contains(&id(5)) })
+        .await;
+    // And the bootstrap peer, back at its address, is dialled although the table is full.
+    let mut restarted = config(3);
+    restarted.listen = honest_addr;
+    let honest = node(restarted).await;
+    eventually("the bootstrap peer dialled", || async { victim.peer_ids().await.contains(&id(3)) })
+        .await;
+    let infos = victim.handle.peers().await;
+    let reserved_ids: Vec<PeerId> =
+        infos.iter().filter(|info| info.reserved).map(|info| info.id).collect();
+    assert_eq!(reserved_ids.len(), 2, "{infos:?}");
+    assert!(reserved_ids.contains(&id(3)) && reserved_ids.contains(&id(5)));
+    reserved.stop().await;
+    honest.stop().await;
+    victim.stop().await;
+}
+
+#[tokio::test]
+async fn a_reserved_peer_is_banned_briefly_then_dialled_again() {
+    let b = node(config(2)).await;
+    let mut a_config = config(1);
+    a_config.bootstrap = vec![b.handle.local_addr()];
+    a_config.ban_duration = Duration::from_secs(600);
+    a_config.reserved_ban_duration = Duration::from_millis(700);
+    let mut a = node(a_config).await;
+    a.connected(id(2)).await;
+    a.handle.report(id(2), Misbehaviour::InvalidBlock);
+    a.handle.report(id(2), Misbehaviour::InvalidBlock);
+    a.disconnected(id(2)).await;
+    let banned_at = Instant::now();
+    a.connected(id(2)).await;
+    let elapsed = banned_at.elapsed();
+    assert!(elapsed >= Duration::from_millis(650), "not before the ban ended: {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "dialled again at once: {elapsed:?}");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_does_not_read_gets_little_queued_and_is_dropped() {
+    let mut a_config = config(1);
+    a_config.max_frame_bytes = 300_000;
+    a_config.max_queued_bytes = 250_000;
+    a_config.write_timeout = Duration::from_millis(800);
+    let mut a = node(a_config).await;
+    let mut b_config = config(3);
+    b_config.bootstrap = vec![a.handle.local_addr()];
+    let b = node(b_config).await;
+    a.connected(id(3)).await;
+    // It sends (so it is not silent) but never reads.
+    let mut deaf = raw_peer(a.handle.local_addr(), 2).await;
+    a.connected(id(2)).await;
+    let pinger = tokio::spawn(async move {
+        for stamp in 0..100u64 {
+            if deaf.send_ping(stamp).await.is_err() {
+                break;
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+        deaf
+    });
+    // Far more than its socket buffers hold, at a pace its connection task can follow.
+    let payload = Bytes::from(vec![7u8; 100_000]);
+    let mut first_drop = None;
+    for sent in 0..400u32 {
+        a.handle.send(id(2), payload.clone());
+        sleep(Duration::from_millis(2)).await;
+        if first_drop.is_none() && a.info(id(2)).await.is_some_and(|info| info.dropped > 0) {
+            first_drop = Some(sent);
+        }
+        if a.info(id(2)).await.is_none() {
+            break;
+        }
+    }
+    let first_drop = first_drop.expect("messages were dropped");
+    eprintln!("first message dropped after {first_drop} of 100 kB");
+    assert!(first_drop < 300, "the queue is bounded in bytes, not by its 1024 messages");
+    a.disconnected(id(2)).await;
+    assert_eq!(a.peer_ids().await, vec![id(3)]);
+    assert!(!a.handle.send_and_wait(id(2), payload.clone()).await, "gone");
+    assert!(a.handle.send_and_wait(id(3), payload).await, "a reading peer gets it");
+    pinger.abort();
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn received_payloads_wait_while_the_node_holds_a_peer_s_budget() {
+    let mut a_config = config(1);
+    a_config.max_frame_bytes = 1_100_000;
+    a_config.max_peer_inbound_bytes = 2_500_000;
+    let mut a = node(a_config).await;
+    let mut flooder = raw_peer(a.handle.local_addr(), 2).await;
+    a.connected(id(2)).await;
+    let sender = tokio::spawn(async move {
+        for index in 0..20u8 {
+            let mut payload = vec![index; 1_000_000];
+            payload[0] = index;
+            if flooder.send_gossip(&payload).await.is_err() {
+                break;
+            }
+        }
+        flooder
+    });
+    // The node holds what it received: the peer's budget runs out after three payloads.
+    let mut held = Vec::new();
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while let Ok(Some(event)) =
+        timeout(deadline.saturating_duration_since(Instant::now()), a.events.recv()).await
+    {
+        if let NetEvent::Gossip { payload, .. } = event {
+            held.push(payload);
+        }
+    }
+    assert_eq!(held.len(), 2, "a third would exceed 2.5 MB");
+    // Once it lets go, the rest arrives.
+    drop(held);
+    let mut received = 2;
+    while received < 20 {
+        if let NetEvent::Gossip { .. } = a.expect("gossip", |_| true).await {
+            received += 1;
+        }
+    }
+    sender.await.expect("sender");
     a.stop().await;
 }

@@ -1,16 +1,17 @@
 //! Who may call the admin methods (`node_addPeer`, `node_removePeer`, `node_setBlockedPeers`).
 //!
-//! A caller is an admin when it connects from a loopback address (unless
-//! [`RpcConfig::admin_from_loopback`](crate::RpcConfig::admin_from_loopback) is off), or when it
-//! presents the node's admin token as `Authorization: Bearer <token>`. The decision is made once per HTTP request
+//! A caller is an admin when it presents the node's admin token as
+//! `Authorization: Bearer <token>`, or, only where
+//! [`RpcConfig::admin_from_loopback`](crate::RpcConfig::admin_from_loopback) is turned on (a
+//! devnet), when it connects from a loopback address. It is off by default: any process on the
+//! node's host could otherwise cut the node off its peers. The decision is made once per HTTP request
 //! (for WebSocket: once, on the upgrade request) by the server's connection service, which knows
 //! the peer's socket address, and travels to the methods as an `AdminAccess` in the request's
 //! extensions. A call that arrives without one (an in-process [`RpcModule`](jsonrpsee::RpcModule)
 //! call, say) is not an admin.
 //!
-//! Behind a reverse proxy on the same host every caller looks like loopback: such a node should
-//! turn `admin_from_loopback` off and rely on the token alone (a proxy that forwards
-//! `Authorization` works as expected).
+//! Behind a reverse proxy on the same host every caller looks like loopback, which is one more
+//! reason to rely on the token alone (a proxy that forwards `Authorization` works as expected).
 
 use crate::{api::RpcResult, errors::admin_only};
 use jsonrpsee::Extensions;
@@ -108,6 +109,15 @@ mod tests {
         assert!(is_admin(remote, Some("bearer  secret "), Some("secret"), true));
         assert!(!is_admin(addr("[2001:db8::1]:1"), None, Some("secret"), true));
         assert!(is_admin(addr("[2001:db8::1]:1"), Some("Bearer secret"), Some("secret"), true));
+    }
+
+    #[test]
+    fn by_default_loopback_callers_need_the_token_too() {
+        let config = crate::RpcConfig::default();
+        assert!(!config.admin_from_loopback);
+        let local = addr("127.0.0.1:5000");
+        assert!(!is_admin(local, None, Some("secret"), config.admin_from_loopback));
+        assert!(is_admin(local, Some("Bearer secret"), Some("secret"), config.admin_from_loopback));
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod convert;
 pub mod dto;
 pub mod errors;
 mod http;
+mod limits;
 mod market_api;
 pub mod openrpc;
 mod server;

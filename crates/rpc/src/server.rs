@@ -15,6 +15,7 @@ use crate::{
         submit_error, unavailable,
     },
     http::PlainHttpLayer,
+    limits::ConnectionCaps,
     market_api as market, openrpc,
 };
 use jsonrpsee::{
@@ -44,8 +45,12 @@ use tracing::{debug, info};
 pub struct RpcConfig {
     /// Where to listen.
     pub addr: SocketAddr,
-    /// Most simultaneous connections (HTTP and WebSocket).
+    /// Most simultaneous connections (HTTP and WebSocket, idle ones included); beyond, new
+    /// connections are closed at once.
     pub max_connections: u32,
+    /// Most simultaneous connections from one IP address (HTTP and WebSocket): one client
+    /// cannot take the others' slots.
+    pub max_connections_per_client: u32,
     /// Largest request body, in bytes.
     pub max_request_bytes: u32,
     /// Largest response body, in bytes.
@@ -56,11 +61,12 @@ pub struct RpcConfig {
     pub max_submit_batch: usize,
     /// Most subscriptions per WebSocket connection.
     pub max_subscriptions_per_connection: u32,
-    /// The secret that makes a non-loopback caller an admin when sent as
-    /// `Authorization: Bearer <token>`; without one only loopback callers are admins.
+    /// The secret that makes a caller an admin when sent as `Authorization: Bearer <token>`;
+    /// without one nobody is an admin (unless `admin_from_loopback`).
     pub admin_token: Option<String>,
-    /// Whether callers on loopback are admins without the token (turn off behind a reverse
-    /// proxy on the same host, where every caller looks like loopback).
+    /// Whether callers on loopback are admins without the token. Off by default: every
+    /// process on the host (and, behind a reverse proxy, every caller) looks like loopback. A
+    /// devnet, whose nodes and users share one machine, turns it on.
     pub admin_from_loopback: bool,
 }
 
@@ -69,13 +75,14 @@ impl Default for RpcConfig {
         RpcConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8645)),
             max_connections: 256,
+            max_connections_per_client: 64,
             max_request_bytes: 16 * 1024 * 1024,
             max_response_bytes: 32 * 1024 * 1024,
             max_batch_calls: 100,
             max_submit_batch: 10_000,
             max_subscriptions_per_connection: 32,
             admin_token: None,
-            admin_from_loopback: true,
+            admin_from_loopback: false,
         }
     }
 }
@@ -115,7 +122,8 @@ impl RpcServer {
         let (stop, handle) = stop_channel();
         let admin_token: Option<Arc<str>> = config.admin_token.map(Arc::from);
         let admin = AdminPolicy { token: admin_token, from_loopback: config.admin_from_loopback };
-        let accept = tokio::spawn(accept_loop(listener, stop, admin, move |stop| {
+        let caps = ConnectionCaps::new(config.max_connections, config.max_connections_per_client);
+        let accept = tokio::spawn(accept_loop(listener, stop, admin, caps, move |stop| {
             services.clone().build(methods.clone(), stop)
         }));
         info!(%addr, "JSON-RPC listening (HTTP and WebSocket)");
@@ -148,11 +156,12 @@ struct AdminPolicy {
 
 /// Accepts connections until `stop`, serving each with a fresh jsonrpsee service (made by
 /// `service_for`) behind a wrapper that marks every request with the caller's [`AdminAccess`];
-/// then waits for the open connections to finish.
+/// then waits for the open connections to finish. Connections beyond `caps` are closed at once.
 async fn accept_loop<S, F>(
     listener: TcpListener,
     stop: StopHandle,
     admin: AdminPolicy,
+    caps: ConnectionCaps,
     service_for: F,
 ) where
     F: Fn(StopHandle) -> S,
@@ -176,12 +185,14 @@ async fn accept_loop<S, F>(
                     Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of file descriptors, say: back off instead of spinning.
-                        debug!(%error, "cannot accept a JSON-RPC connection");
+                        caps.accept_failed(&error);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
-                if let Err(error) = socket.set_nodelay(true) {
+                // The slot goes with the socket: an upgraded WebSocket keeps it while it lives.
+                let Ok(socket) = caps.admit(socket, remote) else { continue };
+                if let Err(error) = socket.socket().set_nodelay(true) {
                     debug!(%error, %remote, "cannot set TCP_NODELAY");
                 }
                 let service = service_for(stop.clone());
@@ -202,11 +213,12 @@ async fn accept_loop<S, F>(
                     let mut service = service.clone();
                     async move { service.call(request).await }
                 });
-                connections.spawn(serve_with_graceful_shutdown(
-                    socket,
-                    marked,
-                    stop.clone().shutdown(),
-                ));
+                let served = serve_with_graceful_shutdown(socket, marked, stop.clone().shutdown());
+                connections.spawn(async move {
+                    if let Err(error) = served.await {
+                        debug!(%error, %remote, "JSON-RPC connection ended");
+                    }
+                });
             }
         }
     }

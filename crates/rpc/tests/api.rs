@@ -411,16 +411,14 @@ async fn wait_peers(client: &HttpClient, what: &str, done: impl Fn(&[PeerDto]) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_are_listed_and_managed_from_loopback() {
+    // Loopback callers are admins only where that is turned on (as a devnet does).
+    let trusting = RpcConfig { admin_from_loopback: true, ..RpcConfig::default() };
     let genesis = test_genesis();
-    let validator = Fixture::start_node(
-        genesis.clone(),
-        Some(100),
-        Some(loopback_p2p(100)),
-        RpcConfig::default(),
-    )
-    .await;
+    let validator =
+        Fixture::start_node(genesis.clone(), Some(100), Some(loopback_p2p(100)), trusting.clone())
+            .await;
     let follower =
-        Fixture::start_node(genesis, None, Some(loopback_p2p(101)), RpcConfig::default()).await;
+        Fixture::start_node(genesis, None, Some(loopback_p2p(101)), trusting.clone()).await;
     let validator_api = validator.http();
     let follower_api = follower.http();
 
@@ -493,7 +491,7 @@ async fn peers_are_listed_and_managed_from_loopback() {
     assert!(ws.node_remove_peer(validator_id.clone()).await.unwrap());
 
     // A node without a network says so.
-    let alone = Fixture::start(RpcConfig::default()).await;
+    let alone = Fixture::start(trusting).await;
     let status = alone.http().node_status().await.unwrap();
     assert_eq!((status.p2p, status.syncing), (None, false));
     assert!(alone.http().node_peers().await.unwrap().is_empty());

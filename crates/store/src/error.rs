@@ -4,8 +4,7 @@
 /// What went wrong with the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database file could not be opened (missing directory, permissions, or another
-    /// process holds it).
+    /// The database file could not be opened (missing directory, permissions, disk errors).
     #[error("cannot open the chain database {path}: {reason}")]
     Open {
         /// The file.
@@ -13,11 +12,28 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// Another process holds the database open (a node running on it).
+    #[error(
+        "the chain database {path} is in use by another process (is a node still running on it?)"
+    )]
+    InUse {
+        /// The file.
+        path: String,
+    },
+    /// The file is not a database this version can read, or its pages do not check out: it
+    /// was damaged (a disk fault, a partial copy, an edit by hand).
+    #[error("the chain database {path} is damaged: {reason}")]
+    Damaged {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An I/O or database error while reading or writing.
     #[error("chain database error: {0}")]
     Database(String),
     /// Stored bytes do not decode: the file is damaged or from another version.
-    #[error("chain database is corrupt: {0}")]
+    #[error("the chain database is damaged: {0}")]
     Corrupt(String),
     /// A block was offered out of order.
     #[error("block {height} does not extend the stored head {head}")]
@@ -65,23 +81,72 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the stored bytes themselves are bad (the file is damaged or was altered), as
+    /// opposed to the file being unreachable or in use: a node may then start over from its
+    /// peers (`joule node --resync`).
+    pub fn is_damaged(&self) -> bool {
+        matches!(self, StoreError::Damaged { .. } | StoreError::Corrupt(_))
+    }
+
+    /// Sorts out why redb could not open the file at `path`.
+    pub(crate) fn opening(path: &std::path::Path, error: redb::DatabaseError) -> StoreError {
+        let path = path.display().to_string();
+        match error {
+            redb::DatabaseError::DatabaseAlreadyOpen
+            | redb::DatabaseError::LockProtocolMismatch => StoreError::InUse { path },
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => {
+                StoreError::Damaged { path, reason }
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(error))
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                StoreError::Damaged { path, reason: error.to_string() }
+            }
+            redb::DatabaseError::RepairAborted => {
+                StoreError::Damaged { path, reason: "it cannot be repaired".into() }
+            }
+            other => StoreError::Open { path, reason: other.to_string() },
+        }
+    }
+}
+
+/// A storage error, with pages that fail their checks reported as corruption.
+impl From<redb::StorageError> for StoreError {
+    fn from(error: redb::StorageError) -> StoreError {
+        match error {
+            redb::StorageError::Corrupted(reason) => StoreError::Corrupt(reason),
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(error: redb::Error) -> StoreError {
+        match error {
+            redb::Error::Corrupted(reason) => StoreError::Corrupt(reason),
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
 macro_rules! database_errors {
-    ($($error:ty),*) => {
-        $(impl From<$error> for StoreError {
-            fn from(error: $error) -> StoreError {
-                StoreError::Database(error.to_string())
+    ($($error:ident),*) => {
+        $(impl From<redb::$error> for StoreError {
+            fn from(error: redb::$error) -> StoreError {
+                match error {
+                    redb::$error::Storage(storage) => storage.into(),
+                    other => StoreError::Database(other.to_string()),
+                }
             }
         })*
     };
 }
 
-database_errors!(
-    redb::Error,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+database_errors!(TransactionError, TableError, CommitError);
 
 impl From<primitives::DecodeError> for StoreError {
     fn from(error: primitives::DecodeError) -> StoreError {

@@ -35,18 +35,34 @@ pub struct StoreConfig {
 
 impl Store {
     /// Opens the database at `path` with the default [`StoreConfig`] (no undo data), creating it
-    /// if it does not exist. Fails if another process has it open.
+    /// if it does not exist. Fails with [`StoreError::InUse`] if another process has it open,
+    /// and with [`StoreError::Damaged`] if the file is not a database or its pages do not check
+    /// out (redb panics on some damage; that is caught and reported the same way).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Store::open_with(path, StoreConfig::default())
     }
 
-    /// Opens the database at `path`, creating it if it does not exist. Fails if another process
-    /// has it open.
+    /// Opens the database at `path` with `config`, as [`Store::open`] does.
     pub fn open_with(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
-        let db = Database::builder().create(path).map_err(|error| StoreError::Open {
-            path: path.display().to_string(),
-            reason: error.to_string(),
-        })?;
+        match std::panic::catch_unwind(|| Store::open_unchecked(path, config)) {
+            Ok(result) => result,
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| (*text).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unreadable".into());
+                Err(StoreError::Damaged {
+                    path: path.display().to_string(),
+                    reason: format!("reading it failed ({reason})"),
+                })
+            }
+        }
+    }
+
+    fn open_unchecked(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
+        let db =
+            Database::builder().create(path).map_err(|error| StoreError::opening(path, error))?;
         // Create every table up front so that readers never meet a missing one.
         let txn = db.begin_write()?;
         txn.open_table(tables::META)?;

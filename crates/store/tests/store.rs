@@ -155,5 +155,7 @@ fn a_second_process_cannot_open_the_same_file() {
     let path = dir.path().join("chain.redb");
     let _first = Store::open(&path).unwrap();
     let error = Store::open(&path).unwrap_err();
-    assert!(error.to_string().contains("cannot open the chain database"), "{error}");
+    assert!(matches!(error, store::StoreError::InUse { .. }), "{error}");
+    assert!(error.to_string().contains("in use by another process"), "{error}");
+    assert!(!error.is_damaged(), "a file in use is not damaged");
 }

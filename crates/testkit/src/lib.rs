@@ -9,8 +9,14 @@
 //! decision code (`node::core`) and consensus engine: seeded, in virtual time, with message
 //! loss, partitions, crashes, validator set changes and byzantine validators.
 //!
+//! [`adversary`] is a hostile peer (any identity, any claimed address, any frame, reading
+//! slowly or never) and [`netns`] a lab of hosts in network namespaces, for the attacks that
+//! need several machines.
+//!
 //! This crate is never a dependency of a shipped crate (the `tidy` test checks it).
 
+pub mod adversary;
+pub mod netns;
 pub mod sim;
 
 use rpc::{JouleApiClient, client::HttpClientBuilder, dto::HeadDto};
@@ -213,6 +219,16 @@ impl Devnet {
     /// The data directory of node `index`.
     pub fn node_dir(&self, index: usize) -> PathBuf {
         PathBuf::from(self.file["nodes"][index]["dir"].as_str().expect("dir"))
+    }
+
+    /// Stops node `index` as started by the devnet (SIGTERM) and waits until it has exited.
+    pub async fn stop_node(&self, index: usize) {
+        let pid = self.node_pid(index);
+        signal(pid, libc::SIGTERM);
+        wait_for(&format!("node {index} to stop"), Duration::from_secs(30), || async {
+            (!is_alive(pid)).then_some(())
+        })
+        .await;
     }
 
     /// Runs `joule ARGS…` against this devnet (JOULE_RPC, JOULE_KEYSTORE and

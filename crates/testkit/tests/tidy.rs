@@ -32,8 +32,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "households",
         ],
     ),
-    // The simulation drives the node's real core (`node::core`) over a stand-in application.
-    ("testkit", &["rpc", "primitives", "consensus", "node", "ledger"]),
+    // Dev only: drives real processes, speaks the network's protocol as an adversary, and
+    // drives the node's real core (`node::core`) over a stand-in application in the simulation.
+    ("testkit", &["rpc", "primitives", "consensus", "net", "node", "ledger"]),
     ("households", &["primitives", "market"]),
 ];
 

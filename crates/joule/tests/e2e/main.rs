@@ -1,19 +1,46 @@
 //! Process-level tests: real `joule` binaries, real sockets, real database files, killed and
 //! restarted. One test binary, one module per story.
 
+mod admin_rights;
+mod clock_skew;
 mod community;
 mod crash;
+mod damaged_store;
+mod hostile_clients;
+mod hostile_peers;
 mod load;
 mod market;
 mod network;
 mod walkthrough;
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use testkit::{Devnet, Process, wait_for_height};
 
-/// The `joule` binary under test.
+/// The `joule` binary under test: this build's, or the one `JOULE_UNDER_TEST` names (to run
+/// the tests against another build, an older one say, and see which attacks succeed there).
 fn joule() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_joule"))
+    std::env::var_os("JOULE_UNDER_TEST")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_joule")), PathBuf::from)
 }
 
 /// Devnet options that make the tests quick: short block intervals.
 const FAST: &[&str] = &["--block-ms", "200", "--empty-block-ms", "500"];
+
+/// Four validators with short block intervals.
+const FOUR: &[&str] = &["--validators", "4", "--block-ms", "200", "--empty-block-ms", "400"];
+
+/// Restarts node 0 of a one-validator devnet with `adjust` applied to its command; returns the
+/// process and its RPC address.
+async fn restart_first_node(
+    devnet: &Devnet,
+    log: &str,
+    adjust: impl FnOnce(Vec<String>) -> Vec<String>,
+) -> (Process, SocketAddr) {
+    devnet.stop_node(0).await;
+    let command = adjust(devnet.restart_command(0));
+    let process = Process::spawn(&command, &devnet.dir().join(log));
+    let url = devnet.rpc_url(0);
+    wait_for_height(&url, 1, Duration::from_secs(30)).await;
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    (process, addr)
+}

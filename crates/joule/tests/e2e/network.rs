@@ -1,13 +1,11 @@
 //! Four validator processes on loopback: crashes of one and of two, restarts, and a fifth node
 //! that joins late. Nothing acknowledged as committed is ever lost.
 
-use crate::joule;
+use crate::{FOUR, joule};
 use rpc::{JouleApiClient, client::HttpClientBuilder, dto::BlockId};
 use serde_json::Value;
 use std::{net::TcpListener, time::Duration};
 use testkit::{Devnet, Process, head, wait_for, wait_for_height};
-
-const FOUR: &[&str] = &["--validators", "4", "--block-ms", "200", "--empty-block-ms", "400"];
 
 /// Every node in `urls` has the same block hash and state root at every height up to the
 /// lowest head among them; returns that height.

@@ -225,10 +225,15 @@ impl Node {
         })?;
         let path = config.data_dir.join(DATABASE_FILE);
         let genesis = config.genesis.clone();
+        let shown = path.display().to_string();
+        // redb panics on some damaged pages: reading the chain that way means it is damaged.
         let (store, state, head_block, genesis_hash) =
-            tokio::task::spawn_blocking(move || open_chain(&path, &genesis))
-                .await
-                .map_err(|error| NodeError::Panicked(error.to_string()))??;
+            tokio::task::spawn_blocking(move || open_chain(&path, &genesis)).await.map_err(
+                |error| StoreError::Damaged {
+                    path: shown,
+                    reason: format!("reading it failed ({error})"),
+                },
+            )??;
         let store = Arc::new(store);
         let head = head_block.header.clone();
         let chain_config = state.config().clone();
