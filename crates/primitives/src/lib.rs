@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod encoding;
 pub mod genesis;
 pub mod hash;
+pub mod login;
 pub mod market;
 pub mod tx;
 pub mod units;
@@ -31,6 +32,7 @@ pub use genesis::{
     Tariffs, Validator, check_validators,
 };
 pub use hash::{Hash, merkle_root};
+pub use login::LoginChallenge;
 pub use market::{ContractId, OrderId, Side};
 pub use tx::{
     ChainId, FiatRef, Payload, SignedTransaction, Transaction, TxHash, TxRejection,

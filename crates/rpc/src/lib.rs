@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod auth;
 mod convert;
 pub mod dto;
 pub mod errors;
@@ -25,6 +26,7 @@ mod http;
 mod market_api;
 pub mod openrpc;
 mod server;
+mod subscriptions;
 
 pub use api::{JouleApiClient, JouleApiServer, RpcResult};
 pub use server::{MAX_HISTORY_PAGE, RpcConfig, RpcServer, rpc_module};
