@@ -560,6 +560,11 @@ fn print_summary(devnet: &DevnetFile, dir: &Path) {
     }
     let rpc = devnet.nodes.first().map_or("", |node| node.rpc_url.as_str());
     println!(
+        "\nDashboard: {rpc}/\n  open it in a browser (every node serves it) and log in with a keystore file from\n  {} and the password in {}",
+        keystore.display(),
+        password_file.display()
+    );
+    println!(
         "\nTry, in another terminal:\n  export JOULE_RPC={rpc} JOULE_KEYSTORE={} JOULE_PASSWORD_FILE={}\n  joule balance alice\n  joule send --from alice --to bob --amount 250 --wait\n  joule status\n\nDetails, including how to restart each node, are in {}.\nPress Ctrl-C to stop.",
         keystore.display(),
         password_file.display(),

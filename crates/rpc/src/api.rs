@@ -181,7 +181,7 @@ pub trait JouleApi {
     async fn cert_get(&self, account: String) -> RpcResult<CertificatesDto>;
 
     /// Private: a meter's or an owner's readings as columns, for charts (at most 20,000 per
-    /// meter), with each reading's flags: 1 estimated, 2 late (committed after its slot ended).
+    /// meter), with each reading's flags: 1 estimated, 2 late (committed more than one slot length after its interval ended).
     #[method(name = "meter_series", with_extensions)]
     async fn meter_series(
         &self,

@@ -403,7 +403,9 @@ impl Reading {
     }
 }
 
-/// A committed reading transaction as a [`Reading`], if it is a successful reading.
+/// A committed reading transaction as a [`Reading`], if it is a successful reading. It is late
+/// when its block came more than one slot length after its interval ended (it was still
+/// accepted, until the settlement deadline).
 pub(crate) fn reading_of(
     params: &MarketParams,
     tx: &primitives::SignedTransaction,
@@ -428,7 +430,7 @@ pub(crate) fn reading_of(
         height,
         hash: tx.hash(),
         time_ms,
-        late: time_ms >= params.slot_start(Slot(slot.0.saturating_add(1))).0,
+        late: time_ms > params.interval_end(interval).0.saturating_add(params.slot_ms()),
     })
 }
 

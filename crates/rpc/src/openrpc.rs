@@ -122,7 +122,7 @@ fn session_methods() -> Vec<Value> {
         }),
         json!({
             "name": "meter_series",
-            "summary": private("a meter's or an owner's readings as columns for charts: {reading_minutes, slot_minutes, from_slot, to_slot, meters: [{meter, intervals, produced_mwh, consumed_mwh, flags}]}, oldest first, flags 1 = estimated, 2 = late (committed after its slot ended); default range: the last 96 slots; at most 20,000 readings per meter.").as_str(),
+            "summary": private("a meter's or an owner's readings as columns for charts: {reading_minutes, slot_minutes, from_slot, to_slot, meters: [{meter, intervals, produced_mwh, consumed_mwh, flags}]}, oldest first, flags 1 = estimated, 2 = late (committed more than one slot length after its interval ended); default range: the last 96 slots; at most 20,000 readings per meter.").as_str(),
             "params": [param("meter_or_owner", true, address()), param("from_slot", false, slot()), param("to_slot", false, slot())],
             "result": { "name": "series", "schema": { "type": "object" } }
         }),

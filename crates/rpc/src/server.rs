@@ -135,7 +135,7 @@ impl RpcServer {
         let accept = tokio::spawn(accept_loop(listener, stop, admin, move |stop| {
             services.clone().build(methods.clone(), stop)
         }));
-        info!(%addr, "JSON-RPC listening (HTTP and WebSocket)");
+        info!(%addr, "JSON-RPC listening (HTTP and WebSocket); dashboard at http://{addr}/");
         Ok(RpcServer { handle, addr, accept })
     }
 

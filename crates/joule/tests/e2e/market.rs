@@ -2,17 +2,10 @@
 //! refusal, gate closure, meter readings, settlement, statements, key figures, certificates.
 //! One-minute slots; a whole cycle takes about three minutes of wall-clock time.
 
-use crate::{FAST, joule};
+use crate::{FAST, MINUTE_SLOTS, joule, now_ms};
 use serde_json::Value;
 use std::time::Duration;
 use testkit::{Devnet, wait_for};
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis(),
-    )
-    .unwrap()
-}
 
 async fn until_ms(time: u64) {
     let now = now_ms();
@@ -26,14 +19,7 @@ async fn a_slot_trades_settles_and_shows_up_in_statements() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("devnet");
     let mut args = FAST.to_vec();
-    args.extend([
-        "--slot-minutes",
-        "1",
-        "--gate-lead-minutes",
-        "0",
-        "--settlement-delay-slots",
-        "1",
-    ]);
+    args.extend(MINUTE_SLOTS);
     let devnet = Devnet::start(&joule(), &dir, &args).await;
 
     let status = devnet.joule_json(&["market", "status", "--json"]);
