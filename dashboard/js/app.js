@@ -16,8 +16,10 @@ export const app = {
   /** The last head and when it arrived (wall clock), for the chain clock. */
   head: null,
   headSeenAt: 0,
-  /** Chain ms per wall ms, measured from the heads (the node may run an accelerated clock). */
+  /** Chain ms per wall ms (a devnet may run an accelerated clock). */
   speed: 1,
+  /** The node's chain clock as last read: `{chainMs, seenAt}` (performance.now()). */
+  clock: null,
   /** Chain time of the genesis block: no interval before it can be missing. */
   genesisMs: 0,
 };
@@ -31,24 +33,15 @@ export function onHead(listener) {
 }
 
 export function newHead(head) {
-  const now = performance.now();
-  if (app.head && head.height > app.head.height) {
-    const chain = head.timestamp_ms - app.head.timestamp_ms;
-    const wall = now - app.headSeenAt;
-    if (wall > 50 && chain > 0) {
-      const measured = Math.min(10_000, Math.max(0.05, chain / wall));
-      app.speed = app.speed * 0.7 + measured * 0.3;
-    }
-  }
   app.head = head;
-  app.headSeenAt = now;
+  app.headSeenAt = performance.now();
   for (const listener of headListeners) listener(head);
 }
 
-/** Chain time now, estimated from the last head and the measured speed of the chain's clock. */
+/** Chain time now: the node's clock at the last market_status, run on at the chain's speed. */
 export function chainNow() {
-  if (!app.head) return Date.now();
-  return app.head.timestamp_ms + (performance.now() - app.headSeenAt) * app.speed;
+  if (!app.clock) return app.head?.timestamp_ms ?? Date.now();
+  return app.clock.chainMs + (performance.now() - app.clock.seenAt) * app.speed;
 }
 
 /** The slot that contains chain time `ms`. */
@@ -117,7 +110,10 @@ export function table(headers, rows, empty = 'nothing yet') {
 
 /** Refreshes market_status. */
 export async function refreshMarket() {
+  const asked = performance.now();
   app.market = await call('market_status');
+  app.speed = app.market.speed || 1;
+  if (app.market.clock_ms) app.clock = { chainMs: app.market.clock_ms, seenAt: (asked + performance.now()) / 2 };
   return app.market;
 }
 

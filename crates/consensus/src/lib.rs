@@ -28,21 +28,33 @@ pub use tendermint::{
     Timeouts, proposer,
 };
 
-use primitives::{ChainConfig, EngineKind, Header, SecretKey};
+use primitives::{ChainConfig, EngineKind, Header, SecretKey, TimeScale};
 
 /// The engine the genesis asks for, resuming after `head`. `key` is this node's validator key,
 /// if it has one; `restored` are the messages it signed for the next height before a restart
 /// (from its write-ahead log).
+///
+/// Engines see one time, chain time. Block intervals and round timeouts are wall durations (a
+/// devnet whose chain time runs 60 times as fast still makes a block a second), so they are
+/// handed to the engine converted into chain time by `time`.
 pub fn engine_for(
     config: &ChainConfig,
     key: Option<SecretKey>,
     head: &Header,
     restored: Vec<Message>,
+    time: &TimeScale,
 ) -> Box<dyn Engine + Send> {
+    let mut config = config.clone();
+    config.params.block_interval_ms = time.chain_span(config.params.block_interval_ms);
+    config.params.empty_block_interval_ms = time.chain_span(config.params.empty_block_interval_ms);
     match config.engine {
-        EngineKind::Solo => Box::new(SoloEngine::new(config, key, head)),
-        EngineKind::Bft => {
-            Box::new(TendermintEngine::new(config, key, head, restored, Timeouts::default()))
-        }
+        EngineKind::Solo => Box::new(SoloEngine::new(&config, key, head)),
+        EngineKind::Bft => Box::new(TendermintEngine::new(
+            &config,
+            key,
+            head,
+            restored,
+            Timeouts::default().scaled(time),
+        )),
     }
 }

@@ -68,6 +68,16 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    /// The same wall durations in the chain time of `time`.
+    pub fn scaled(self, time: &primitives::TimeScale) -> Timeouts {
+        Timeouts {
+            propose_ms: time.chain_span(self.propose_ms),
+            propose_delta_ms: time.chain_span(self.propose_delta_ms),
+            vote_ms: time.chain_span(self.vote_ms),
+            vote_delta_ms: time.chain_span(self.vote_delta_ms),
+        }
+    }
+
     fn propose(&self, round: u32) -> u64 {
         grow(self.propose_ms, self.propose_delta_ms, round)
     }

@@ -70,7 +70,64 @@ pub(crate) struct DevnetArgs {
     /// How many slots after a slot ends it is settled (readings are accepted until then).
     #[arg(long, default_value_t = MarketParams::default().settlement_delay_slots)]
     settlement_delay_slots: u32,
+    /// Simulated households (members with a meter, load, PV and a trading agent) that live on
+    /// the chain; 0 runs the bare chain. Default: 12 for a new devnet, the same community
+    /// when resuming.
+    #[arg(long)]
+    households: Option<usize>,
+    /// Seed of the simulated community: the same seed gives the same households.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How many times as fast as the wall clock chain time runs (blocks still come every
+    /// --block-ms of wall time). Default: 180 with households (a 15-minute slot in 5 s, a day
+    /// in 8 minutes), 1 without.
+    #[arg(long)]
+    speed: Option<u32>,
+    /// Chain time at which a new devnet starts (ISO 8601, e.g. 2026-06-21T04:00Z), for a
+    /// simulated day of one's choosing. Default: now.
+    #[arg(long, value_parser = parse_start)]
+    start: Option<u64>,
+    #[command(flatten)]
+    community: crate::community::CommunityArgs,
 }
+
+impl DevnetArgs {
+    /// The options of a devnet that `joule replay` starts in `dir`: the defaults, one validator,
+    /// no simulated households, chain time at `speed`, and settlement late enough that the
+    /// window for a reading lasts at least ten seconds of wall time at that speed (two slots at
+    /// least, 96 at most).
+    pub(crate) fn for_replay(dir: &Path, speed: u32) -> DevnetArgs {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: DevnetArgs,
+        }
+        let mut args = <Wrapper as clap::Parser>::parse_from(["devnet"]).args;
+        args.dir = dir.to_owned();
+        args.households = Some(0);
+        args.speed = Some(speed);
+        args.validators = 1;
+        let slot_ms = u64::from(args.slot_minutes) * 60_000;
+        let delay = (10_000 * u64::from(speed)).div_ceil(slot_ms.max(1)).clamp(2, 96);
+        args.settlement_delay_slots = u32::try_from(delay).unwrap_or(96);
+        args.rpc_port = 0;
+        args.p2p_port = 0;
+        args
+    }
+}
+
+/// An ISO 8601 time as ms since the Unix epoch.
+fn parse_start(text: &str) -> Result<u64, String> {
+    let time: jiff::Timestamp = text
+        .parse()
+        .map_err(|error| format!("{text:?} is not an ISO 8601 time with an offset: {error}"))?;
+    u64::try_from(time.as_millisecond()).map_err(|_| format!("{text:?} is before 1970"))
+}
+
+/// The default speed of a devnet with households: a 15-minute slot passes in 5 s.
+const COMMUNITY_SPEED: u32 = 180;
+/// The default number of simulated households of a new devnet.
+const DEFAULT_HOUSEHOLDS: usize = 12;
 
 /// `devnet.json`.
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -83,6 +140,58 @@ pub(crate) struct DevnetFile {
     pub(crate) nodes: Vec<NodeEntry>,
     /// The demo accounts.
     pub(crate) accounts: Vec<AccountEntry>,
+    /// How the chain's time runs (absent: the wall clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) clock: Option<ClockEntry>,
+    /// The simulated community, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) community: Option<CommunityEntry>,
+}
+
+/// `chain = origin_chain_ms + (wall − origin_wall_ms) × speed`, shared by every node.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClockEntry {
+    /// How many times as fast as the wall clock.
+    pub(crate) speed: u32,
+    /// A wall time (ms since the Unix epoch) …
+    pub(crate) origin_wall_ms: u64,
+    /// … and the chain time at that moment.
+    pub(crate) origin_chain_ms: u64,
+}
+
+impl ClockEntry {
+    /// The clock this entry describes.
+    pub(crate) fn clock(&self) -> Result<node::Clock> {
+        let scale = primitives::TimeScale::new(
+            self.speed,
+            primitives::TimestampMs(self.origin_wall_ms),
+            primitives::TimestampMs(self.origin_chain_ms),
+        )?;
+        Ok(node::Clock::new(scale))
+    }
+
+    /// The `joule node` options that give a node this clock.
+    fn node_args(&self) -> Vec<String> {
+        vec![
+            "--speed".into(),
+            self.speed.to_string(),
+            "--time-origin".into(),
+            format!("{}={}", self.origin_wall_ms, self.origin_chain_ms),
+        ]
+    }
+}
+
+/// The simulated households of a devnet.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CommunityEntry {
+    /// How many.
+    pub(crate) households: usize,
+    /// The seed they were made from.
+    pub(crate) seed: u64,
+    /// Shares of readings that arrive late, estimated or not at all, and the agents' pricing
+    /// (absent: the model's defaults).
+    #[serde(default, flatten)]
+    pub(crate) options: crate::community::Behaviour,
 }
 
 /// One node of a devnet.
@@ -123,7 +232,23 @@ pub(crate) struct AccountEntry {
     pub(crate) roles: Vec<String>,
 }
 
+impl NodeEntry {
+    /// A client of this node that sends its admin token: the devnet's own tools (the community
+    /// simulator, its check, replays) read every member's data, like the operator.
+    pub(crate) fn admin_client(&self) -> Result<rpc::client::HttpClient> {
+        let path = self.dir.join(node_cmd::ADMIN_TOKEN_FILE);
+        let token = fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the admin token {}", path.display()))?;
+        client::connect_with_bearer(&self.rpc_url, Some(token.trim()))
+    }
+}
+
 impl DevnetFile {
+    /// The chain's clock.
+    pub(crate) fn clock(&self) -> Result<node::Clock> {
+        self.clock.map_or(Ok(node::Clock::REAL), |entry| entry.clock())
+    }
+
     /// Reads `DIR/devnet.json`.
     pub(crate) fn read(dir: &Path) -> Result<DevnetFile> {
         let path = dir.join(DEVNET_FILE);
@@ -265,7 +390,7 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
                 ..MarketParams::default()
             },
         },
-        genesis_time: node::now_ms(),
+        genesis_time: primitives::TimestampMs(args.start.unwrap_or_else(|| node::now_ms().0)),
         balances,
     };
     genesis.validate().context("the devnet options give an unusable genesis")?;
@@ -324,6 +449,8 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
         genesis: genesis_path,
         nodes,
         accounts,
+        clock: None,
+        community: None,
     })
 }
 
@@ -405,70 +532,232 @@ pub(crate) fn run(args: DevnetArgs) -> Result<()> {
 }
 
 async fn run_async(args: DevnetArgs) -> Result<()> {
-    if !(1..=100).contains(&args.validators) {
-        bail!("--validators {}: a devnet has 1 to 100 validators", args.validators);
-    }
-    if args.fresh && args.dir.exists() {
-        fs::remove_dir_all(&args.dir)
-            .with_context(|| format!("cannot delete {}", args.dir.display()))?;
-    }
-    fs::create_dir_all(&args.dir)
-        .with_context(|| format!("cannot create {}", args.dir.display()))?;
-    let dir = fs::canonicalize(&args.dir)?;
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
-    let resuming = dir.join(DEVNET_FILE).exists();
-    let mut devnet = if resuming {
-        println!("resuming the devnet in {} (use --fresh to start over)", dir.display());
-        DevnetFile::read(&dir)?
-    } else {
-        println!("creating a devnet in {}", dir.display());
-        create(&args, &dir)?
+    let mut running = Running::start(&args).await?;
+    print_summary(&running.file, &running.dir);
+    let mut community = match running.file.community {
+        Some(entry) if entry.households > 0 => {
+            let file = running.file.clone();
+            let dir = running.dir.clone();
+            let balance = args.community.household_balance;
+            Some(tokio::spawn(
+                async move { crate::community::run(&file, &dir, entry, balance).await },
+            ))
+        }
+        _ => None,
     };
 
-    let mut children: Vec<(String, Child)> = Vec::new();
-    for node in &mut devnet.nodes {
-        let mut child = start_node(node)?;
-        node.pid = child.id();
-        if let Err(error) = wait_ready(node, &mut child).await {
-            children.push((node.name.clone(), child));
-            stop(&mut children);
-            return Err(error);
-        }
-        children.push((node.name.clone(), child));
-    }
-    if !resuming && let Err(error) = register_meters(&devnet).await {
-        stop(&mut children);
-        return Err(error.context("cannot register the demo meters"));
-    }
-    // devnet.json last: once it exists, the devnet is ready.
-    devnet.write(&dir)?;
-    print_summary(&devnet, &dir);
-
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut reported = vec![false; children.len()];
+    let mut outcome = Ok(());
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
-            () = tokio::time::sleep(Duration::from_millis(500)) => {
-                for (index, (name, child)) in children.iter_mut().enumerate() {
-                    if !reported[index] && let Ok(Some(status)) = child.try_wait() {
-                        reported[index] = true;
-                        let node = &devnet.nodes[index];
-                        eprintln!(
-                            "{name} exited ({status}). Restart it with:\n  {}\nits log: {}",
-                            node.restart,
-                            node.log.display()
-                        );
+            result = async { community.as_mut().expect("guarded").await }, if community.is_some() => {
+                community = None;
+                match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        outcome = Err(error.context("the simulated community stopped"));
+                        break;
+                    }
+                    Err(error) => {
+                        outcome = Err(anyhow::anyhow!("the simulated community failed: {error}"));
+                        break;
                     }
                 }
             }
+            () = tokio::time::sleep(Duration::from_millis(500)) => running.report_exits(),
         }
     }
+    if let Some(task) = community {
+        task.abort();
+    }
     println!("stopping the devnet");
-    stop(&mut children);
+    running.stop();
     println!("stopped; run the same command again to resume this chain");
+    outcome
+}
+
+/// A devnet whose nodes this process started and watches.
+pub(crate) struct Running {
+    /// Its directory.
+    pub(crate) dir: PathBuf,
+    /// What runs where (as written to `devnet.json`).
+    pub(crate) file: DevnetFile,
+    children: Vec<(String, Child)>,
+    reported: Vec<bool>,
+}
+
+impl Running {
+    /// Creates the devnet `args` describe, or resumes the one in its directory, starts its
+    /// nodes and writes `devnet.json`.
+    pub(crate) async fn start(args: &DevnetArgs) -> Result<Running> {
+        if !(1..=100).contains(&args.validators) {
+            bail!("--validators {}: a devnet has 1 to 100 validators", args.validators);
+        }
+        if args.fresh && args.dir.exists() {
+            fs::remove_dir_all(&args.dir)
+                .with_context(|| format!("cannot delete {}", args.dir.display()))?;
+        }
+        fs::create_dir_all(&args.dir)
+            .with_context(|| format!("cannot create {}", args.dir.display()))?;
+        let dir = fs::canonicalize(&args.dir)?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        let resuming = dir.join(DEVNET_FILE).exists();
+        let (mut devnet, head_time) = if resuming {
+            if args.start.is_some() {
+                bail!(
+                    "--start is for a new devnet; this one resumes from its last block (add --fresh to start over)"
+                );
+            }
+            let devnet = DevnetFile::read(&dir)?;
+            refuse_if_running(&devnet, &dir).await?;
+            let head_time = newest_head_time(&devnet)?;
+            println!("resuming the devnet in {} (use --fresh to start over)", dir.display());
+            (devnet, head_time)
+        } else {
+            println!("creating a devnet in {}", dir.display());
+            let devnet = create(args, &dir)?;
+            (devnet, args.start.unwrap_or_else(|| node::now_ms().0))
+        };
+        let stored = devnet.community;
+        let households = args
+            .households
+            .or(stored.map(|community| community.households))
+            .unwrap_or(if resuming { 0 } else { DEFAULT_HOUSEHOLDS });
+        if let (Some(stored), Some(seed)) = (stored, args.seed)
+            && stored.households > 0
+            && stored.seed != seed
+        {
+            bail!(
+                "this devnet's community was made with --seed {}; drop --seed, or start over with --fresh",
+                stored.seed
+            );
+        }
+        let seed = args.seed.or(stored.map(|community| community.seed)).unwrap_or(1);
+        let options = args.community.behaviour(stored.map(|community| community.options));
+        devnet.community = (households > 0 || stored.is_some()).then_some(CommunityEntry {
+            households,
+            seed,
+            options,
+        });
+        let speed = args.speed.unwrap_or(if households > 0 { COMMUNITY_SPEED } else { 1 });
+        let now = node::now_ms().0;
+        devnet.clock = if speed == 1 && head_time <= now && args.start.is_none() {
+            None
+        } else {
+            Some(ClockEntry { speed, origin_wall_ms: now, origin_chain_ms: head_time.max(1) })
+        };
+        // Validate the speed before anything starts.
+        devnet.clock()?;
+        for node in &mut devnet.nodes {
+            node.command = with_clock(&node.command, devnet.clock.as_ref());
+            node.restart = shell_words::join(&node.command);
+        }
+
+        let mut running =
+            Running { dir: dir.clone(), file: devnet, children: Vec::new(), reported: Vec::new() };
+        let nodes = running.file.nodes.clone();
+        for (index, node) in nodes.iter().enumerate() {
+            let mut child = start_node(node)?;
+            running.file.nodes[index].pid = child.id();
+            let ready = wait_ready(node, &mut child).await;
+            running.children.push((node.name.clone(), child));
+            running.reported.push(false);
+            if let Err(error) = ready {
+                running.stop();
+                return Err(error);
+            }
+        }
+        if !resuming && let Err(error) = register_meters(&running.file).await {
+            running.stop();
+            return Err(error.context("cannot register the demo meters"));
+        }
+        // devnet.json last: once it exists, the devnet is ready.
+        running.file.write(&dir)?;
+        Ok(running)
+    }
+
+    /// Says once of each node that has exited, and how to restart it.
+    pub(crate) fn report_exits(&mut self) {
+        for (index, (name, child)) in self.children.iter_mut().enumerate() {
+            if !self.reported[index]
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.reported[index] = true;
+                let node = &self.file.nodes[index];
+                eprintln!(
+                    "{name} exited ({status}). Restart it with:\n  {}\nits log: {}",
+                    node.restart,
+                    node.log.display()
+                );
+            }
+        }
+    }
+
+    /// Stops every node (SIGTERM, then SIGKILL after 20 s).
+    pub(crate) fn stop(mut self) {
+        stop(&mut self.children);
+    }
+}
+
+/// `command` with the clock options of `clock` instead of any it had.
+fn with_clock(command: &[String], clock: Option<&ClockEntry>) -> Vec<String> {
+    let mut out = Vec::with_capacity(command.len() + 4);
+    let mut arguments = command.iter();
+    while let Some(argument) = arguments.next() {
+        if argument == "--speed" || argument == "--time-origin" {
+            arguments.next();
+            continue;
+        }
+        out.push(argument.clone());
+    }
+    if let Some(clock) = clock {
+        out.extend(clock.node_args());
+    }
+    out
+}
+
+/// Refuses to start a devnet whose nodes still answer.
+async fn refuse_if_running(devnet: &DevnetFile, dir: &Path) -> Result<()> {
+    for node in &devnet.nodes {
+        let Ok(client) = client::connect(&node.rpc_url) else { continue };
+        let answer = tokio::time::timeout(Duration::from_secs(2), client.node_status()).await;
+        if let Ok(Ok(status)) = answer
+            && status.chain_id == devnet.chain_id
+        {
+            bail!(
+                "the devnet in {} is already running: {} answers on {} (pid {}); stop it first (Ctrl-C where it runs)",
+                dir.display(),
+                node.name,
+                node.rpc_url,
+                node.pid
+            );
+        }
+    }
     Ok(())
+}
+
+/// The latest block time any node of `devnet` has stored: a resumed chain's time goes on from
+/// there.
+fn newest_head_time(devnet: &DevnetFile) -> Result<u64> {
+    let mut newest = 0;
+    for node in &devnet.nodes {
+        let path = node.dir.join(node::DATABASE_FILE);
+        if !path.exists() {
+            continue;
+        }
+        let store = store::Store::open(&path).with_context(|| {
+            format!("cannot open {} (is a node of this devnet still running?)", path.display())
+        })?;
+        let reader = store.read()?;
+        if let Some(height) = reader.head_height()?
+            && let Some(block) = reader.block(height)?
+        {
+            newest = newest.max(block.header.timestamp.0);
+        }
+    }
+    Ok(newest)
 }
 
 /// Registers each demo member's meter, signed by the operator, and waits for the block.

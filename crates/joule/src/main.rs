@@ -9,12 +9,16 @@
 
 mod bench;
 mod client;
+mod community;
+mod community_check;
 mod devnet;
 mod genesis_file;
 mod market_cmd;
+mod members;
 mod node_cmd;
 mod output;
 mod peers_cmd;
+mod replay;
 mod validators_cmd;
 mod wallet;
 
@@ -78,6 +82,11 @@ enum Command {
     Validators(validators_cmd::ValidatorsArgs),
     /// Re-execute a stopped node's chain from genesis and check everything it stores.
     Verify(node_cmd::VerifyArgs),
+    /// Check a devnet's simulated community against its chain.
+    #[command(subcommand)]
+    Community(community_check::CommunityCommand),
+    /// Play a recording of one-minute meter readings (CSV) through a devnet.
+    Replay(replay::ReplayArgs),
     /// Measure the chain.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -90,6 +99,7 @@ fn main() -> ExitCode {
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Verify(args) => node_cmd::verify(args),
+        Command::Replay(args) => replay::run(args),
         wallet_command => client::runtime().and_then(|runtime| {
             runtime.block_on(async move {
                 match wallet_command {
@@ -111,10 +121,12 @@ fn main() -> ExitCode {
                     Command::Cert(command) => market_cmd::cert(command).await,
                     Command::Tariffs(args) => market_cmd::tariffs(args).await,
                     Command::Validators(args) => validators_cmd::validators(args).await,
+                    Command::Community(command) => community_check::community(command).await,
                     Command::Node(_)
                     | Command::Devnet(_)
                     | Command::Bench(_)
-                    | Command::Verify(_) => {
+                    | Command::Verify(_)
+                    | Command::Replay(_) => {
                         unreachable!("handled above")
                     }
                 }

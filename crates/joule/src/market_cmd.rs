@@ -51,13 +51,22 @@ fn kwh(text: &str) -> Result<Energy, String> {
     Energy::from_kwh_str(text).map_err(|error| error.to_string())
 }
 
-/// "in 52 s" or "41 s ago", from the local clock.
-fn from_now(time_ms: u64) -> String {
-    let now = node::now_ms().0;
+/// "in 52 s" or "41 s ago" of chain time, by the node's clock (`status`); on a chain that runs
+/// faster than the wall clock, with the wall time it takes.
+fn from_now(time_ms: u64, status: &rpc::dto::MarketStatusDto) -> String {
+    let now = status.clock_ms;
+    let speed = u64::from(status.speed.max(1));
+    let wall = |chain_ms: u64| {
+        if speed > 1 {
+            format!(" ({} s of wall time)", chain_ms.div_ceil(speed * 1000))
+        } else {
+            String::new()
+        }
+    };
     if time_ms >= now {
-        format!("in {} s", (time_ms - now).div_ceil(1000))
+        format!("in {} s{}", (time_ms - now).div_ceil(1000), wall(time_ms - now))
     } else {
-        format!("{} s ago", (now - time_ms) / 1000)
+        format!("{} s ago{}", (now - time_ms) / 1000, wall(now - time_ms))
     }
 }
 
@@ -164,7 +173,7 @@ pub(crate) async fn meter(command: MeterCommand) -> Result<()> {
                     let client = connect(&args.rpc.rpc)?;
                     let status = market_status(&client, &args.rpc.rpc).await?;
                     let reading_ms = u64::from(status.reading_minutes) * 60_000;
-                    (node::now_ms().0 / reading_ms)
+                    (status.clock_ms / reading_ms)
                         .checked_sub(1)
                         .context("no interval has ended yet")?
                 }
@@ -347,7 +356,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                     status.time_ms,
                     status.current_slot,
                     status.next_open_slot,
-                    from_now(status.next_gate_closure_ms),
+                    from_now(status.next_gate_closure_ms, &status),
                     status.gate_lead_minutes,
                     status.next_clear.saturating_sub(1),
                     status.next_settle.saturating_sub(1),
@@ -373,6 +382,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
             let client = keystore.reader(&rpc.rpc, None).await?;
             let slot = slot.resolve(&client, &rpc.rpc).await?;
             let book = client.market_book(slot.0).await.rpc(&rpc.rpc)?;
+            let status = market_status(&client, &rpc.rpc).await?;
             let names = Names::from_env();
             output.print(&book, || {
                 let line = |order: &rpc::dto::OrderDto| {
@@ -390,7 +400,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                 let mut text = format!(
                     "slot {} (gate closes {})\nasks:",
                     book.slot,
-                    from_now(book.gate_closure_ms)
+                    from_now(book.gate_closure_ms, &status)
                 );
                 for order in &book.asks {
                     text.push('\n');

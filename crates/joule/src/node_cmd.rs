@@ -4,7 +4,7 @@ use crate::genesis_file;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use node::{DATABASE_FILE, MempoolLimits, Node, NodeConfig, NodeMetrics, P2pConfig};
-use primitives::{EngineKind, Genesis, SecretKey};
+use primitives::{EngineKind, Genesis, SecretKey, TimestampMs};
 use prometheus_client::registry::Registry;
 use rpc::{RpcConfig, RpcServer};
 use std::{
@@ -71,9 +71,43 @@ pub(crate) struct NodeArgs {
     /// Most transactions the mempool holds for one sender.
     #[arg(long, default_value_t = MempoolLimits::default().max_per_sender)]
     mempool_per_sender: usize,
+    /// How many times as fast as the wall clock chain time runs (1 in production; a devnet may
+    /// run a day of its market in minutes). Block intervals and network timeouts stay wall time.
+    /// Every node of a chain must run at the same speed from the same origin.
+    #[arg(long, default_value_t = 1)]
+    speed: u32,
+    /// The moment chain time is counted from, as WALL_MS=CHAIN_MS (ms since the Unix epoch):
+    /// at wall time WALL_MS chain time is CHAIN_MS. Defaults to the genesis time for both.
+    #[arg(long, value_parser = parse_time_origin)]
+    time_origin: Option<(u64, u64)>,
     /// Log filter, e.g. "info" or "node=debug,info".
     #[arg(long, env = "JOULE_LOG", default_value = "info")]
     log: String,
+}
+
+/// `WALL_MS=CHAIN_MS`.
+fn parse_time_origin(text: &str) -> Result<(u64, u64), String> {
+    let (wall, chain) = text.split_once('=').ok_or_else(|| {
+        format!("{text:?}: expected WALL_MS=CHAIN_MS, e.g. 1764579250000=1764579250000")
+    })?;
+    let number = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{part:?} is not a time in ms since the Unix epoch"))
+    };
+    Ok((number(wall)?, number(chain)?))
+}
+
+/// The node's clock from `--speed` and `--time-origin`.
+pub(crate) fn clock_for(
+    speed: u32,
+    origin: Option<(u64, u64)>,
+    genesis: &Genesis,
+) -> Result<node::Clock> {
+    let (wall, chain) = origin.unwrap_or((genesis.genesis_time.0, genesis.genesis_time.0));
+    let scale = primitives::TimeScale::new(speed, TimestampMs(wall), TimestampMs(chain))
+        .map_err(|error| anyhow::anyhow!("--speed: {error}"))?;
+    Ok(node::Clock::new(scale))
 }
 
 /// Reads a validator key file: the 32-byte seed in hex.
@@ -163,6 +197,10 @@ pub(crate) fn run(args: NodeArgs) -> Result<()> {
 
 async fn serve(args: NodeArgs) -> Result<()> {
     let genesis = resolve_genesis(&args)?;
+    let clock = clock_for(args.speed, args.time_origin, &genesis)?;
+    if !clock.scale().is_real() {
+        info!(time = %clock.scale(), "chain time runs faster than the wall clock");
+    }
     let key_path = args.validator_key.clone().or_else(|| {
         let default = args.dir.join(VALIDATOR_KEY_FILE);
         default.exists().then_some(default)
@@ -207,6 +245,7 @@ async fn serve(args: NodeArgs) -> Result<()> {
         },
         p2p,
         verify_threads: args.verify_threads,
+        clock,
     };
     let node = Node::start(config, metrics)
         .await

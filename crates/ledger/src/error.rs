@@ -1,7 +1,7 @@
 //! What can go wrong when a transaction meets the state.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use primitives::{Address, Amount, ContractId, FiatRef, Height, Nonce, OrderId, Slot};
+use primitives::{Address, Amount, ContractId, FiatRef, Hash, Height, Nonce, OrderId, Slot};
 
 /// Why a transaction failed. A failed transaction that is in a block still uses up its nonce
 /// (so it cannot be replayed) but changes nothing else. The same checks run before admission to
@@ -241,4 +241,35 @@ pub enum StateError {
     /// The genesis is inconsistent.
     #[error(transparent)]
     Genesis(#[from] primitives::GenesisError),
+}
+
+/// Why a finished block cannot be undone. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UndoError {
+    /// A block has been started and not finished or discarded.
+    #[error("a block is being executed: finish or discard it before undoing a finished block")]
+    BlockInProgress,
+    /// The undo data belongs to another state: blocks are undone newest first, each from the
+    /// state it produced.
+    #[error(
+        "the undo data is for the state with root {expected}, but the state's root is {actual}"
+    )]
+    WrongState {
+        /// The root the block produced.
+        expected: Hash,
+        /// The state's root.
+        actual: Hash,
+    },
+    /// An entry of the undo data does not decode.
+    #[error("undo data cannot be applied: {0}")]
+    BadEntry(StateError),
+    /// Applying the undo data does not give the root before the block: the data is incomplete or
+    /// damaged.
+    #[error("undoing would give state root {got}, not the root before the block, {expected}")]
+    RootMismatch {
+        /// The root before the block.
+        expected: Hash,
+        /// The root the undo data gives.
+        got: Hash,
+    },
 }

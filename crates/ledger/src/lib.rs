@@ -12,7 +12,8 @@
 //! [`primitives::VerifiedTransaction`]s, which can only be made by verifying), no clock (block
 //! time comes in as an argument) and no randomness. Persisting state is the store's job; the
 //! state travels as opaque key/value entries ([`StateDiff`], [`State::entries`],
-//! [`State::from_entries`]).
+//! [`State::from_entries`]). A finished block can be undone from its [`UndoData`]
+//! ([`State::undo_block`]), which the store keeps for chains that may reorganise.
 //!
 //! Money code never panics: arithmetic is checked or saturating, and a rule violation is a
 //! [`TxError`] value.
@@ -35,12 +36,14 @@ pub mod keys;
 mod money;
 mod slots;
 mod state;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod types;
 
-pub use error::{InclusionError, StateError, TxError};
+pub use error::{InclusionError, StateError, TxError, UndoError};
 pub use exec::{MAX_ORDER_MWH, MAX_PRICE, MAX_READING_MWH, MAX_SLOTS_AHEAD};
 pub use state::State;
 pub use types::{
     Account, BlockOutcome, ClearedSlot, Contract, ContractStatus, Cursor, MarketEvent, Meter,
-    OpenOrder, Outcome, Receipt, SlotReadings, StateDiff, Supply, ValidatorChange,
+    OpenOrder, Outcome, Receipt, SlotReadings, StateDiff, Supply, UndoData, ValidatorChange,
 };

@@ -1,5 +1,5 @@
-//! The ledger state: typed maps, the journal that makes blocks and transactions undoable, and
-//! the state entries the store persists.
+//! The ledger state: typed maps, the journal that makes blocks and transactions undoable (and
+//! the [`UndoData`] that undoes a finished block), and the state entries the store persists.
 //!
 //! Every change goes through [`State::put`]: it records the entry's previous bytes in the block
 //! journal (and in the transaction journal while a transaction runs) and then loads the new
@@ -9,18 +9,21 @@
 
 use crate::{
     commitment::StateTree,
-    error::StateError,
+    error::{StateError, UndoError},
     keys::{self, FiatKind, Key},
     types::{
         Account, ClearedSlot, Contract, Cursor, Meter, OpenOrder, SlotReadings, StateDiff, Supply,
-        ValidatorChange,
+        UndoData, ValidatorChange,
     },
 };
 use primitives::{
     Address, Amount, ChainConfig, ContractId, FiatRef, Genesis, Hash, Nonce, OrderId, Side, Slot,
     Tariffs, decode, encode, hash::domain,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
+};
 
 /// How a transaction's changes are journaled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,13 +66,10 @@ pub struct State {
     tx_journal: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     tx_keys: HashSet<Vec<u8>>,
     savepoint: Savepoint,
-    /// What the last finished block changed, with the bytes before it and the root before it,
-    /// so that a block executed but not decided can be reverted.
-    last_block: Option<BlockUndo>,
+    /// What undoes the last finished block, so that a block executed but not decided can be
+    /// reverted.
+    last_block: Option<Arc<UndoData>>,
 }
-
-/// The entries a finished block changed, with their bytes before it, and the root before it.
-type BlockUndo = (Vec<(Vec<u8>, Option<Vec<u8>>)>, Hash);
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
@@ -417,7 +417,8 @@ impl State {
         self.commit_tx();
     }
 
-    /// Ends the current block: returns the entries it changed and updates the state root.
+    /// Ends the current block: returns the entries it changed, the new state root, and the
+    /// entries' bytes before the block ([`UndoData`], for [`State::undo_block`]).
     pub fn finish_block(&mut self) -> StateDiff {
         let journal = std::mem::take(&mut self.journal);
         let mut changes = Vec::with_capacity(journal.len());
@@ -435,9 +436,11 @@ impl State {
                 None => self.tree.remove(key),
             }
         }
-        self.last_block = Some((undo, self.root));
+        let root_before = self.root;
         self.root = wrap_root(self.tree.root());
-        StateDiff { changes, root: self.root }
+        let undo = Arc::new(UndoData { entries: undo, root_before, root_after: self.root });
+        self.last_block = Some(undo.clone());
+        StateDiff { changes, root: self.root, undo }
     }
 
     /// Undoes the last finished block, as long as no other block has been started since: a
@@ -445,16 +448,58 @@ impl State {
     /// decided instead. Returns whether there was a block to revert.
     pub fn revert_block(&mut self) -> bool {
         self.discard_block();
-        let Some((undo, root)) = self.last_block.take() else { return false };
-        for (key, before) in undo {
-            let _ = self.load(&key, before.as_deref());
-            match before {
-                Some(value) => self.tree.insert(key, &value),
-                None => self.tree.remove(&key),
+        let Some(undo) = self.last_block.take() else { return false };
+        // The data was made by this state for its current root: it applies.
+        self.undo_block(&undo).is_ok()
+    }
+
+    /// Undoes a finished block from its [`UndoData`] (kept by the store for blocks a chain may
+    /// still undo): afterwards the entries, the typed maps, their derived indexes and the root are
+    /// exactly what they were before the block. Blocks are undone newest first, each from the
+    /// state it produced; anything else is refused and changes nothing.
+    pub fn undo_block(&mut self, undo: &UndoData) -> Result<(), UndoError> {
+        if !self.journal.is_empty() || self.savepoint != Savepoint::None {
+            return Err(UndoError::BlockInProgress);
+        }
+        if self.root != undo.root_after {
+            return Err(UndoError::WrongState { expected: undo.root_after, actual: self.root });
+        }
+        // What the entries hold now, to put back if the data turns out not to apply.
+        let mut replaced: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(undo.entries.len());
+        for (key, before) in &undo.entries {
+            let current = keys::parse(key).and_then(|parsed| self.value_of(&parsed));
+            if let Err(error) = self.set_entry(key, before.as_deref()) {
+                self.restore(replaced);
+                return Err(UndoError::BadEntry(error));
             }
+            replaced.push((key.clone(), current));
+        }
+        let root = wrap_root(self.tree.root());
+        if root != undo.root_before {
+            self.restore(replaced);
+            return Err(UndoError::RootMismatch { expected: undo.root_before, got: root });
         }
         self.root = root;
-        true
+        self.last_block = None;
+        Ok(())
+    }
+
+    /// Sets an entry in the typed maps and in the commitment tree (the root is not recomputed).
+    fn set_entry(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
+        self.load(key, value)?;
+        match value {
+            Some(value) => self.tree.insert(key.to_vec(), value),
+            None => self.tree.remove(key),
+        }
+        Ok(())
+    }
+
+    /// Puts back the entries [`State::undo_block`] replaced, newest first.
+    fn restore(&mut self, replaced: Vec<(Vec<u8>, Option<Vec<u8>>)>) {
+        for (key, value) in replaced.into_iter().rev() {
+            // Bytes this state encoded itself always load.
+            let _ = self.set_entry(&key, value.as_deref());
+        }
     }
 
     /// Undoes everything since the last [`State::finish_block`].
@@ -593,3 +638,6 @@ fn count_side(
         counts.remove(&(slot, owner));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@ use primitives::{
     Address, Amount, ContractId, Energy, Hash, Height, Nonce, OrderId, Price, Side, Slot,
     TimestampMs, Validator,
 };
+use std::sync::Arc;
 
 /// An account.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
@@ -217,13 +218,31 @@ pub enum MarketEvent {
     },
 }
 
-/// The entries a block changed, in key order (`None` = deleted), and the new state root.
+/// The entries a block changed, in key order (`None` = deleted), the new state root, and what
+/// undoes the change.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct StateDiff {
     /// Changed entries.
     pub changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// The state root after the change.
     pub root: Hash,
+    /// The same entries as they were before the block, for [`crate::State::undo_block`]. Shared
+    /// with the state (which keeps it to revert the block), so carrying it costs no copy.
+    pub undo: Arc<UndoData>,
+}
+
+/// What undoes one finished block: the bytes every entry it changed had before it (`None`:
+/// the entry did not exist), in key order, with the state roots before and after the block.
+/// Produced with the block's [`StateDiff`]; the store keeps it for the blocks a chain may still
+/// undo.
+#[derive(Clone, PartialEq, Eq, Debug, Default, BorshSerialize, BorshDeserialize)]
+pub struct UndoData {
+    /// Each changed entry's bytes before the block, in key order.
+    pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The state root before the block: the root after undoing it.
+    pub root_before: Hash,
+    /// The state root after the block: the state it undoes must be at this root.
+    pub root_after: Hash,
 }
 
 /// What applying a whole block produced.

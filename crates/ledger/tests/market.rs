@@ -506,3 +506,107 @@ fn pay_as_bid_trades_at_once_at_the_resting_price() {
     assert_eq!(trades.len(), 1);
     assert_eq!((trades[0].energy, trades[0].price), (Energy(1_000_000), Price(10)));
 }
+
+/// A chain that runs faster than its blocks (a devnet at high speed) can close several slots in
+/// one block: each is cleared once and settled once, in slot order, with the same results as a
+/// chain that had a block in every slot.
+#[test]
+fn several_slots_closing_in_one_block_are_each_cleared_and_settled_once_in_order() {
+    let orders = |chain: &mut Chain, first: u64| {
+        let mut txs = Vec::new();
+        for offset in 0..4u64 {
+            let slot = Slot(first + offset);
+            txs.push(chain.tx(
+                1,
+                Payload::PlaceOrder {
+                    slot,
+                    side: Side::Ask,
+                    energy: Energy(2_000_000 + offset * 100_000),
+                    price: Price(10),
+                },
+            ));
+            txs.push(chain.tx(
+                2,
+                Payload::PlaceOrder {
+                    slot,
+                    side: Side::Bid,
+                    energy: Energy(1_500_000),
+                    price: Price(20 + offset),
+                },
+            ));
+            txs.push(chain.tx(
+                3,
+                Payload::PlaceOrder {
+                    slot,
+                    side: Side::Bid,
+                    energy: Energy(1_000_000),
+                    price: Price(12),
+                },
+            ));
+        }
+        txs
+    };
+    let collect =
+        |events: Vec<MarketEvent>,
+         cleared: &mut Vec<(u64, Option<Price>, Vec<Trade>)>,
+         settled: &mut Vec<(u64, Vec<market::settlement::SettlementRecord>)>| {
+            for event in events {
+                match event {
+                    MarketEvent::Cleared { slot, price, trades, .. } => {
+                        cleared.push((slot.0, price, trades))
+                    }
+                    MarketEvent::Settled { slot, records } => settled.push((slot.0, records)),
+                }
+            }
+        };
+
+    // One block a slot.
+    let mut stepping = Chain::new(4, primitives::ClearingRule::UniformPrice);
+    let first = stepping.now_slot() + 2;
+    let txs = orders(&mut stepping, first);
+    let (receipts, _) = stepping.block(0, txs);
+    assert!(receipts.iter().all(Receipt::is_success), "{receipts:?}");
+    let (mut step_cleared, mut step_settled) = (Vec::new(), Vec::new());
+    for _ in 0..8 {
+        let (_, events) = stepping.block(SLOT_MS, vec![]);
+        collect(events, &mut step_cleared, &mut step_settled);
+    }
+
+    // The same orders, then one block that jumps over all four slots' gates, and one that jumps
+    // past all their deadlines.
+    let mut jumping = Chain::new(4, primitives::ClearingRule::UniformPrice);
+    assert_eq!(jumping.now_slot() + 2, first);
+    let txs = orders(&mut jumping, first);
+    jumping.block(0, txs);
+    let (mut cleared, mut settled) = (Vec::new(), Vec::new());
+    // From inside slot first - 2 to inside slot first + 3: the gates of all four have closed.
+    let (_, events) = jumping.block(5 * SLOT_MS, vec![]);
+    collect(events, &mut cleared, &mut settled);
+    assert_eq!(
+        cleared.iter().map(|(slot, ..)| *slot).collect::<Vec<_>>(),
+        (first..first + 4).collect::<Vec<_>>(),
+        "four slots cleared in one block, in order"
+    );
+    let (_, events) = jumping.block(4 * SLOT_MS, vec![]);
+    collect(events, &mut cleared, &mut settled);
+    let (_, events) = jumping.block(4 * SLOT_MS, vec![]);
+    collect(events, &mut cleared, &mut settled);
+
+    assert_eq!(cleared.len(), 4, "each slot cleared once");
+    assert_eq!(cleared, step_cleared, "the same trades at the same prices");
+    let slots: Vec<u64> = settled.iter().map(|(slot, _)| *slot).collect();
+    assert_eq!(
+        slots,
+        step_settled.iter().map(|(slot, _)| *slot).collect::<Vec<_>>(),
+        "each settled once, in order"
+    );
+    assert!(slots.windows(2).all(|pair| pair[0] < pair[1]), "{slots:?}");
+    assert!((first..first + 4).all(|slot| slots.contains(&slot)), "{slots:?}");
+    assert_eq!(settled, step_settled, "the same settlement records");
+    for member in 1..=4 {
+        assert_eq!(
+            jumping.state.account(&address(member)),
+            stepping.state.account(&address(member))
+        );
+    }
+}

@@ -25,7 +25,7 @@ mod replay;
 mod validators;
 pub mod wire;
 
-pub use chain::{genesis_block, now_ms};
+pub use chain::{Clock, genesis_block, now_ms};
 pub use manager::{
     DATABASE_FILE, Node, NodeConfig, NodeError, NodeHandle, NodeStatus, NodeStopped, SubmitError,
 };

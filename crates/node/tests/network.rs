@@ -39,6 +39,7 @@ async fn start(dir: &Path, genesis: &Genesis, seed: u8, bootstrap: Vec<SocketAdd
             max_peers: 50,
         }),
         verify_threads: Some(1),
+        clock: node::Clock::REAL,
     };
     Node::start(config, NodeMetrics::register(&mut Registry::default())).await.unwrap()
 }

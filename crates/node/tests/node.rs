@@ -27,6 +27,7 @@ async fn start(dir: &Path, genesis: &Genesis) -> Node {
         mempool: MempoolLimits::default(),
         p2p: None,
         verify_threads: None,
+        clock: node::Clock::REAL,
     };
     Node::start(config, NodeMetrics::register(&mut Registry::default())).await.unwrap()
 }
@@ -234,6 +235,7 @@ async fn a_database_of_another_chain_is_refused() {
         mempool: MempoolLimits::default(),
         p2p: None,
         verify_threads: None,
+        clock: node::Clock::REAL,
     };
     let error =
         Node::start(config, NodeMetrics::register(&mut Registry::default())).await.err().unwrap();

@@ -16,6 +16,7 @@ pub mod genesis;
 pub mod hash;
 pub mod login;
 pub mod market;
+pub mod time;
 pub mod tx;
 pub mod units;
 pub mod vote;
@@ -34,6 +35,7 @@ pub use genesis::{
 pub use hash::{Hash, merkle_root};
 pub use login::LoginChallenge;
 pub use market::{ContractId, OrderId, Side};
+pub use time::{TimeScale, TimeScaleError};
 pub use tx::{
     ChainId, FiatRef, Payload, SignedTransaction, Transaction, TxHash, TxRejection,
     VerifiedTransaction,

@@ -420,6 +420,10 @@ pub struct TariffsDto {
     pub grid_fee: u64,
 }
 
+fn one() -> u32 {
+    1
+}
+
 /// The market's rules and where it stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarketStatusDto {
@@ -435,6 +439,12 @@ pub struct MarketStatusDto {
     pub clearing: String,
     /// Chain time of the head.
     pub time_ms: u64,
+    /// Chain time now, by the node's clock.
+    #[serde(default)]
+    pub clock_ms: u64,
+    /// How many times as fast as the wall clock chain time runs (1 in production).
+    #[serde(default = "one")]
+    pub speed: u32,
     /// The slot the head's time falls in.
     pub current_slot: u64,
     /// The first slot still open for orders.

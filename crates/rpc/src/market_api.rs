@@ -102,6 +102,8 @@ pub(crate) fn status(node: &NodeHandle) -> RpcResult<MarketStatusDto> {
             ClearingRule::PayAsBid => "pay_as_bid".into(),
         },
         time_ms: time.0,
+        clock_ms: node.clock().now().0,
+        speed: node.clock().scale().speed,
         current_slot: params.slot_of(time).0,
         next_open_slot: open.0,
         next_gate_closure_ms: params.gate_closure(open).0,
@@ -641,6 +643,15 @@ pub(crate) fn settlement(
     account: &str,
     slot: u64,
 ) -> RpcResult<Option<SettlementDto>> {
+    if account == "community" {
+        caller.require_session("settlement_get of the community")?;
+        let reader = reader(node)?;
+        return Ok(reader
+            .community(Slot(slot)..=Slot(slot))
+            .map_err(internal)?
+            .first()
+            .map(|record| settlement_dto(record, true)));
+    }
     let account = address(account)?;
     caller.require_read(&account, "settlement_get")?;
     let reader = reader(node)?;

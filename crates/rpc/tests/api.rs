@@ -68,6 +68,7 @@ impl Fixture {
                 mempool: MempoolLimits::default(),
                 p2p,
                 verify_threads: None,
+                clock: node::Clock::REAL,
             },
             metrics,
         )

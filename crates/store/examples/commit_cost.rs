@@ -1,26 +1,41 @@
 //! Measures how long `Store::commit_block` takes as the chain grows.
 //!
-//! `cargo run --release -p store --example commit_cost -- [blocks] [txs-per-block] [accounts]`
-//! writes synthetic blocks of transfers (unsigned: the store does not check signatures) and
-//! prints the median commit time of every tenth of the run, so a cost that grows with the size
-//! of the database shows up as a rising column.
+//! `cargo run --release -p store --example commit_cost -- [blocks] [txs-per-block] [accounts]
+//! [--undo-depth N] [--unwind K]` writes synthetic blocks of transfers (unsigned: the store does
+//! not check signatures) and prints the median commit time of every tenth of the run, so a cost
+//! that grows with the size of the database shows up as a rising column. With `--undo-depth N`
+//! the store keeps undo data for the last N blocks, as a chain that may unwind does; with
+//! `--unwind K` it then takes the last K blocks off and says how long that took.
 
-use ledger::{Receipt, StateDiff};
+use ledger::{Receipt, StateDiff, UndoData};
 use primitives::{
     Address, Amount, Block, BlockHash, ChainId, ConsensusProof, Hash, Header, Height, Nonce,
     Payload, PublicKey, Signature, SignedTransaction, TimestampMs, Transaction,
 };
-use std::time::Instant;
-use store::Store;
+use std::{sync::Arc, time::Instant};
+use store::{Store, StoreConfig};
 
 #[allow(clippy::print_stdout)]
 fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let blocks = args.first().copied().unwrap_or(60);
-    let per_block = args.get(1).copied().unwrap_or(20_000) as usize;
-    let accounts = args.get(2).copied().unwrap_or(2_400);
+    let mut numbers = Vec::new();
+    let mut undo_depth = 0;
+    let mut unwind = 0;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--undo-depth" {
+            undo_depth = args.next().and_then(|n| n.parse().ok()).expect("--undo-depth N");
+        } else if arg == "--unwind" {
+            unwind = args.next().and_then(|n| n.parse().ok()).expect("--unwind K");
+        } else {
+            numbers.push(arg.parse::<u64>().expect("a number"));
+        }
+    }
+    let blocks = numbers.first().copied().unwrap_or(60);
+    let per_block = numbers.get(1).copied().unwrap_or(20_000) as usize;
+    let accounts = numbers.get(2).copied().unwrap_or(2_400);
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("chain.redb")).expect("open");
+    let store =
+        Store::open_with(&dir.path().join("chain.redb"), StoreConfig { undo_depth }).expect("open");
     let chain_id = ChainId::new("bench").expect("id");
     let address = |i: u64| {
         let mut bytes = [0u8; 32];
@@ -93,17 +108,42 @@ fn main() {
         };
         let block = Block { header, txs };
         let receipts = vec![Receipt::Success(ledger::Outcome::Done); per_block];
-        let diff = StateDiff { changes, root: Hash::ZERO };
+        // Every block rewrites the same accounts: before it, each held what the last block
+        // wrote (or nothing, before the first).
+        let before = (height > 1).then(|| vec![7u8; 24]);
+        let undo = UndoData {
+            entries: changes.iter().map(|(key, _)| (key.clone(), before.clone())).collect(),
+            root_before: Hash::ZERO,
+            root_after: Hash::ZERO,
+        };
+        let diff = StateDiff { changes, root: Hash::ZERO, undo: Arc::new(undo) };
         let started = Instant::now();
         store.commit_block(&block, &receipts, &[], &diff).expect("commit");
         times.push(started.elapsed().as_secs_f64() * 1000.0);
         parent = block.header;
     }
     let size = std::fs::metadata(dir.path().join("chain.redb")).map(|m| m.len()).unwrap_or(0);
+    let reader = store.read().expect("read");
+    let kept = (1..=blocks)
+        .filter(|height| reader.undo_data(Height(*height)).expect("undo data").is_some())
+        .count();
+    let undo_bytes: usize = reader
+        .undo_data(Height(blocks))
+        .expect("undo data")
+        .map_or(0, |undo| primitives::encode(&undo).len());
+    drop(reader);
+    let mut all = times.clone();
+    all.sort_by(f64::total_cmp);
+    let overall = all.get(all.len() / 2).copied().unwrap_or(0.0);
     let tenth = (times.len() / 10).max(1);
     println!(
-        "blocks {blocks} × {per_block} txs, {accounts} accounts; file {} MB",
+        "blocks {blocks} × {per_block} txs, {accounts} accounts, undo depth {undo_depth}; file {} MB",
         size / 1_000_000
+    );
+    println!("undo data kept for {kept} blocks, {} kB for the last", undo_bytes / 1_000);
+    println!(
+        "all blocks        median commit {overall:7.1} ms  ({:.1} µs/tx)",
+        overall * 1000.0 / per_block as f64
     );
     for (index, chunk) in times.chunks(tenth).enumerate() {
         let mut sorted = chunk.to_vec();
@@ -114,6 +154,15 @@ fn main() {
             index * tenth + chunk.len(),
             sorted[sorted.len() / 2],
             sorted[sorted.len() / 2] * 1000.0 / per_block as f64
+        );
+    }
+    if unwind > 0 {
+        let started = Instant::now();
+        let unwound = store.unwind_to(Height(blocks.saturating_sub(unwind))).expect("unwind");
+        println!(
+            "unwound {} blocks in {:.1} ms",
+            unwound.len(),
+            started.elapsed().as_secs_f64() * 1000.0
         );
     }
 }

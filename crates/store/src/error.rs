@@ -27,6 +27,34 @@ pub enum StoreError {
         /// The stored head.
         head: u64,
     },
+    /// Unwinding to a height above the head.
+    #[error("cannot unwind to height {target}: the head is at {head}")]
+    UnwindAboveHead {
+        /// The height asked for.
+        target: u64,
+        /// The stored head.
+        head: u64,
+    },
+    /// Unwinding further than the undo data reaches.
+    #[error(
+        "cannot unwind from {head} to height {target}: undo data reaches down to height {lowest} (the store keeps it for the last {depth} blocks)"
+    )]
+    UnwindTooDeep {
+        /// The height asked for.
+        target: u64,
+        /// The stored head.
+        head: u64,
+        /// The lowest height the store can unwind to.
+        lowest: u64,
+        /// The configured undo depth.
+        depth: u64,
+    },
+    /// A block's state diff does not carry undo data for exactly the entries it changes.
+    #[error("the state diff of block {height} carries no undo data for the entries it changes")]
+    UndoMismatch {
+        /// The block.
+        height: u64,
+    },
     /// The database already holds a chain with another genesis.
     #[error("the database holds another chain (genesis {stored}), not genesis {offered}")]
     GenesisMismatch {

@@ -7,6 +7,11 @@
 //! block, its receipts and indexes, and the state those blocks produced, and nothing of a block
 //! that was not committed.
 //!
+//! A chain whose engine may undo blocks opens the store with an undo depth
+//! ([`StoreConfig::undo_depth`]): each commit then also keeps what undoes the block, and
+//! [`Store::unwind_to`] takes the newest blocks off again, with everything they wrote, in one
+//! transaction. Final chains keep no undo data.
+//!
 //! The store does not interpret blocks beyond what its indexes need, does not execute anything,
 //! and holds no state in memory: readers ([`Store::read`]) see a consistent snapshot (redb MVCC)
 //! while the node keeps writing.
@@ -14,8 +19,10 @@
 mod error;
 mod reader;
 mod tables;
+mod unwind;
 mod writer;
 
 pub use error::StoreError;
-pub use reader::{HistoryEntry, Reader, StateEntry, TxRecord};
-pub use writer::{BlockWrite, ClearingRecord, Store, add_record};
+pub use reader::{HistoryEntry, Reader, StateEntry, TableRows, TxRecord};
+pub use unwind::UnwoundBlock;
+pub use writer::{BlockWrite, ClearingRecord, Store, StoreConfig, add_record};

@@ -1,16 +1,20 @@
 //! Reading a consistent snapshot of the chain.
 
 use crate::writer::ClearingRecord;
-use crate::{error::StoreError, tables, writer::decode_height};
-use ledger::{Account, Cursor, Receipt, State, Supply};
+use crate::{error::StoreError, tables, unwind::BlockUndo, writer::decode_height};
+use ledger::{Account, Cursor, Receipt, State, Supply, UndoData};
 use market::{book::Trade, settlement::SettlementRecord};
 use primitives::{
     Address, Block, BlockHash, Genesis, Header, Height, SignedTransaction, Slot, TxHash, decode,
 };
-use redb::{ReadTransaction, ReadableTable};
+use redb::{ReadTransaction, ReadableTable, TableDefinition, TableHandle};
+use std::collections::BTreeMap;
 
 /// A state entry: key and value bytes.
 pub type StateEntry = (Vec<u8>, Vec<u8>);
+
+/// Every row of one table, as key and value bytes, in key order.
+pub type TableRows = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// A snapshot of the database. Everything read through one reader is mutually consistent.
 pub struct Reader {
@@ -380,6 +384,61 @@ impl Reader {
             entries.push((key.value().to_vec(), value.value().to_vec()));
         }
         State::from_entries(entries).map_err(|error| StoreError::Corrupt(error.to_string()))
+    }
+
+    /// What undoes the state changes of the block at `height`, if the store still keeps it
+    /// (see [`crate::StoreConfig::undo_depth`]).
+    pub fn undo_data(&self, height: Height) -> Result<Option<UndoData>, StoreError> {
+        let table = self.txn.open_table(tables::UNDO)?;
+        match table.get(height.0)? {
+            Some(bytes) => Ok(Some(decode::<BlockUndo>(bytes.value())?.state)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every row of every table, by table name, as raw bytes: for comparing two stores row by
+    /// row (tests, diagnostics). A table this version does not know is an error.
+    pub fn dump(&self) -> Result<BTreeMap<String, TableRows>, StoreError> {
+        fn rows<K: redb::Key + 'static, V: redb::Value + 'static>(
+            txn: &ReadTransaction,
+            definition: TableDefinition<'_, K, V>,
+            dump: &mut BTreeMap<String, TableRows>,
+        ) -> Result<(), StoreError> {
+            let table = txn.open_table(definition)?;
+            let mut rows = Vec::new();
+            for row in table.iter()? {
+                let (key, value) = row?;
+                rows.push((
+                    K::as_bytes(&key.value()).as_ref().to_vec(),
+                    V::as_bytes(&value.value()).as_ref().to_vec(),
+                ));
+            }
+            dump.insert(definition.name().to_owned(), rows);
+            Ok(())
+        }
+        let mut dump = BTreeMap::new();
+        let txn = &self.txn;
+        rows(txn, tables::META, &mut dump)?;
+        rows(txn, tables::HEADERS, &mut dump)?;
+        rows(txn, tables::BODIES, &mut dump)?;
+        rows(txn, tables::TX_OFFSETS, &mut dump)?;
+        rows(txn, tables::RECEIPTS, &mut dump)?;
+        rows(txn, tables::BLOCK_HASHES, &mut dump)?;
+        rows(txn, tables::TX_INDEX, &mut dump)?;
+        rows(txn, tables::HISTORY, &mut dump)?;
+        rows(txn, tables::CLEARINGS, &mut dump)?;
+        rows(txn, tables::ACCOUNT_TRADES, &mut dump)?;
+        rows(txn, tables::SETTLEMENTS, &mut dump)?;
+        rows(txn, tables::COMMUNITY, &mut dump)?;
+        rows(txn, tables::WAL, &mut dump)?;
+        rows(txn, tables::STATE, &mut dump)?;
+        rows(txn, tables::UNDO, &mut dump)?;
+        for table in txn.list_tables()? {
+            if !dump.contains_key(table.name()) {
+                return Err(StoreError::Corrupt(format!("unknown table {}", table.name())));
+            }
+        }
+        Ok(dump)
     }
 }
 

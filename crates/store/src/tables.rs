@@ -39,12 +39,14 @@ pub(crate) const SETTLEMENTS: TableDefinition<'_, &[u8; 40], &[u8]> =
     TableDefinition::new("settlements");
 /// slot → borsh(SettlementRecord): the sums over every account settled in the slot.
 pub(crate) const COMMUNITY: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("community");
-/// ledger state key → value.
 /// The consensus write-ahead log: the messages this validator signed for heights not yet
 /// committed, keyed by height (8 bytes, big-endian) and sequence number (4 bytes).
 pub(crate) const WAL: TableDefinition<'_, &[u8; 12], &[u8]> = TableDefinition::new("consensus_wal");
-/// The state entries.
+/// ledger state key → value: the state entries.
 pub(crate) const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("state");
+/// height → borsh(BlockUndo): what undoes the block, kept for the last `undo_depth` blocks
+/// only (none on a final chain).
+pub(crate) const UNDO: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("undo");
 
 pub(crate) const META_GENESIS: &str = "genesis";
 pub(crate) const META_HEAD: &str = "head";

@@ -1,6 +1,11 @@
 //! Opening the database and writing blocks.
 
-use crate::{error::StoreError, reader::Reader, tables};
+use crate::{
+    error::StoreError,
+    reader::Reader,
+    tables,
+    unwind::{MarketTable, RowUndo, encode_undo},
+};
 use ledger::{MarketEvent, Receipt, StateDiff};
 use market::{book::Trade, settlement::SettlementRecord};
 use primitives::{Address, Block, Energy, Genesis, Height, Price, PublicKey, encode};
@@ -16,12 +21,28 @@ use std::{
 pub struct Store {
     pub(crate) db: Database,
     path: PathBuf,
+    config: StoreConfig,
+}
+
+/// How a store is kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// How many of the newest blocks can be unwound ([`Store::unwind_to`]): each block's commit
+    /// writes what undoes it and drops that of the block `undo_depth` below it. 0 (the default)
+    /// for final chains (BFT, solo), which never unwind and so pay nothing for it.
+    pub undo_depth: u64,
 }
 
 impl Store {
+    /// Opens the database at `path` with the default [`StoreConfig`] (no undo data), creating it
+    /// if it does not exist. Fails if another process has it open.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, StoreConfig::default())
+    }
+
     /// Opens the database at `path`, creating it if it does not exist. Fails if another process
     /// has it open.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub fn open_with(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
         let db = Database::builder().create(path).map_err(|error| StoreError::Open {
             path: path.display().to_string(),
             reason: error.to_string(),
@@ -42,8 +63,9 @@ impl Store {
         txn.open_table(tables::HISTORY)?;
         txn.open_table(tables::STATE)?;
         txn.open_table(tables::WAL)?;
+        txn.open_table(tables::UNDO)?;
         txn.commit()?;
-        let store = Store { db, path: path.to_owned() };
+        let store = Store { db, path: path.to_owned(), config };
         store.complete_index()?;
         Ok(store)
     }
@@ -70,21 +92,38 @@ impl Store {
     /// Adds committed blocks' transactions to the index by hash, in their own transaction: the
     /// index is derived from the blocks, so a block is durable and may be announced before it
     /// is indexed. Until then [`Reader::transaction`] finds its transactions by reading the
-    /// block. Blocks must come in height order, each after the last indexed one.
+    /// block. Blocks come in height order; each is indexed only if it follows the last indexed
+    /// one and is still the stored block at its height (one unwound meanwhile is skipped, and so
+    /// is any after a gap: [`Store::open`] indexes what is left).
     pub fn index_blocks(&self, blocks: &[&Block]) -> Result<(), StoreError> {
-        let Some(last) = blocks.last() else { return Ok(()) };
+        if blocks.is_empty() {
+            return Ok(());
+        }
         let txn = self.db.begin_write()?;
         {
+            let mut meta = txn.open_table(tables::META)?;
+            let mut indexed = match meta.get(tables::META_INDEXED)? {
+                Some(bytes) => decode_height(bytes.value())?,
+                // Written before the index was kept apart: everything is indexed.
+                None => return Ok(()),
+            };
+            let hashes = txn.open_table(tables::BLOCK_HASHES)?;
             let mut tx_index = txn.open_table(tables::TX_INDEX)?;
             for block in blocks {
                 let height = block.header.height;
+                if indexed.next() != Some(height)
+                    || hashes.get(block.hash().0.as_bytes())?.map(|stored| stored.value())
+                        != Some(height.0)
+                {
+                    continue;
+                }
                 for (index, signed) in block.txs.iter().enumerate() {
                     let index = u32::try_from(index).unwrap_or(u32::MAX);
                     tx_index.insert(&tables::tx_index_key(&signed.hash(), height, index), ())?;
                 }
+                indexed = height;
             }
-            let mut meta = txn.open_table(tables::META)?;
-            meta.insert(tables::META_INDEXED, last.header.height.0.to_be_bytes().as_slice())?;
+            meta.insert(tables::META_INDEXED, indexed.0.to_be_bytes().as_slice())?;
         }
         txn.commit()?;
         Ok(())
@@ -93,6 +132,11 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How the store is kept.
+    pub fn config(&self) -> StoreConfig {
+        self.config
     }
 
     /// A consistent snapshot for reading.
@@ -150,7 +194,21 @@ impl Store {
     /// many blocks per fsync). The first must extend the stored head.
     pub fn commit_blocks(&self, blocks: &[BlockWrite<'_>]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
+        self.write_blocks(&txn, blocks)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Writes consecutive blocks inside `txn`, each with its undo data when the store keeps it,
+    /// and drops the log entries and the undo data the new head no longer needs.
+    pub(crate) fn write_blocks(
+        &self,
+        txn: &redb::WriteTransaction,
+        blocks: &[BlockWrite<'_>],
+    ) -> Result<(), StoreError> {
+        let keep_undo = self.config.undo_depth > 0;
         for BlockWrite { block, receipts, events, diff } in blocks {
+            let height = block.header.height;
             {
                 let meta = txn.open_table(tables::META)?;
                 let head = match meta.get(tables::META_HEAD)? {
@@ -161,11 +219,18 @@ impl Store {
                         ));
                     }
                 };
-                if head.next() != Some(block.header.height) {
-                    return Err(StoreError::NotNextBlock {
-                        height: block.header.height.0,
-                        head: head.0,
-                    });
+                if head.next() != Some(height) {
+                    return Err(StoreError::NotNextBlock { height: height.0, head: head.0 });
+                }
+                if keep_undo
+                    && !diff
+                        .undo
+                        .entries
+                        .iter()
+                        .map(|(key, _)| key)
+                        .eq(diff.changes.iter().map(|(key, _)| key))
+                {
+                    return Err(StoreError::UndoMismatch { height: height.0 });
                 }
                 let mut state = txn.open_table(tables::STATE)?;
                 for (key, value) in &diff.changes {
@@ -175,15 +240,24 @@ impl Store {
                     };
                 }
             }
-            write_block(&txn, block, receipts)?;
-            write_market_events(&txn, block.header.height, events)?;
+            write_block(txn, block, receipts)?;
+            let mut rows = Vec::new();
+            write_market_events(txn, height, events, keep_undo.then_some(&mut rows))?;
+            if keep_undo {
+                txn.open_table(tables::UNDO)?
+                    .insert(height.0, encode_undo(&diff.undo, &rows).as_slice())?;
+            }
         }
         if let Some(last) = blocks.last() {
+            let last = last.block.header.height.0;
             let mut wal = txn.open_table(tables::WAL)?;
-            let end = wal_key(last.block.header.height.0.saturating_add(1), 0);
+            let end = wal_key(last.saturating_add(1), 0);
             wal.retain_in::<&[u8; 12], _>(..&end, |_, _| false)?;
+            // Undo data is kept for the last `undo_depth` blocks: heights above this.
+            let kept_above = last.saturating_sub(self.config.undo_depth);
+            let mut undo = txn.open_table(tables::UNDO)?;
+            undo.retain_in(..=kept_above, |_, _| false)?;
         }
-        txn.commit()?;
         Ok(())
     }
 
@@ -245,11 +319,19 @@ pub struct ClearingRecord {
     pub trades: Vec<Trade>,
 }
 
+/// Writes the market tables from a block's events; with `undo`, records what each row held
+/// before.
 fn write_market_events(
     txn: &redb::WriteTransaction,
     height: Height,
     events: &[MarketEvent],
+    mut undo: Option<&mut Vec<RowUndo>>,
 ) -> Result<(), StoreError> {
+    let mut record_undo = |table: MarketTable, key: &[u8], before: Option<Vec<u8>>| {
+        if let Some(undo) = undo.as_mut() {
+            undo.push(RowUndo { table, key: key.to_vec(), before });
+        }
+    };
     for event in events {
         match event {
             MarketEvent::Cleared { slot, price, volume, trades } => {
@@ -259,7 +341,11 @@ fn write_market_events(
                     volume: *volume,
                     trades: trades.clone(),
                 };
-                txn.open_table(tables::CLEARINGS)?.insert(slot.0, encode(&record).as_slice())?;
+                let before = txn
+                    .open_table(tables::CLEARINGS)?
+                    .insert(slot.0, encode(&record).as_slice())?
+                    .map(|old| old.value().to_vec());
+                record_undo(MarketTable::Clearings, &slot.0.to_be_bytes(), before);
                 let mut by_account: BTreeMap<Address, Vec<Trade>> = BTreeMap::new();
                 for trade in trades {
                     by_account.entry(trade.buyer).or_default().push(trade.clone());
@@ -270,20 +356,28 @@ fn write_market_events(
                 let mut table = txn.open_table(tables::ACCOUNT_TRADES)?;
                 for (account, trades) in by_account {
                     let key = tables::account_slot_key(&account, *slot);
-                    table.insert(&key, encode(&trades).as_slice())?;
+                    let before = table
+                        .insert(&key, encode(&trades).as_slice())?
+                        .map(|old| old.value().to_vec());
+                    record_undo(MarketTable::AccountTrades, &key, before);
                 }
             }
             MarketEvent::Settled { slot, records } => {
                 let mut table = txn.open_table(tables::SETTLEMENTS)?;
                 let mut community = SettlementRecord::new(Address(PublicKey([0; 32])), *slot);
                 for record in records {
-                    table.insert(
-                        &tables::account_slot_key(&record.account, *slot),
-                        encode(record).as_slice(),
-                    )?;
+                    let key = tables::account_slot_key(&record.account, *slot);
+                    let before = table
+                        .insert(&key, encode(record).as_slice())?
+                        .map(|old| old.value().to_vec());
+                    record_undo(MarketTable::Settlements, &key, before);
                     add_record(&mut community, record);
                 }
-                txn.open_table(tables::COMMUNITY)?.insert(slot.0, encode(&community).as_slice())?;
+                let before = txn
+                    .open_table(tables::COMMUNITY)?
+                    .insert(slot.0, encode(&community).as_slice())?
+                    .map(|old| old.value().to_vec());
+                record_undo(MarketTable::Community, &slot.0.to_be_bytes(), before);
             }
         }
     }

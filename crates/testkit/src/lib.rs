@@ -147,8 +147,8 @@ pub struct Devnet {
 }
 
 impl Devnet {
-    /// Starts `joule devnet --dir DIR --rpc-port 0 --p2p-port 0 ARGS…` (one validator unless
-    /// ARGS say otherwise) and waits until `devnet.json` is
+    /// Starts `joule devnet --dir DIR --rpc-port 0 --p2p-port 0 ARGS…` (one validator and no
+    /// simulated households unless ARGS say otherwise) and waits until `devnet.json` is
     /// written (which happens once every node answers).
     pub async fn start(joule: &Path, dir: &Path, args: &[&str]) -> Devnet {
         let mut command = vec![
@@ -165,6 +165,10 @@ impl Devnet {
         // rules.
         if !args.contains(&"--validators") {
             command.extend(["--validators".to_owned(), "1".to_owned()]);
+        }
+        // Tests that are not about the simulated community run the bare chain.
+        if !args.contains(&"--households") {
+            command.extend(["--households".to_owned(), "0".to_owned()]);
         }
         command.extend(args.iter().map(|arg| (*arg).to_owned()));
         std::fs::create_dir_all(dir).expect("devnet dir");

@@ -18,12 +18,26 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("node", &["primitives", "ledger", "market", "consensus", "store", "net"]),
     ("rpc", &["primitives", "ledger", "market", "node", "store", "net"]),
     ("keystore", &["primitives"]),
-    ("joule", &["primitives", "ledger", "market", "consensus", "store", "node", "rpc", "keystore"]),
+    (
+        "joule",
+        &[
+            "primitives",
+            "ledger",
+            "market",
+            "consensus",
+            "store",
+            "node",
+            "rpc",
+            "keystore",
+            "households",
+        ],
+    ),
     ("testkit", &["rpc", "primitives", "consensus"]),
+    ("households", &["primitives", "market"]),
 ];
 
 /// The pure core: no I/O, no async runtime, no clock, no randomness of their own, no JSON.
-const PURE: &[&str] = &["primitives", "ledger", "market", "consensus"];
+const PURE: &[&str] = &["primitives", "ledger", "market", "consensus", "households"];
 
 /// Third-party crates a pure crate must not use.
 const NOT_PURE: &[&str] = &[

@@ -80,7 +80,7 @@ export async function render(root) {
     root.querySelector('#clock').innerHTML = `
       <div><h2>Now</h2><p class="big">slot ${m.current_slot}</p><p class="muted">${time(chainNow())} chain time</p></div>
       <div><h2>Next open slot</h2><p class="big">${m.next_open_slot}</p><p class="muted">gate closes ${time(m.next_gate_closure_ms)}</p></div>
-      <div><h2>Gate closure in</h2><p class="big" id="countdown">${duration(left)}</p><p class="muted">clock speed ×${app.speed.toFixed(app.speed < 10 ? 1 : 0)}</p></div>
+      <div><h2>Gate closure in</h2><p class="big" id="countdown">${duration(left)}</p><p class="muted">of chain time${app.speed > 1 ? ` (the clock runs ×${app.speed}: ${duration(left / app.speed)} of wall time)` : ""}</p></div>
       <div><h2>Tariffs</h2><p>retail ${m.tariffs.retail}, feed-in ${m.tariffs.feed_in}, grid fee ${m.tariffs.grid_fee} tokens/kWh</p></div>`;
   };
 

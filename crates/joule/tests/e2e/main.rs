@@ -1,6 +1,7 @@
 //! Process-level tests: real `joule` binaries, real sockets, real database files, killed and
 //! restarted. One test binary, one module per story.
 
+mod community;
 mod crash;
 mod dashboard;
 mod load;

@@ -3,7 +3,6 @@
 
 use super::{Built, MAX_AHEAD, MAX_CANDIDATES, Manager, NodeError, Persisting};
 use crate::{
-    chain::now_ms,
     p2p::{Misbehaviour, Outgoing, PeerId},
     wire::{WalEntry, Wire},
 };
@@ -14,7 +13,8 @@ use primitives::{
 use std::{sync::Arc, time::Instant};
 use tracing::{debug, warn};
 
-/// How far ahead of this node's clock a proposed block's timestamp may be.
+/// How far ahead of this node's clock a proposed block's timestamp may be, in wall time (at a
+/// faster chain speed that many ms of wall time are worth more chain time).
 pub(crate) const MAX_CLOCK_DRIFT_MS: u64 = 2_000;
 
 impl Manager {
@@ -146,7 +146,8 @@ impl Manager {
         if header.timestamp <= parent.timestamp {
             return Err("timestamp is not after the parent's".into());
         }
-        if proposed && header.timestamp.0 > now_ms().0.saturating_add(MAX_CLOCK_DRIFT_MS) {
+        let drift = self.clock.scale().chain_span(MAX_CLOCK_DRIFT_MS);
+        if proposed && header.timestamp.0 > self.clock.now().0.saturating_add(drift) {
             return Err(format!(
                 "timestamp {} is more than {MAX_CLOCK_DRIFT_MS} ms ahead of this node's clock",
                 header.timestamp.0

@@ -7,7 +7,7 @@ mod bft;
 mod sync;
 
 use crate::{
-    chain::{genesis_block, now_ms},
+    chain::{Clock, genesis_block},
     mempool::{AdmitError, Mempool, MempoolLimits},
     metrics::{NodeMetrics, ReasonLabel},
     validators::{PublishedSchedule, ValidatorSchedule},
@@ -55,6 +55,9 @@ pub struct NodeConfig {
     /// a machine (a devnet) do better with fewer, so that checking a proposed block is not
     /// starved by other nodes' checks.
     pub verify_threads: Option<usize>,
+    /// The node's clock: how chain time relates to the wall clock (the wall clock itself in
+    /// production; faster on a devnet).
+    pub clock: Clock,
 }
 
 /// Why a node cannot start or had to stop.
@@ -186,6 +189,7 @@ struct Shared {
     net: Option<net::NetHandle>,
     /// Who decides the next heights; the manager replaces it after every commit.
     validators: Arc<PublishedSchedule>,
+    clock: Clock,
 }
 
 /// A cheap, cloneable way to talk to a running node.
@@ -240,7 +244,13 @@ impl Node {
         // The engine starts with the validators of the height after the head.
         let engine_config =
             ChainConfig { validators: schedule.current.clone(), ..chain_config.clone() };
-        let engine = engine_for(&engine_config, config.validator_key.clone(), &head, restored);
+        let engine = engine_for(
+            &engine_config,
+            config.validator_key.clone(),
+            &head,
+            restored,
+            &config.clock.scale(),
+        );
         let proposer = config.validator_key.as_ref().map(|key| Address(key.public_key()));
         let (head_sender, head_receiver) = watch::channel(Arc::new(head_block));
         let (blocks, _) = broadcast::channel(256);
@@ -273,6 +283,7 @@ impl Node {
             outbox: network.as_ref().map(|(outbox, ..)| outbox.clone()),
             net: network.as_ref().map(|(_, _, net, _)| net.clone()),
             validators: validators.clone(),
+            clock: config.clock,
         });
         let (index_sender, to_index) = std::sync::mpsc::channel();
         let indexer_store = store.clone();
@@ -306,6 +317,7 @@ impl Node {
             writing: false,
             received: Vec::new(),
             indexer: index_sender,
+            clock: config.clock,
         };
         let task = tokio::spawn(manager.run(inbox, peer_inbox, shutdown_receiver.clone()));
         let indexer = std::thread::Builder::new()
@@ -456,6 +468,11 @@ impl NodeHandle {
     /// A receiver that always holds the latest committed block.
     pub fn watch_head(&self) -> watch::Receiver<Arc<Block>> {
         self.shared.head.clone()
+    }
+
+    /// The node's clock (chain time).
+    pub fn clock(&self) -> Clock {
+        self.shared.clock
     }
 
     /// The node's metrics.
@@ -747,6 +764,8 @@ struct Manager {
     received: Vec<(PeerId, Vec<Block>)>,
     /// Committed blocks go to the indexer thread, which adds them to the index by hash.
     indexer: std::sync::mpsc::Sender<Vec<Arc<Block>>>,
+    /// Chain time.
+    clock: Clock,
 }
 
 impl Manager {
@@ -804,7 +823,7 @@ impl Manager {
 
     fn time_until_wake(&self) -> Duration {
         match self.wake {
-            Some(at) => Duration::from_millis(at.0.saturating_sub(now_ms().0)),
+            Some(at) => self.clock.until(at),
             None => Duration::from_secs(3600),
         }
     }
@@ -814,7 +833,7 @@ impl Manager {
             NodeMessage::Admit { txs, reply } => {
                 let mut results = Vec::with_capacity(txs.len());
                 let mut any_ready = false;
-                let now = now_ms();
+                let now = self.clock.now();
                 for tx in txs {
                     let hash = tx.hash();
                     match self.mempool.admit(tx, &mut self.state, now) {
@@ -870,14 +889,16 @@ impl Manager {
     /// Feeds an event to the engine and carries out the commands, including those that follow
     /// from them. Returns the block write it started, if any.
     fn drive(&mut self, event: Event) -> Result<Option<Persisting>, NodeError> {
-        let mut commands: VecDeque<Command> = self.engine.handle(now_ms(), event).into();
+        let mut commands: VecDeque<Command> = self.engine.handle(self.clock.now(), event).into();
         let mut started = None;
         while let Some(command) = commands.pop_front() {
             match command {
                 Command::WakeAt { at } => self.wake = Some(at),
                 Command::BuildBlock { height, timestamp } => {
                     if let Some(header) = self.build(height, timestamp) {
-                        commands.extend(self.engine.handle(now_ms(), Event::BlockBuilt { header }));
+                        commands.extend(
+                            self.engine.handle(self.clock.now(), Event::BlockBuilt { header }),
+                        );
                     }
                 }
                 Command::Commit { hash, proof } => {
