@@ -77,7 +77,7 @@ class Live {
       this.pending.clear();
       this.handlers.clear();
       setTimeout(() => this.connect(), this.backoff);
-      this.backoff = Math.min(this.backoff * 2, 10_000);
+      this.backoff = Math.min(Math.max(this.backoff * 2, 500), 10_000);
     };
   }
 
@@ -139,6 +139,7 @@ class Live {
 
   /** Drops and reopens the socket (after login or logout: the session is fixed per socket). */
   reopen() {
+    this.backoff = 0;
     if (this.socket) this.socket.close();
   }
 }

@@ -464,6 +464,13 @@ pub(crate) fn collect_readings(
             block = Some((entry.height, receipts, time));
         }
         let Some((_, receipts, time)) = &block else { continue };
+        // Newest first, and a reading is committed only after its interval: once blocks are
+        // older than the range's first slot, nothing further can be in the range.
+        if let Some(range) = range
+            && *time < params.slot_start(*range.start()).0
+        {
+            break;
+        }
         let Some(receipt) = receipts.get(entry.index as usize) else { continue };
         if let Some(reading) = reading_of(params, &tx, receipt, entry.height.0, *time)
             && range.is_none_or(|range| range.contains(&reading.slot))

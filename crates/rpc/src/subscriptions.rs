@@ -269,8 +269,9 @@ pub(crate) async fn clearings(
     let Context { node, sessions, caller } = context;
     let (start, _) = cursor(&node)?;
     let sink = pending.accept().await?;
-    let follow = Clearings { next: start.next_clear.0, caller };
-    run(node, sessions, Caller::Anonymous, sink, follow).await
+    // The trades it shows are the caller's: it ends with the caller's session.
+    let follow = Clearings { next: start.next_clear.0, caller: caller.clone() };
+    run(node, sessions, caller, sink, follow).await
 }
 
 /// The private subscriptions: one account's data.
@@ -346,8 +347,9 @@ pub(crate) async fn tx_status(
         pending: false,
         done: false,
     };
-    // Anyone who knows the hash may follow it; what it shows depends on the caller.
-    run(node, sessions, Caller::Anonymous, sink, follow).await
+    // Anyone who knows the hash may follow it; what it shows depends on the caller, and it ends
+    // with the caller's session.
+    run(node, sessions, caller, sink, follow).await
 }
 
 #[cfg(test)]

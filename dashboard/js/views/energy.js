@@ -87,9 +87,11 @@ function flows(totals) {
 
 function flowBar(title, parts) {
   const total = parts.reduce((sum, [, value]) => sum + value, 0);
+  // The colour follows the part, also when another part is empty.
   const segments = parts
+    .map((part, index) => [...part, index])
     .filter(([, value]) => value > 0)
-    .map(([label, value], index) => `<span class="segment s${index}" style-width="${(value / total) * 100}" title="${esc(label)}: ${kwh(value)}"></span>`)
+    .map(([label, value, index]) => `<span class="segment s${index}" style-width="${(value / total) * 100}" title="${esc(label)}: ${kwh(value)}"></span>`)
     .join('');
   const legend = parts.map(([label, value], index) => `<li><span class="swatch s${index}"></span>${esc(label)}: ${kwh(value)} (${total ? percent(value / total) : 'n/a'})</li>`).join('');
   return `<div class="flow"><h3>${esc(title)} (${kwh(total)})</h3><div class="bar" role="img" aria-label="${esc(title)}">${segments}</div><ul class="legend">${legend}</ul></div>`;
@@ -130,7 +132,11 @@ export async function render(root) {
     minutes.innerHTML = '';
     slots.innerHTML = '';
     minutes.dataset.points = String(columns.data[0].length);
+    // One chart per task, so that the page stays responsive between them.
+    const yieldToPage = () => new Promise((resolve) => setTimeout(resolve));
+    await yieldToPage();
     charts.push(energyChart(minutes, columns.data, { title: `Every ${series.reading_minutes} min` }));
+    await yieldToPage();
     const slotMs = series.slot_minutes * 60_000;
     charts.push(energyChart(slots, slotColumns(columns, slotMs), { title: `Every ${series.slot_minutes} min slot`, bars: true }));
     const flow = flows(statement.totals);

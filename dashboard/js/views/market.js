@@ -109,11 +109,12 @@ export async function render(root) {
   const drawMine = async () => {
     const account = app.session.account;
     const to = app.market.current_slot + 200;
+    // Orders come newest first, trades in slot order.
     const [orders, trades] = await Promise.all([
       call('market_orders', [account]),
       call('market_trades', [account, Math.max(0, app.market.current_slot - slotsPerDay()), to]),
     ]);
-    root.querySelector('#orders').innerHTML = table(['order', 'slot', 'side', 'energy', 'price', 'status', 'matched', ''], orders.slice(-50).reverse().map((order) => [
+    root.querySelector('#orders').innerHTML = table(['order', 'slot', 'side', 'energy', 'price', 'status', 'matched', ''], orders.slice(0, 50).map((order) => [
       `#${order.id}`, order.slot, order.side === 'ask' ? 'offer' : 'bid', kwh(order.energy_mwh), order.price, esc(order.status), kwh(order.matched_mwh),
       order.status === 'open' ? `<button type="button" data-cancel="${order.id}">Cancel</button>` : '',
     ]), 'no orders');

@@ -149,8 +149,14 @@ impl Browser {
         value
     }
 
+    /// A screenshot of the whole page (the window grown to the page's height for it).
     async fn screenshot(&self, name: &str) {
+        let height = self.run("done(document.documentElement.scrollHeight)", vec![]).await;
+        let height = height.as_u64().unwrap_or(1600).clamp(1000, 4000) as u32;
+        self.client.set_window_size(1280, height + 140).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let png = self.client.screenshot().await.unwrap();
+        self.client.set_window_size(1280, 1600).await.unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}: an empty screenshot");
         if let Some(dir) = std::env::var_os("JOULE_SCREENSHOT_DIR") {
             let dir = PathBuf::from(dir);
@@ -638,23 +644,14 @@ async fn measure_the_views_on_a_running_devnet() {
     let member = std::env::var("JOULE_BENCH_MEMBER").unwrap_or_else(|_| "alice".into());
     let runs: usize =
         std::env::var("JOULE_BENCH_RUNS").ok().and_then(|runs| runs.parse().ok()).unwrap_or(5);
+    // Every account of a devnet, the simulated households too, is in the operator's keystore
+    // under the operator's password.
+    let operator = &file["accounts"][0];
     let keystore_of = |name: &str| -> PathBuf {
-        let account = file["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|account| account["name"] == name)
-            .unwrap_or_else(|| panic!("no account {name}"));
-        PathBuf::from(account["keystore"].as_str().unwrap()).join(format!("{name}.json"))
+        PathBuf::from(operator["keystore"].as_str().unwrap()).join(format!("{name}.json"))
     };
-    let password_of = |name: &str| -> String {
-        let account = file["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|account| account["name"] == name)
-            .unwrap();
-        std::fs::read_to_string(account["password_file"].as_str().unwrap())
+    let password_of = |_: &str| -> String {
+        std::fs::read_to_string(operator["password_file"].as_str().unwrap())
             .unwrap()
             .trim()
             .to_owned()
