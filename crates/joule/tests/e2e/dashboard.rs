@@ -22,7 +22,7 @@ use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
-use testkit::{Devnet, Process, wait_for};
+use testkit::{Devnet, wait_for};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -30,8 +30,37 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Chromium under chromedriver, both stopped when dropped.
 struct Browser {
     client: Client,
-    _driver: Process,
+    _driver: Driver,
     downloads: PathBuf,
+}
+
+/// chromedriver in a process group of its own, with the Chromium it starts: dropping it kills
+/// the whole group, so a failed test leaves no browser behind.
+struct Driver(std::process::Child);
+
+impl Driver {
+    fn spawn(port: u16, log: &Path) -> Driver {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::File::create(log).unwrap();
+        let child = std::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start chromedriver");
+        Driver(child)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Ok(group) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) of our own process group; no memory is touched.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+        let _ = self.0.wait();
+    }
 }
 
 impl Browser {
@@ -42,10 +71,7 @@ impl Browser {
              (apt-get install -y chromium chromium-driver; scripts/test installs them)"
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = Process::spawn(
-            &[CHROMEDRIVER.to_owned(), format!("--port={port}")],
-            &dir.join("chromedriver.log"),
-        );
+        let driver = Driver::spawn(port, &dir.join("chromedriver.log"));
         let url = format!("http://127.0.0.1:{port}");
         wait_for("chromedriver", Duration::from_secs(30), || async {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
