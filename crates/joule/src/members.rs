@@ -322,19 +322,19 @@ pub(crate) async fn enroll(
             });
         }
     }
-    if payloads.is_empty() {
-        return Ok(0);
-    }
+    // In chunks well inside the mempool's limit of transactions per sender.
     let mut signers = [Signer::new(operator.key.clone(), operator.next)];
-    let items = payloads.into_iter().map(|payload| (0, payload)).collect();
-    let outcomes = submit(chain, &mut signers, items).await?;
-    if let Some(Outcome::Refused(reason)) =
-        outcomes.iter().find(|outcome| matches!(outcome, Outcome::Refused(_)))
-    {
-        bail!("the operator's enrolment transactions were refused [{reason}]");
-    }
-    if !wait_committed(chain, &signers, Duration::from_secs(120)).await? {
-        bail!("the operator's enrolment transactions were not committed within 120 s");
+    for chunk in payloads.chunks(500) {
+        let items = chunk.iter().map(|payload| (0, payload.clone())).collect();
+        let outcomes = submit(chain, &mut signers, items).await?;
+        if let Some(Outcome::Refused(reason)) =
+            outcomes.iter().find(|outcome| matches!(outcome, Outcome::Refused(_)))
+        {
+            bail!("the operator's enrolment transactions were refused [{reason}]");
+        }
+        if !wait_committed(chain, &signers, Duration::from_secs(120)).await? {
+            bail!("the operator's enrolment transactions were not committed within 120 s");
+        }
     }
     let [signer] = signers;
     *operator = signer;
