@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use jsonrpsee::core::client::Error as ClientError;
-use rpc::client::{HttpClient, HttpClientBuilder};
+use rpc::client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder};
 use std::time::Duration;
 
 /// The node to talk to.
@@ -35,10 +35,24 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// An HTTP client for `url`.
 pub(crate) fn connect(url: &str) -> Result<HttpClient> {
+    connect_with_bearer(url, None)
+}
+
+/// An HTTP client for `url` that sends `token` (a session token or the node's admin token) as
+/// `Authorization: Bearer`, when there is one.
+pub(crate) fn connect_with_bearer(url: &str, token: Option<&str>) -> Result<HttpClient> {
+    let mut headers = HeaderMap::new();
+    if let Some(token) = token.filter(|token| !token.is_empty()) {
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("a bearer token must be printable ASCII")?;
+        value.set_sensitive(true);
+        headers.insert("authorization", value);
+    }
     HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(60))
         .max_request_size(64 * 1024 * 1024)
         .max_response_size(64 * 1024 * 1024)
+        .set_headers(headers)
         .build(url)
         .with_context(|| format!("invalid RPC URL {url:?}"))
 }

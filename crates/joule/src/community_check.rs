@@ -134,8 +134,10 @@ async fn check(args: CheckArgs) -> Result<()> {
     };
 
     let keys = Keys::of(&devnet)?;
-    let url = &devnet.nodes.first().context("the devnet has no nodes")?.rpc_url;
-    let client = crate::client::connect(url)?;
+    let node = devnet.nodes.first().context("the devnet has no nodes")?;
+    let url = &node.rpc_url;
+    // Members' statements answer the operator; the admin token reads like the operator.
+    let client = node.admin_client()?;
     let status = client.market_status().await.rpc(url)?;
     if status.next_settle <= last {
         bail!(

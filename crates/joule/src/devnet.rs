@@ -232,6 +232,17 @@ pub(crate) struct AccountEntry {
     pub(crate) roles: Vec<String>,
 }
 
+impl NodeEntry {
+    /// A client of this node that sends its admin token: the devnet's own tools (the community
+    /// simulator, its check, replays) read every member's data, like the operator.
+    pub(crate) fn admin_client(&self) -> Result<rpc::client::HttpClient> {
+        let path = self.dir.join(node_cmd::ADMIN_TOKEN_FILE);
+        let token = fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the admin token {}", path.display()))?;
+        client::connect_with_bearer(&self.rpc_url, Some(token.trim()))
+    }
+}
+
 impl DevnetFile {
     /// The chain's clock.
     pub(crate) fn clock(&self) -> Result<node::Clock> {
@@ -839,6 +850,11 @@ fn print_summary(devnet: &DevnetFile, dir: &Path) {
         println!("  {:<12} {}{roles}", account.name, account.address);
     }
     let rpc = devnet.nodes.first().map_or("", |node| node.rpc_url.as_str());
+    println!(
+        "\nDashboard: {rpc}/\n  open it in a browser (every node serves it) and log in with a keystore file from\n  {} and the password in {}",
+        keystore.display(),
+        password_file.display()
+    );
     println!(
         "\nTry, in another terminal:\n  export JOULE_RPC={rpc} JOULE_KEYSTORE={} JOULE_PASSWORD_FILE={}\n  joule balance alice\n  joule send --from alice --to bob --amount 250 --wait\n  joule status\n\nDetails, including how to restart each node, are in {}.\nPress Ctrl-C to stop.",
         keystore.display(),

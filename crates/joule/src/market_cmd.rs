@@ -183,7 +183,7 @@ pub(crate) async fn meter(command: MeterCommand) -> Result<()> {
         }
         MeterCommand::Readings { who, from_slot, to_slot, keystore, rpc, output } => {
             let who = keystore.resolve(&who)?;
-            let client = connect(&rpc.rpc)?;
+            let client = keystore.reader(&rpc.rpc, Some(&who)).await?;
             let readings =
                 client.meter_readings(who.to_string(), from_slot, to_slot).await.rpc(&rpc.rpc)?;
             output.print(&readings, || {
@@ -210,7 +210,7 @@ pub(crate) async fn meter(command: MeterCommand) -> Result<()> {
         }
         MeterCommand::List { owner, keystore, rpc, output } => {
             let owner = owner.as_deref().map(|owner| keystore.resolve(owner)).transpose()?;
-            let client = connect(&rpc.rpc)?;
+            let client = keystore.reader(&rpc.rpc, owner.as_ref()).await?;
             let meters =
                 client.meter_list(owner.map(|owner| owner.to_string())).await.rpc(&rpc.rpc)?;
             let names = keystore.names();
@@ -277,21 +277,25 @@ pub(crate) enum MarketCommand {
         #[command(flatten)]
         submit: SubmitArgs,
     },
-    /// A slot's open orders.
+    /// A slot's open orders (owners only of your own, or all with --as operator).
     Book {
         /// The slot: a number, or "next".
         #[arg(long, default_value = "next")]
         slot: SlotArg,
         #[command(flatten)]
+        keystore: KeystoreArgs,
+        #[command(flatten)]
         rpc: RpcArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// What a slot's gate closure produced.
+    /// What a slot's gate closure produced (trades only your own, or all with --as operator).
     Clearing {
         /// The slot.
         #[arg(long)]
         slot: u64,
+        #[command(flatten)]
+        keystore: KeystoreArgs,
         #[command(flatten)]
         rpc: RpcArgs,
         #[command(flatten)]
@@ -374,8 +378,8 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
         MarketCommand::Cancel { from, order, submit: args } => {
             submit(&args, &from, Payload::CancelOrder { order: OrderId(order) }).await
         }
-        MarketCommand::Book { slot, rpc, output } => {
-            let client = connect(&rpc.rpc)?;
+        MarketCommand::Book { slot, keystore, rpc, output } => {
+            let client = keystore.reader(&rpc.rpc, None).await?;
             let slot = slot.resolve(&client, &rpc.rpc).await?;
             let book = client.market_book(slot.0).await.rpc(&rpc.rpc)?;
             let status = market_status(&client, &rpc.rpc).await?;
@@ -387,7 +391,10 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                         order.id,
                         show_kwh(order.energy_mwh),
                         order.price,
-                        names.show(&order.owner)
+                        order
+                            .owner
+                            .as_deref()
+                            .map_or("(another member)", |owner| names.show(owner))
                     )
                 };
                 let mut text = format!(
@@ -408,8 +415,8 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
             });
             Ok(())
         }
-        MarketCommand::Clearing { slot, rpc, output } => {
-            let client = connect(&rpc.rpc)?;
+        MarketCommand::Clearing { slot, keystore, rpc, output } => {
+            let client = keystore.reader(&rpc.rpc, None).await?;
             let Some(clearing) = client.market_clearing(slot).await.rpc(&rpc.rpc)? else {
                 bail!(
                     "slot {slot} has not been cleared (its gate has not closed, or it had no orders)"
@@ -418,10 +425,11 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
             let names = Names::from_env();
             output.print(&clearing, || {
                 let mut text = format!(
-                    "slot {}: {} matched{}",
+                    "slot {}: {} matched{} in {} trade(s)",
                     clearing.slot,
                     show_kwh(clearing.volume_mwh),
-                    clearing.price.map_or(String::new(), |price| format!(" at {price} tokens/kWh"))
+                    clearing.price.map_or(String::new(), |price| format!(" at {price} tokens/kWh")),
+                    clearing.trade_count
                 );
                 for trade in &clearing.trades {
                     let _ = write!(
@@ -441,7 +449,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
         }
         MarketCommand::Trades { account, from_slot, to_slot, keystore, rpc, output } => {
             let account = keystore.resolve(&account)?;
-            let client = connect(&rpc.rpc)?;
+            let client = keystore.reader(&rpc.rpc, Some(&account)).await?;
             let trades = client
                 .market_trades(account.to_string(), from_slot, to_slot)
                 .await
@@ -471,7 +479,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
         }
         MarketCommand::Orders { account, keystore, rpc, output } => {
             let account = keystore.resolve(&account)?;
-            let client = connect(&rpc.rpc)?;
+            let client = keystore.reader(&rpc.rpc, Some(&account)).await?;
             let orders = client.market_orders(account.to_string()).await.rpc(&rpc.rpc)?;
             output.print(&orders, || {
                 if orders.is_empty() {
@@ -591,7 +599,7 @@ pub(crate) async fn contract(command: ContractCommand) -> Result<()> {
         ContractCommand::List { account, keystore, rpc, output } => {
             let account =
                 account.as_deref().map(|account| keystore.resolve(account)).transpose()?;
-            let client = connect(&rpc.rpc)?;
+            let client = keystore.reader(&rpc.rpc, account.as_ref()).await?;
             let contracts = client
                 .contract_list(account.map(|account| account.to_string()))
                 .await
@@ -648,7 +656,7 @@ pub(crate) struct StatementArgs {
 
 pub(crate) async fn statement(args: StatementArgs) -> Result<()> {
     let account = args.keystore.resolve(&args.account)?;
-    let client = connect(&args.rpc.rpc)?;
+    let client = args.keystore.reader(&args.rpc.rpc, Some(&account)).await?;
     let format = args.csv.then(|| "csv".to_owned());
     let statement = client
         .statement(account.to_string(), args.from, args.to, format)
@@ -713,12 +721,10 @@ pub(crate) struct KpiArgs {
 }
 
 pub(crate) async fn kpi(args: KpiArgs) -> Result<()> {
-    let scope = if args.scope == "community" {
-        args.scope.clone()
-    } else {
-        args.keystore.resolve(&args.scope)?.to_string()
-    };
-    let client = connect(&args.rpc.rpc)?;
+    let about =
+        if args.scope == "community" { None } else { Some(args.keystore.resolve(&args.scope)?) };
+    let scope = about.map_or_else(|| args.scope.clone(), |address| address.to_string());
+    let client = args.keystore.reader(&args.rpc.rpc, about.as_ref()).await?;
     let kpi = client.kpi(scope, args.from, args.to).await.rpc(&args.rpc.rpc)?;
     let percent = |ratio: Option<f64>| {
         ratio.map_or("n/a".to_owned(), |ratio| format!("{:.1} %", ratio * 100.0))

@@ -94,8 +94,10 @@ impl Chain {
     /// Connects to every node of `devnet`.
     pub(crate) async fn connect(devnet: &DevnetFile) -> Result<Chain> {
         let mut clients = Vec::new();
+        // With the nodes' admin tokens: the simulators read members' contracts, receipts and
+        // histories, which the API shows only to the members themselves or the operator.
         for node in &devnet.nodes {
-            clients.push((node.rpc_url.clone(), client::connect(&node.rpc_url)?));
+            clients.push((node.rpc_url.clone(), node.admin_client()?));
         }
         let (url, first) = clients.first().context("the devnet has no nodes")?;
         let status = first.node_status().await.rpc(url)?;

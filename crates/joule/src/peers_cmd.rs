@@ -1,18 +1,13 @@
 //! `joule peers`: a node's peer-to-peer connections, and adding or removing peers (admin).
 
 use crate::{
-    client::{QueryArgs, RpcArgs, RpcContext, connect},
+    client::{QueryArgs, RpcArgs, RpcContext, connect, connect_with_bearer},
     output::OutputArgs,
 };
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use rpc::{
-    JouleApiClient,
-    client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder},
-    dto::PeerDto,
-};
+use rpc::{JouleApiClient, client::HttpClient, dto::PeerDto};
 use serde_json::json;
-use std::time::Duration;
 
 /// `joule peers [list|add|remove]`; without a subcommand, lists.
 #[derive(Args)]
@@ -118,17 +113,7 @@ async fn remove(args: RemoveArgs) -> Result<()> {
 
 /// A client for the admin methods: the usual one, plus the bearer token when there is one.
 fn admin_client(url: &str, token: Option<&str>) -> Result<HttpClient> {
-    let Some(token) = token.filter(|token| !token.is_empty()) else { return connect(url) };
-    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-        .context("the admin token must be printable ASCII")?;
-    value.set_sensitive(true);
-    let mut headers = HeaderMap::new();
-    headers.insert("authorization", value);
-    HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(60))
-        .set_headers(headers)
-        .build(url)
-        .with_context(|| format!("invalid RPC URL {url:?}"))
+    connect_with_bearer(url, token)
 }
 
 fn table(peers: &[PeerDto]) -> String {

@@ -31,6 +31,14 @@ pub(crate) struct KeystoreArgs {
     /// Read the password from the first line of this file instead of asking for it.
     #[arg(long, env = "JOULE_PASSWORD_FILE")]
     pub(crate) password_file: Option<PathBuf>,
+    /// Log in as this keystore account to read private data (meter readings, orders, trades,
+    /// settlements, statements, key figures, history); default: the account the command is
+    /// about, when the keystore holds it.
+    #[arg(long = "as", env = "JOULE_AS")]
+    pub(crate) login_as: Option<String>,
+    /// The node's admin token: reads everyone's data, like the operator.
+    #[arg(long, env = "JOULE_ADMIN_TOKEN", hide_env_values = true)]
+    pub(crate) admin_token: Option<String>,
 }
 
 /// Keystore names of addresses, for text output: an address held in the keystore is shown by
@@ -106,6 +114,28 @@ impl KeystoreArgs {
         let password = self.password(&format!("Password for {}: ", account.name), false)?;
         let key = keystore.unlock(&account, &password)?;
         Ok((account, key))
+    }
+
+    /// A client for reads of private data about `about` (if the command is about one account):
+    /// with the admin token when one is given; else logged in as `--as`, or as `about` when the
+    /// keystore holds it; else without a session (the node then says what to do).
+    pub(crate) async fn reader(&self, url: &str, about: Option<&Address>) -> Result<HttpClient> {
+        if self.admin_token.as_deref().is_some_and(|token| !token.is_empty()) {
+            return crate::client::connect_with_bearer(url, self.admin_token.as_deref());
+        }
+        let account = match (&self.login_as, about) {
+            (Some(name), _) => Some(self.open()?.find(name)?),
+            // Only a keystore that exists: a read creates no directory.
+            (None, Some(address)) if self.keystore.is_dir() => {
+                self.open().ok().and_then(|keystore| keystore.find(&address.to_string()).ok())
+            }
+            (None, Some(_)) => None,
+            (None, None) => None,
+        };
+        let Some(account) = account else { return connect(url) };
+        let password = self.password(&format!("Password for {}: ", account.name), false)?;
+        let key = self.open()?.unlock(&account, &password)?;
+        login(url, account.address, &key).await
     }
 
     /// An address given directly, or the address of a keystore account with that name.
@@ -371,6 +401,25 @@ pub(crate) async fn redeem(args: RedeemArgs) -> Result<()> {
     submit(&args.submit, &args.from, payload).await
 }
 
+/// Logs `address` in with its `key` (a signed challenge) and returns a client that sends the
+/// session's bearer token.
+pub(crate) async fn login(url: &str, address: Address, key: &SecretKey) -> Result<HttpClient> {
+    let client = connect(url)?;
+    let challenge = client.auth_challenge(address.to_string()).await.rpc(url)?;
+    let signature = key.sign(challenge.text.as_bytes());
+    let session = client
+        .auth_login(
+            address.to_string(),
+            challenge.challenge,
+            hex::encode(signature.0),
+            Some("bearer".into()),
+        )
+        .await
+        .rpc(url)?;
+    let token = session.token.context("the node returned no session token")?;
+    crate::client::connect_with_bearer(url, Some(&token))
+}
+
 /// Signs `payload` as the next transaction of `from`, submits it, and optionally waits.
 pub(crate) async fn submit(args: &SubmitArgs, from: &str, payload: Payload) -> Result<()> {
     let (account, key) = args.keystore.unlock(from)?;
@@ -388,6 +437,8 @@ pub(crate) async fn submit(args: &SubmitArgs, from: &str, payload: Payload) -> R
         });
         return Ok(());
     }
+    // Logged in as the sender, the receipt shows its details (order and contract ids, reasons).
+    let client = login(url, account.address, &key).await?;
     let tx = wait_committed(&client, url, &hash, Duration::from_secs(args.timeout)).await?;
     args.output.print(&tx, || describe_tx(&tx));
     match &tx.receipt {
@@ -459,13 +510,16 @@ pub(crate) struct TxArgs {
     /// Transaction hash.
     hash: String,
     #[command(flatten)]
+    keystore: KeystoreArgs,
+    #[command(flatten)]
     rpc: RpcArgs,
     #[command(flatten)]
     output: OutputArgs,
 }
 
 pub(crate) async fn tx(args: TxArgs) -> Result<()> {
-    let client = connect(&args.rpc.rpc)?;
+    // Its details show only to its parties: logged in with --as, or as nobody.
+    let client = args.keystore.reader(&args.rpc.rpc, None).await?;
     match client.tx_get(args.hash.clone()).await.rpc(&args.rpc.rpc)? {
         Some(tx) => {
             args.output.print(&tx, || describe_tx(&tx));
@@ -533,7 +587,7 @@ pub(crate) struct HistoryArgs {
 
 pub(crate) async fn history(args: HistoryArgs) -> Result<()> {
     let address = args.keystore.resolve(&args.account)?;
-    let client = connect(&args.rpc.rpc)?;
+    let client = args.keystore.reader(&args.rpc.rpc, Some(&address)).await?;
     let page = client
         .account_history(address.to_string(), Some(args.limit), None)
         .await

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod encoding;
 pub mod genesis;
 pub mod hash;
+pub mod login;
 pub mod market;
 pub mod time;
 pub mod tx;
@@ -32,6 +33,7 @@ pub use genesis::{
     Tariffs, Validator, check_validators,
 };
 pub use hash::{Hash, merkle_root};
+pub use login::LoginChallenge;
 pub use market::{ContractId, OrderId, Side};
 pub use time::{TimeScale, TimeScaleError};
 pub use tx::{

@@ -44,7 +44,7 @@ pub fn is_admin(
 }
 
 /// The token of a `Bearer` authorization (the scheme is case-insensitive).
-fn bearer(header: &str) -> Option<&str> {
+pub(crate) fn bearer(header: &str) -> Option<&str> {
     let header = header.trim();
     let (scheme, token) = header.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

@@ -100,6 +100,13 @@ pub(crate) fn payload_dto(payload: &Payload) -> PayloadDto {
     }
 }
 
+impl From<&Payload> for PayloadDto {
+    /// The API's shape of a payload (what `tx_get` shows and what the dashboard encodes).
+    fn from(payload: &Payload) -> PayloadDto {
+        payload_dto(payload)
+    }
+}
+
 pub(crate) fn validator_dto(validator: &Validator) -> ValidatorDto {
     ValidatorDto {
         name: validator.name.clone(),

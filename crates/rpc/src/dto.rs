@@ -201,6 +201,13 @@ pub struct TxDto {
     pub hash: String,
     /// `"committed"` or `"pending"` (in the mempool).
     pub status: String,
+    /// The kind of payload (`transfer`, `reading`, `place_order`, …), once committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Whether sender, payload and receipt details are withheld: the caller is not a party to
+    /// the transaction (nor the operator).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
     /// Block height, once committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u64>,
@@ -461,8 +468,8 @@ pub struct MarketStatusDto {
 pub struct OrderDto {
     /// Order id.
     pub id: u64,
-    /// Who placed it.
-    pub owner: String,
+    /// Who placed it; `null` in the book for other members' orders.
+    pub owner: Option<String>,
     /// Delivery slot.
     pub slot: u64,
     /// `"bid"` or `"ask"`.
@@ -520,10 +527,26 @@ pub struct ClearingDto {
     pub price: Option<u64>,
     /// Energy matched, mWh.
     pub volume_mwh: u64,
-    /// The trades.
+    /// The trades the caller is a party to (every trade for the operator).
     pub trades: Vec<TradeDto>,
+    /// How many trades the slot produced in all.
+    #[serde(default)]
+    pub trade_count: u64,
     /// The block whose start cleared it.
     pub height: u64,
+}
+
+/// A cleared slot in brief.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearingSummaryDto {
+    /// The slot.
+    pub slot: u64,
+    /// Uniform clearing price, if any.
+    pub price: Option<u64>,
+    /// Energy matched, mWh.
+    pub volume_mwh: u64,
+    /// Number of trades.
+    pub trade_count: u64,
 }
 
 /// A meter reading.
@@ -545,6 +568,42 @@ pub struct ReadingDto {
     pub height: u64,
     /// The transaction.
     pub hash: String,
+    /// When its block was made (chain time, ms).
+    #[serde(default)]
+    pub time_ms: u64,
+    /// Whether it arrived after its slot had ended.
+    #[serde(default)]
+    pub late: bool,
+}
+
+/// One meter's readings as columns (same index, same reading), oldest interval first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterColumnsDto {
+    /// The meter.
+    pub meter: String,
+    /// Interval indexes.
+    pub intervals: Vec<u64>,
+    /// Energy produced, mWh.
+    pub produced_mwh: Vec<u64>,
+    /// Energy consumed, mWh.
+    pub consumed_mwh: Vec<u64>,
+    /// 1 = estimated, 2 = late, 3 = both, 0 = measured and on time.
+    pub flags: Vec<u8>,
+}
+
+/// Readings for charts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterSeriesDto {
+    /// Minutes one interval covers.
+    pub reading_minutes: u32,
+    /// Minutes one slot covers.
+    pub slot_minutes: u32,
+    /// First slot asked for.
+    pub from_slot: u64,
+    /// Last slot asked for.
+    pub to_slot: u64,
+    /// One entry per meter.
+    pub meters: Vec<MeterColumnsDto>,
 }
 
 /// A registered meter.
@@ -556,6 +615,12 @@ pub struct MeterDto {
     pub owner: String,
     /// Whether its readings are accepted.
     pub active: bool,
+    /// The interval of its last reading (shown to its owner and the operator only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_interval: Option<u64>,
+    /// The chain time of the block with its last reading (owner and operator only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reading_ms: Option<u64>,
 }
 
 /// A bilateral contract.
@@ -678,4 +743,81 @@ pub struct CertificatesDto {
     pub held: u64,
     /// Retired (claimed).
     pub retired: u64,
+}
+
+/// A login challenge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeDto {
+    /// The account it is for.
+    pub account: String,
+    /// The random challenge, 64 hex characters (pass it back to `auth_login`).
+    pub challenge: String,
+    /// The exact text to sign with the account's key (UTF-8 bytes, Ed25519).
+    pub text: String,
+    /// Wall-clock ms after which it is no longer accepted.
+    pub expires_ms: u64,
+}
+
+/// A session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionDto {
+    /// The account logged in (empty for the admin token).
+    pub account: String,
+    /// `"member"`, `"operator"`, or `"admin"` (the node's admin token).
+    pub role: String,
+    /// Wall-clock ms when it ends.
+    pub expires_ms: u64,
+    /// The bearer token, when asked for (`session` `"bearer"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// A meter owner as a producer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerDto {
+    /// The account.
+    pub account: String,
+    /// Its meters.
+    pub meters: Vec<String>,
+    /// Energy offered in sell orders for slots in the range, mWh.
+    pub offered_mwh: u64,
+    /// Energy it sold to neighbours (market and contracts), as settled, mWh.
+    pub sold_mwh: u64,
+    /// Energy it produced, as settled, mWh.
+    pub produced_mwh: u64,
+    /// Its lowest ask price in the range, per kWh.
+    pub lowest_ask: Option<u64>,
+    /// Contracts it supplies now.
+    pub active_contracts: u64,
+}
+
+/// An account in brief (operator view).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSummaryDto {
+    /// The address.
+    pub address: String,
+    /// Balance.
+    pub balance: String,
+    /// Reserved for bids and unsettled trades.
+    pub reserved: String,
+    /// Arrears.
+    pub arrears: String,
+    /// Transactions in blocks.
+    pub nonce: u64,
+    /// Its meters.
+    pub meters: Vec<String>,
+    /// `"operator"`, `"issuer"`, `"meter"`, `"member"`.
+    pub role: String,
+}
+
+/// A transaction's status, as a subscription reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxStatusDto {
+    /// The hash.
+    pub hash: String,
+    /// `"pending"`, `"committed"` or `"unknown"` (neither in the mempool nor in a block).
+    pub status: String,
+    /// The transaction, once committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx: Option<TxDto>,
 }

@@ -18,6 +18,12 @@ pub const LIMIT_EXCEEDED: i32 = -32005;
 /// The method is for the node's operator: call it from loopback or with the admin token
 /// (`data.reason` is `admin_only`).
 pub const ADMIN_ONLY: i32 = -32003;
+/// The method reads a member's private data and the caller has no session (`data.reason`
+/// `login_required`) or one that is over (`session_expired`): log in with `auth_login`.
+pub const LOGIN_REQUIRED: i32 = -32002;
+/// The caller's session may not read this account's private data (`data.reason` `forbidden`):
+/// a member sees only their own, the operator everyone's.
+pub const FORBIDDEN: i32 = -32004;
 /// The node is shutting down.
 pub const UNAVAILABLE: i32 = -32010;
 /// The node runs without a peer-to-peer network (`data.reason` is `no_p2p`).
@@ -42,6 +48,44 @@ pub fn admin_only(method: &str) -> ErrorObjectOwned {
              the node's admin token as `Authorization: Bearer <token>`"
         ),
         Some(json!({ "reason": "admin_only" })),
+    )
+}
+
+/// A private read without a (live) session.
+pub fn login_required(what: &str, expired: bool) -> ErrorObjectOwned {
+    let (reason, message) = if expired {
+        (
+            "session_expired",
+            format!("{what}: the session is over (expired or logged out); log in again"),
+        )
+    } else {
+        (
+            "login_required",
+            format!(
+                "{what} answers only a logged-in member or the operator: log in with auth_challenge and auth_login"
+            ),
+        )
+    };
+    ErrorObjectOwned::owned(LOGIN_REQUIRED, message, Some(json!({ "reason": reason })))
+}
+
+/// A private read of another member's data.
+pub fn forbidden(what: &str, account: &primitives::Address) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(
+        FORBIDDEN,
+        format!(
+            "{what}: this session may not read the data of {account} (a member sees only their own; the operator sees everyone's)"
+        ),
+        Some(json!({ "reason": "forbidden" })),
+    )
+}
+
+/// An operator-only read by a member.
+pub fn operator_only(what: &str) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(
+        FORBIDDEN,
+        format!("{what} answers only the operator's session"),
+        Some(json!({ "reason": "forbidden" })),
     )
 }
 

@@ -1,6 +1,7 @@
-//! Plain HTTP endpoints beside JSON-RPC on the same port: `GET /metrics` (Prometheus text) and
-//! `GET /health`.
+//! Plain HTTP endpoints beside JSON-RPC on the same port: the dashboard (`GET /` and its files),
+//! `GET /metrics` (Prometheus text) and `GET /health`.
 
+use crate::assets;
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
 use prometheus_client::registry::Registry;
 use std::{
@@ -56,6 +57,12 @@ where
 
     fn call(&mut self, request: HttpRequest) -> Self::Future {
         let is_get = request.method() == hyper::Method::GET;
+        // A WebSocket upgrade is a GET of `/` too: it goes to JSON-RPC.
+        let upgrade = request.headers().contains_key(hyper::header::UPGRADE);
+        if is_get && !upgrade && !matches!(request.uri().path(), "/metrics" | "/health") {
+            let response = asset_response(&request);
+            return Box::pin(async move { Ok(response) });
+        }
         match (is_get, request.uri().path()) {
             (true, "/metrics") => {
                 let mut text = String::new();
@@ -76,6 +83,40 @@ where
             _ => Box::pin(self.inner.call(request)),
         }
     }
+}
+
+/// The dashboard file at the request's path, 304 when the browser has it, 404 when there is
+/// none.
+fn asset_response(request: &HttpRequest) -> HttpResponse {
+    use hyper::header::{self, HeaderValue};
+    let Some(asset) = assets::find(request.uri().path()) else {
+        return plain(404, "text/plain", format!("no such page: {}\n", request.uri().path()));
+    };
+    let cached = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value == asset.etag);
+    let mut response = if cached {
+        let mut response = HttpResponse::new(HttpBody::empty());
+        *response.status_mut() = hyper::StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        HttpResponse::new(HttpBody::from(asset.body.to_vec()))
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(etag) = HeaderValue::from_str(&asset.etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Ok(policy) = HeaderValue::from_str(assets::content_security_policy()) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
 }
 
 fn plain(status: u16, content_type: &'static str, body: String) -> HttpResponse {

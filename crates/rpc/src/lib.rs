@@ -1,6 +1,7 @@
 //! Joule's JSON-RPC 2.0 API.
 //!
-//! One port serves JSON-RPC over HTTP (POST) and WebSocket (with subscriptions), plus plain
+//! One port serves JSON-RPC over HTTP (POST) and WebSocket (with subscriptions), the web
+//! dashboard (`GET /`, its files embedded in the binary from `dashboard/`), plain
 //! `GET /metrics` (Prometheus text) and `GET /health`. The API is declared once in
 //! [`JouleApi`](api::JouleApiServer): the server implements it over a [`node::NodeHandle`], and
 //! the generated client is what the wallet and the benchmark use. `rpc.discover` returns an
@@ -12,12 +13,19 @@
 //! JSON-RPC error, never a crash.
 //!
 //! The peer methods that change the node (`node_addPeer`, `node_removePeer`,
-//! `node_setBlockedPeers`) are for its operator only: see [`admin`].
+//! `node_setBlockedPeers`) are for its operator only: see [`admin`]. A member's data (readings,
+//! orders, trades, settlements, statements, key figures, history) answers only that member's
+//! session or the operator's: see [`auth`].
+//!
+//! It does not sign anything for anyone: the wallet and the dashboard sign transactions with
+//! the member's key on the member's side and submit the bytes.
 //!
 //! This crate owns the JSON shape of the API ([`dto`]); no core type derives serde.
 
 pub mod admin;
 pub mod api;
+mod assets;
+pub mod auth;
 mod convert;
 pub mod dto;
 pub mod errors;
@@ -26,6 +34,7 @@ mod limits;
 mod market_api;
 pub mod openrpc;
 mod server;
+mod subscriptions;
 
 pub use api::{JouleApiClient, JouleApiServer, RpcResult};
 pub use server::{MAX_HISTORY_PAGE, RpcConfig, RpcServer, rpc_module};

@@ -3,9 +3,11 @@
 
 use crate::{
     api::RpcResult,
+    auth::Caller,
     dto::{
-        BookDto, CertificatesDto, ClearingDto, ContractDto, KpiDto, MarketStatusDto, MeterDto,
-        OrderDto, ReadingDto, SettlementDto, StatementDto, TariffsDto, TradeDto,
+        BookDto, CertificatesDto, ClearingDto, ClearingSummaryDto, ContractDto, KpiDto,
+        MarketStatusDto, MeterColumnsDto, MeterDto, MeterSeriesDto, OrderDto, ProducerDto,
+        ReadingDto, SettlementDto, StatementDto, TariffsDto, TradeDto,
     },
     errors::{internal, invalid_params, limit_exceeded},
 };
@@ -13,19 +15,27 @@ use ledger::{Contract, ContractStatus, Meter, OpenOrder, Outcome, Receipt};
 use market::{book::Trade, settlement::SettlementRecord, statement::key_figures};
 use node::NodeHandle;
 use primitives::{
-    Address, ClearingRule, ContractId, MarketParams, OrderId, Payload, PublicKey, Side, Slot,
-    Tariffs, decode,
+    Address, ClearingRule, ContractId, Height, MarketParams, OrderId, Payload, PublicKey, Side,
+    Slot, Tariffs, decode,
 };
+use std::collections::{BTreeMap, HashMap};
 use store::Reader;
 
 /// Most slots one statement, trade list or key-figure query may span.
 pub(crate) const MAX_SLOT_SPAN: u64 = 100_000;
 
-fn reader(node: &NodeHandle) -> RpcResult<Reader> {
+/// Most slots one `market_clearings` call may span.
+pub(crate) const MAX_CLEARINGS_SPAN: u64 = 10_000;
+
+/// Most readings per meter that one readings query looks at (a week of one-minute readings is
+/// 10,080).
+pub(crate) const MAX_READINGS_PER_METER: usize = 20_000;
+
+pub(crate) fn reader(node: &NodeHandle) -> RpcResult<Reader> {
     node.store().read().map_err(internal)
 }
 
-fn address(text: &str) -> RpcResult<Address> {
+pub(crate) fn address(text: &str) -> RpcResult<Address> {
     text.parse().map_err(|error| invalid_params(format!("address: {error}")))
 }
 
@@ -108,10 +118,10 @@ pub(crate) fn status(node: &NodeHandle) -> RpcResult<MarketStatusDto> {
     })
 }
 
-fn open_order_dto(slot: Slot, id: OrderId, order: &OpenOrder) -> OrderDto {
+fn open_order_dto(slot: Slot, id: OrderId, order: &OpenOrder, caller: &Caller) -> OrderDto {
     OrderDto {
         id: id.0,
-        owner: order.owner.to_string(),
+        owner: caller.may_read(&order.owner).then(|| order.owner.to_string()),
         slot: slot.0,
         side: side_name(order.side),
         energy_mwh: order.energy.0,
@@ -131,13 +141,13 @@ fn open_orders(reader: &Reader, slot: Slot) -> RpcResult<Vec<(OrderId, OpenOrder
         .collect())
 }
 
-pub(crate) fn book(node: &NodeHandle, slot: u64) -> RpcResult<BookDto> {
+pub(crate) fn book(node: &NodeHandle, caller: &Caller, slot: u64) -> RpcResult<BookDto> {
     let reader = reader(node)?;
     let slot = Slot(slot);
     let mut bids = Vec::new();
     let mut asks = Vec::new();
     for (id, order) in open_orders(&reader, slot)? {
-        let dto = open_order_dto(slot, id, &order);
+        let dto = open_order_dto(slot, id, &order, caller);
         match order.side {
             Side::Bid => bids.push(dto),
             Side::Ask => asks.push(dto),
@@ -153,7 +163,7 @@ pub(crate) fn book(node: &NodeHandle, slot: u64) -> RpcResult<BookDto> {
     })
 }
 
-fn trade_dto(slot: Slot, trade: &Trade) -> TradeDto {
+pub(crate) fn trade_dto(slot: Slot, trade: &Trade) -> TradeDto {
     TradeDto {
         slot: slot.0,
         bid: trade.bid.0,
@@ -165,22 +175,72 @@ fn trade_dto(slot: Slot, trade: &Trade) -> TradeDto {
     }
 }
 
-pub(crate) fn clearing(node: &NodeHandle, slot: u64) -> RpcResult<Option<ClearingDto>> {
-    let reader = reader(node)?;
-    let slot = Slot(slot);
-    Ok(reader.clearing(slot).map_err(internal)?.map(|record| ClearingDto {
+/// A clearing as `caller` may see it: price and volume, and the trades it is a party to.
+pub(crate) fn clearing_dto(
+    slot: Slot,
+    record: &store::ClearingRecord,
+    caller: &Caller,
+) -> ClearingDto {
+    ClearingDto {
         slot: slot.0,
         price: record.price.map(|price| price.0),
         volume_mwh: record.volume.0,
-        trades: record.trades.iter().map(|trade| trade_dto(slot, trade)).collect(),
+        trades: record
+            .trades
+            .iter()
+            .filter(|trade| caller.may_read(&trade.buyer) || caller.may_read(&trade.seller))
+            .map(|trade| trade_dto(slot, trade))
+            .collect(),
+        trade_count: record.trades.len() as u64,
         height: record.height.0,
-    }))
+    }
+}
+
+pub(crate) fn clearing(
+    node: &NodeHandle,
+    caller: &Caller,
+    slot: u64,
+) -> RpcResult<Option<ClearingDto>> {
+    let reader = reader(node)?;
+    let slot = Slot(slot);
+    Ok(reader.clearing(slot).map_err(internal)?.map(|record| clearing_dto(slot, &record, caller)))
+}
+
+pub(crate) fn clearings(
+    node: &NodeHandle,
+    from: u64,
+    to: u64,
+) -> RpcResult<Vec<ClearingSummaryDto>> {
+    slot_range(Some(from), Some(to))?;
+    if to - from >= MAX_CLEARINGS_SPAN {
+        return Err(limit_exceeded(format!(
+            "market_clearings spans at most {MAX_CLEARINGS_SPAN} slots"
+        )));
+    }
+    let reader = reader(node)?;
+    let mut out = Vec::new();
+    for slot in from..=to {
+        if let Some(record) = reader.clearing(Slot(slot)).map_err(internal)? {
+            out.push(ClearingSummaryDto {
+                slot,
+                price: record.price.map(|price| price.0),
+                volume_mwh: record.volume.0,
+                trade_count: record.trades.len() as u64,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The account's orders from its history: open ones from the state, closed ones with what they
 /// matched.
-pub(crate) fn orders(node: &NodeHandle, account: &str) -> RpcResult<Vec<OrderDto>> {
+pub(crate) fn orders(
+    node: &NodeHandle,
+    caller: &Caller,
+    account: &str,
+) -> RpcResult<Vec<OrderDto>> {
     let account = address(account)?;
+    caller.require_read(&account, "market_orders")?;
     let reader = reader(node)?;
     let history = reader.history(&account, None, 1_000).map_err(internal)?;
     let mut cancelled = Vec::new();
@@ -227,7 +287,7 @@ pub(crate) fn orders(node: &NodeHandle, account: &str) -> RpcResult<Vec<OrderDto
         };
         out.push(OrderDto {
             id: id.0,
-            owner: account.to_string(),
+            owner: Some(account.to_string()),
             slot: slot.0,
             side: side_name(side),
             energy_mwh: energy.0,
@@ -259,11 +319,13 @@ fn bounded_range(from: u64, to: u64) -> RpcResult<std::ops::RangeInclusive<Slot>
 
 pub(crate) fn trades(
     node: &NodeHandle,
+    caller: &Caller,
     account: &str,
     from: Option<u64>,
     to: Option<u64>,
 ) -> RpcResult<Vec<TradeDto>> {
     let account = address(account)?;
+    caller.require_read(&account, "market_trades")?;
     let reader = reader(node)?;
     Ok(reader
         .account_trades(&account, slot_range(from, to)?)
@@ -273,7 +335,7 @@ pub(crate) fn trades(
         .collect())
 }
 
-fn meters(reader: &Reader) -> RpcResult<Vec<(Address, Meter)>> {
+pub(crate) fn meters(reader: &Reader) -> RpcResult<Vec<(Address, Meter)>> {
     Ok(reader
         .state_values::<Meter>(&ledger::keys::meters_prefix())
         .map_err(internal)?
@@ -282,23 +344,158 @@ fn meters(reader: &Reader) -> RpcResult<Vec<(Address, Meter)>> {
         .collect())
 }
 
-pub(crate) fn meter_list(node: &NodeHandle, owner: Option<String>) -> RpcResult<Vec<MeterDto>> {
+pub(crate) fn meter_list(
+    node: &NodeHandle,
+    caller: &Caller,
+    owner: Option<String>,
+) -> RpcResult<Vec<MeterDto>> {
     let owner = owner.as_deref().map(address).transpose()?;
     let reader = reader(node)?;
-    Ok(meters(&reader)?
-        .into_iter()
-        .filter(|(_, meter)| owner.is_none_or(|owner| meter.owner == owner))
-        .map(|(address, meter)| MeterDto {
+    let params = node.chain_config().market.clone();
+    let mut out = Vec::new();
+    for (address, meter) in meters(&reader)? {
+        if owner.is_some_and(|owner| meter.owner != owner) {
+            continue;
+        }
+        let last = if caller.may_read(&meter.owner) {
+            collect_readings(&reader, &params, &address, None, 1)?.into_iter().next()
+        } else {
+            None
+        };
+        out.push(MeterDto {
             meter: address.to_string(),
             owner: meter.owner.to_string(),
             active: meter.active,
-        })
-        .collect())
+            last_interval: last.as_ref().map(|reading| reading.interval),
+            last_reading_ms: last.as_ref().map(|reading| reading.time_ms),
+        });
+    }
+    Ok(out)
 }
 
-/// Readings of a meter, or of every meter of an owner, newest first (at most 1,000 per meter).
+/// One committed reading.
+#[derive(Clone, Debug)]
+pub(crate) struct Reading {
+    pub(crate) meter: Address,
+    pub(crate) interval: u64,
+    pub(crate) slot: Slot,
+    pub(crate) produced: u64,
+    pub(crate) consumed: u64,
+    pub(crate) estimated: bool,
+    pub(crate) height: u64,
+    pub(crate) hash: primitives::TxHash,
+    pub(crate) time_ms: u64,
+    pub(crate) late: bool,
+}
+
+impl Reading {
+    pub(crate) fn dto(&self) -> ReadingDto {
+        ReadingDto {
+            meter: self.meter.to_string(),
+            interval: self.interval,
+            slot: self.slot.0,
+            produced_mwh: self.produced,
+            consumed_mwh: self.consumed,
+            estimated: self.estimated,
+            height: self.height,
+            hash: self.hash.to_string(),
+            time_ms: self.time_ms,
+            late: self.late,
+        }
+    }
+}
+
+/// A committed reading transaction as a [`Reading`], if it is a successful reading. It is late
+/// when its block came more than one slot length after its interval ended (it was still
+/// accepted, until the settlement deadline).
+pub(crate) fn reading_of(
+    params: &MarketParams,
+    tx: &primitives::SignedTransaction,
+    receipt: &Receipt,
+    height: u64,
+    time_ms: u64,
+) -> Option<Reading> {
+    let Payload::Reading { interval, produced, consumed, estimated } = tx.tx.payload else {
+        return None;
+    };
+    if !receipt.is_success() {
+        return None;
+    }
+    let slot = params.interval_slot(interval);
+    Some(Reading {
+        meter: tx.tx.sender,
+        interval,
+        slot,
+        produced: produced.0,
+        consumed: consumed.0,
+        estimated,
+        height,
+        hash: tx.hash(),
+        time_ms,
+        late: time_ms > params.interval_end(interval).0.saturating_add(params.slot_ms()),
+    })
+}
+
+/// The meter's readings in `range` (all when `None`), newest block first, looking at no more
+/// than `limit` of its transactions.
+pub(crate) fn collect_readings(
+    reader: &Reader,
+    params: &MarketParams,
+    meter: &Address,
+    range: Option<&std::ops::RangeInclusive<Slot>>,
+    limit: usize,
+) -> RpcResult<Vec<Reading>> {
+    let mut out = Vec::new();
+    // Consecutive entries share blocks: read each block's receipts and time once.
+    let mut block: Option<(Height, Vec<Receipt>, u64)> = None;
+    for entry in reader.history(meter, None, limit).map_err(internal)? {
+        let Some(tx) = reader.transaction_at(entry.height, entry.index).map_err(internal)? else {
+            continue;
+        };
+        if tx.tx.sender != *meter || !matches!(tx.tx.payload, Payload::Reading { .. }) {
+            continue;
+        }
+        if block.as_ref().is_none_or(|(height, _, _)| *height != entry.height) {
+            let receipts = reader.receipts(entry.height).map_err(internal)?.unwrap_or_default();
+            let time = reader
+                .header(entry.height)
+                .map_err(internal)?
+                .map_or(0, |header| header.timestamp.0);
+            block = Some((entry.height, receipts, time));
+        }
+        let Some((_, receipts, time)) = &block else { continue };
+        // Newest first, and a reading is committed only after its interval: once blocks are
+        // older than the range's first slot, nothing further can be in the range.
+        if let Some(range) = range
+            && *time < params.slot_start(*range.start()).0
+        {
+            break;
+        }
+        let Some(receipt) = receipts.get(entry.index as usize) else { continue };
+        if let Some(reading) = reading_of(params, &tx, receipt, entry.height.0, *time)
+            && range.is_none_or(|range| range.contains(&reading.slot))
+        {
+            out.push(reading);
+        }
+    }
+    Ok(out)
+}
+
+/// The meters `who` names (a meter, or every meter of an owner) and the owner whose data they
+/// are.
+fn meters_of(reader: &Reader, who: Address) -> RpcResult<(Address, Vec<Address>)> {
+    let all = meters(reader)?;
+    if let Some((meter, record)) = all.iter().find(|(meter, _)| *meter == who) {
+        return Ok((record.owner, vec![*meter]));
+    }
+    Ok((who, all.iter().filter(|(_, meter)| meter.owner == who).map(|(meter, _)| *meter).collect()))
+}
+
+/// Readings of a meter, or of every meter of an owner, newest first (at most
+/// [`MAX_READINGS_PER_METER`] per meter).
 pub(crate) fn readings(
     node: &NodeHandle,
+    caller: &Caller,
     who: &str,
     from: Option<u64>,
     to: Option<u64>,
@@ -306,46 +503,74 @@ pub(crate) fn readings(
     let who = address(who)?;
     let range = slot_range(from, to)?;
     let reader = reader(node)?;
-    let all = meters(&reader)?;
-    let targets: Vec<Address> = if all.iter().any(|(meter, _)| *meter == who) {
-        vec![who]
-    } else {
-        all.iter().filter(|(_, meter)| meter.owner == who).map(|(meter, _)| *meter).collect()
-    };
+    let (owner, targets) = meters_of(&reader, who)?;
+    caller.require_read(&owner, "meter_readings")?;
     let params = node.chain_config().market.clone();
     let mut out = Vec::new();
     for meter in targets {
-        for entry in reader.history(&meter, None, 1_000).map_err(internal)? {
-            let Some(record) = reader.transaction(&entry.tx_hash).map_err(internal)? else {
-                continue;
-            };
-            if record.tx.tx.sender != meter || !record.receipt.is_success() {
-                continue;
-            }
-            if let Payload::Reading { interval, produced, consumed, estimated } =
-                record.tx.tx.payload
-            {
-                let slot = params.interval_slot(interval);
-                if range.contains(&slot) {
-                    out.push(ReadingDto {
-                        meter: meter.to_string(),
-                        interval,
-                        slot: slot.0,
-                        produced_mwh: produced.0,
-                        consumed_mwh: consumed.0,
-                        estimated,
-                        height: record.height.0,
-                        hash: entry.tx_hash.to_string(),
-                    });
-                }
-            }
+        for reading in
+            collect_readings(&reader, &params, &meter, Some(&range), MAX_READINGS_PER_METER)?
+        {
+            out.push(reading.dto());
         }
     }
     Ok(out)
 }
 
-pub(crate) fn contracts(node: &NodeHandle, account: Option<String>) -> RpcResult<Vec<ContractDto>> {
+/// The same readings as columns, oldest interval first, for charts.
+pub(crate) fn series(
+    node: &NodeHandle,
+    caller: &Caller,
+    who: &str,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> RpcResult<MeterSeriesDto> {
+    let who = address(who)?;
+    let params = node.chain_config().market.clone();
+    let head_slot = params.slot_of(node.head().header.timestamp).0;
+    let to = to.unwrap_or(head_slot);
+    let from = from.unwrap_or_else(|| to.saturating_sub(96));
+    let reader = reader(node)?;
+    let (owner, targets) = meters_of(&reader, who)?;
+    caller.require_read(&owner, "meter_series")?;
+    let range = bounded_range(from, to)?;
+    let mut meters = Vec::new();
+    for meter in targets {
+        let mut readings =
+            collect_readings(&reader, &params, &meter, Some(&range), MAX_READINGS_PER_METER)?;
+        readings.sort_by_key(|reading| reading.interval);
+        meters.push(MeterColumnsDto {
+            meter: meter.to_string(),
+            intervals: readings.iter().map(|reading| reading.interval).collect(),
+            produced_mwh: readings.iter().map(|reading| reading.produced).collect(),
+            consumed_mwh: readings.iter().map(|reading| reading.consumed).collect(),
+            flags: readings
+                .iter()
+                .map(|reading| u8::from(reading.estimated) | (u8::from(reading.late) << 1))
+                .collect(),
+        });
+    }
+    Ok(MeterSeriesDto {
+        reading_minutes: params.reading_minutes,
+        slot_minutes: params.slot_minutes,
+        from_slot: from,
+        to_slot: to,
+        meters,
+    })
+}
+
+pub(crate) fn contracts(
+    node: &NodeHandle,
+    caller: &Caller,
+    account: Option<String>,
+) -> RpcResult<Vec<ContractDto>> {
     let account = account.as_deref().map(address).transpose()?;
+    match account {
+        Some(account) => caller.require_read(&account, "contract_list")?,
+        None => caller.require_session("contract_list")?,
+    }
+    // A member who names no party sees their own contracts.
+    let account = account.or_else(|| (!caller.sees_all()).then(|| caller.account()).flatten());
     let reader = reader(node)?;
     Ok(reader
         .state_values::<Contract>(&ledger::keys::contracts_prefix())
@@ -421,10 +646,12 @@ pub(crate) fn settlement_dto(record: &SettlementRecord, community: bool) -> Sett
 
 pub(crate) fn settlement(
     node: &NodeHandle,
+    caller: &Caller,
     account: &str,
     slot: u64,
 ) -> RpcResult<Option<SettlementDto>> {
     if account == "community" {
+        caller.require_session("settlement_get of the community")?;
         let reader = reader(node)?;
         return Ok(reader
             .community(Slot(slot)..=Slot(slot))
@@ -433,6 +660,7 @@ pub(crate) fn settlement(
             .map(|record| settlement_dto(record, true)));
     }
     let account = address(account)?;
+    caller.require_read(&account, "settlement_get")?;
     let reader = reader(node)?;
     Ok(reader
         .settlements(&account, Slot(slot)..=Slot(slot))
@@ -481,12 +709,14 @@ fn csv_line(record: &SettlementRecord, label: &str) -> String {
 
 pub(crate) fn statement(
     node: &NodeHandle,
+    caller: &Caller,
     account: &str,
     from: u64,
     to: u64,
     format: Option<String>,
 ) -> RpcResult<StatementDto> {
     let account = address(account)?;
+    caller.require_read(&account, "statement")?;
     let range = bounded_range(from, to)?;
     let csv = match format.as_deref() {
         None | Some("json") => false,
@@ -523,10 +753,16 @@ pub(crate) fn statement(
 
 pub(crate) fn kpi(
     node: &NodeHandle,
+    caller: &Caller,
     scope: &str,
     from: Option<u64>,
     to: Option<u64>,
 ) -> RpcResult<KpiDto> {
+    if scope == "community" {
+        caller.require_session("kpi of the community")?;
+    } else {
+        caller.require_read(&address(scope)?, "kpi")?;
+    }
     let reader = reader(node)?;
     let head_slot = node.chain_config().market.slot_of(node.head().header.timestamp).0;
     let to = to.unwrap_or(head_slot);
@@ -563,4 +799,65 @@ pub(crate) fn certificates(node: &NodeHandle, account: &str) -> RpcResult<Certif
         held: held.certificates,
         retired: held.retired,
     })
+}
+
+/// Every meter owner with what they offered, sold and produced in a slot range.
+pub(crate) fn producers(
+    node: &NodeHandle,
+    caller: &Caller,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> RpcResult<Vec<ProducerDto>> {
+    caller.require_session("market_producers")?;
+    let params = node.chain_config().market.clone();
+    let head_slot = params.slot_of(node.head().header.timestamp).0;
+    let to = to.unwrap_or(head_slot.saturating_add(4));
+    let from = from.unwrap_or_else(|| to.saturating_sub(96));
+    let range = bounded_range(from, to)?;
+    let reader = reader(node)?;
+    let mut owners: BTreeMap<Address, Vec<Address>> = BTreeMap::new();
+    for (meter, record) in meters(&reader)? {
+        if record.active {
+            owners.entry(record.owner).or_default().push(meter);
+        }
+    }
+    let mut supplying: HashMap<Address, u64> = HashMap::new();
+    for (_, contract) in
+        reader.state_values::<Contract>(&ledger::keys::contracts_prefix()).map_err(internal)?
+    {
+        if contract.status == ContractStatus::Active && contract.last_slot.0 >= head_slot {
+            *supplying.entry(contract.prosumer).or_default() += 1;
+        }
+    }
+    let mut out = Vec::new();
+    for (owner, meters) in owners {
+        let mut offered = 0u64;
+        let mut lowest: Option<u64> = None;
+        for entry in reader.history(&owner, None, 1_000).map_err(internal)? {
+            let Some(tx) = reader.transaction_at(entry.height, entry.index).map_err(internal)?
+            else {
+                continue;
+            };
+            if let Payload::PlaceOrder { slot, side: Side::Ask, energy, price } = tx.tx.payload
+                && tx.tx.sender == owner
+                && range.contains(&slot)
+            {
+                offered = offered.saturating_add(energy.0);
+                lowest = Some(lowest.map_or(price.0, |low| low.min(price.0)));
+            }
+        }
+        let records = reader.settlements(&owner, range.clone()).map_err(internal)?;
+        let total = sum_records(owner, &records);
+        out.push(ProducerDto {
+            account: owner.to_string(),
+            meters: meters.iter().map(ToString::to_string).collect(),
+            offered_mwh: offered,
+            sold_mwh: total.market_sold.0.saturating_add(total.contract_sold.0),
+            produced_mwh: total.produced.0,
+            lowest_ask: lowest,
+            active_contracts: supplying.get(&owner).copied().unwrap_or(0),
+        });
+    }
+    out.sort_by_key(|producer| std::cmp::Reverse(producer.produced_mwh));
+    Ok(out)
 }

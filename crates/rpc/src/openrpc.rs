@@ -53,7 +53,9 @@ fn errors() -> Value {
     json!([
         { "code": -32000, "message": "transaction rejected; data.reason says why (bad_signature, wrong_chain, malformed, too_large, nonce_used, nonce_taken, nonce_too_far_ahead, duplicate, insufficient_balance, zero_amount, not_issuer, fiat_ref_used, …)" },
         { "code": -32001, "message": "try later: mempool_full or sender_full" },
+        { "code": -32002, "message": "a private method called without a live session: data.reason login_required (log in with auth_challenge and auth_login) or session_expired" },
         { "code": -32003, "message": "admin method called by someone who is not an admin (data.reason admin_only): call it from loopback or send Authorization: Bearer <admin token>" },
+        { "code": -32004, "message": "the session may not read this account's data (data.reason forbidden): a member sees only their own, the operator everyone's" },
         { "code": -32005, "message": "a limit of the API was exceeded (batch length, page size)" },
         { "code": -32010, "message": "the node is shutting down" },
         { "code": -32011, "message": "the node runs without a peer-to-peer network (data.reason no_p2p)" },
@@ -62,9 +64,131 @@ fn errors() -> Value {
     ])
 }
 
+fn private(summary: &str) -> String {
+    format!(
+        "Private (a session of the account concerned, the operator, or the admin token): {summary}"
+    )
+}
+
+fn subscription(name: &str, notification: &str, summary: &str, params: Vec<Value>) -> Value {
+    json!({
+        "name": name,
+        "summary": format!("WebSocket only: {summary} Notifications are `{notification}`."),
+        "params": params,
+        "result": { "name": "subscription", "schema": string("subscription id") }
+    })
+}
+
+fn unsubscribe(name: &str, of: &str) -> Value {
+    json!({
+        "name": name,
+        "summary": format!("Cancels a {of} subscription."),
+        "params": [param("subscription", true, string("subscription id"))],
+        "result": { "name": "cancelled", "schema": { "type": "boolean" } }
+    })
+}
+
+/// The login, session and dashboard methods.
+fn session_methods() -> Vec<Value> {
+    vec![
+        json!({
+            "name": "auth_challenge",
+            "summary": "A login challenge for an account: {account, challenge, text, expires_ms}. Sign the UTF-8 bytes of `text` with the account's Ed25519 key and pass the signature to auth_login within five minutes.",
+            "params": [param("account", true, address())],
+            "result": { "name": "challenge", "schema": { "type": "object" } }
+        }),
+        json!({
+            "name": "auth_login",
+            "summary": "Opens a session for a signed challenge: {account, role (member or operator), expires_ms, token}. session \"cookie\" (default, HTTP only) sets the HttpOnly joule_session and the joule_csrf cookies; \"bearer\" returns `token` for Authorization: Bearer. A POST authenticated by the cookie must send the joule_csrf value as X-Joule-Csrf.",
+            "params": [
+                param("account", true, address()),
+                param("challenge", true, string("the challenge, hex")),
+                param("signature", true, string("Ed25519 signature of the challenge text, 128 hex characters")),
+                param("session", false, json!({ "enum": ["cookie", "bearer"] }))
+            ],
+            "result": { "name": "session", "schema": { "type": "object" } }
+        }),
+        json!({
+            "name": "auth_logout",
+            "summary": "Ends the caller's session (and clears its cookies); true if there was one.",
+            "params": [],
+            "result": { "name": "ended", "schema": { "type": "boolean" } }
+        }),
+        json!({
+            "name": "auth_session",
+            "summary": "The caller's session {account, role, expires_ms}, role admin for the node's admin token; null without one.",
+            "params": [],
+            "result": { "name": "session", "schema": { "type": ["object", "null"] } }
+        }),
+        json!({
+            "name": "meter_series",
+            "summary": private("a meter's or an owner's readings as columns for charts: {reading_minutes, slot_minutes, from_slot, to_slot, meters: [{meter, intervals, produced_mwh, consumed_mwh, flags}]}, oldest first, flags 1 = estimated, 2 = late (committed more than one slot length after its interval ended); default range: the last 96 slots; at most 20,000 readings per meter.").as_str(),
+            "params": [param("meter_or_owner", true, address()), param("from_slot", false, slot()), param("to_slot", false, slot())],
+            "result": { "name": "series", "schema": { "type": "object" } }
+        }),
+        json!({
+            "name": "market_clearings",
+            "summary": "Price, volume and trade count of every cleared slot in a range of at most 10,000 slots: [{slot, price, volume_mwh, trade_count}].",
+            "params": [param("from_slot", true, slot()), param("to_slot", true, slot())],
+            "result": { "name": "clearings", "schema": { "type": "array" } }
+        }),
+        json!({
+            "name": "market_producers",
+            "summary": "For any session: every owner of an active meter with the energy offered in sell orders, sold to neighbours and produced (as settled) over a slot range, the lowest ask and the contracts it supplies: [{account, meters, offered_mwh, sold_mwh, produced_mwh, lowest_ask, active_contracts}].",
+            "params": [param("from_slot", false, slot()), param("to_slot", false, slot())],
+            "result": { "name": "producers", "schema": { "type": "array" } }
+        }),
+        json!({
+            "name": "account_list",
+            "summary": "Operator only: every account in the state: [{address, balance, reserved, arrears, nonce, meters, role}].",
+            "params": [],
+            "result": { "name": "accounts", "schema": { "type": "array" } }
+        }),
+        subscription(
+            "market_subscribeClearings",
+            "market_cleared",
+            "a notification per cleared slot, shaped like market_clearing (trades only the subscriber's, every trade for the operator).",
+            vec![],
+        ),
+        unsubscribe("market_unsubscribeClearings", "market_subscribeClearings"),
+        subscription(
+            "market_subscribeTrades",
+            "market_trade",
+            &private("a notification per new trade of the account (default: the session's)."),
+            vec![param("account", false, address())],
+        ),
+        unsubscribe("market_unsubscribeTrades", "market_subscribeTrades"),
+        subscription(
+            "meter_subscribeReadings",
+            "meter_reading",
+            &private(
+                "a notification per new reading of the account's meters (default: the session's), shaped like meter_readings' entries.",
+            ),
+            vec![param("account", false, address())],
+        ),
+        unsubscribe("meter_unsubscribeReadings", "meter_subscribeReadings"),
+        subscription(
+            "settlement_subscribe",
+            "settlement",
+            &private(
+                "a notification per new settlement record of the account (default: the session's), shaped like settlement_get.",
+            ),
+            vec![param("account", false, address())],
+        ),
+        unsubscribe("settlement_unsubscribe", "settlement_subscribe"),
+        subscription(
+            "tx_subscribeStatus",
+            "tx_status",
+            "a transaction's status {hash, status: pending | unknown | committed, tx}: first where it is now, then committed with the transaction (as tx_get shows it to the caller), after which the subscription ends.",
+            vec![param("hash", true, string("transaction hash"))],
+        ),
+        unsubscribe("tx_unsubscribeStatus", "tx_subscribeStatus"),
+    ]
+}
+
 /// The document.
 pub fn document() -> Value {
-    let methods = vec![
+    let mut methods = vec![
         json!({
             "name": "chain_head",
             "summary": "The last committed block.",
@@ -116,7 +240,7 @@ pub fn document() -> Value {
         }),
         json!({
             "name": "tx_get",
-            "summary": "A transaction: status (committed or pending), block height and index, sender, nonce, payload and receipt; null if unknown.",
+            "summary": "A transaction: status (committed or pending), kind, block height and index, sender, nonce, payload and receipt; null if unknown. Sender, nonce, payload and receipt details only for a party to it (sender, recipient, the owner of a sending meter, a contract's parties) or the operator: anyone else gets hidden: true.",
             "params": [param("hash", true, string("transaction hash"))],
             "result": { "name": "tx", "schema": { "type": ["object", "null"] } }
         }),
@@ -130,7 +254,7 @@ pub fn document() -> Value {
         }),
         json!({
             "name": "account_history",
-            "summary": "Transactions that touched an account, newest first, in pages; pass the returned `next` as `before` for the next page.",
+            "summary": "Private: transactions that touched an account, newest first, in pages; pass the returned `next` as `before` for the next page.",
             "params": [
                 param("address", true, address()),
                 param("limit", false, json!({ "type": "integer", "minimum": 1, "maximum": crate::MAX_HISTORY_PAGE, "default": 50 })),
@@ -184,55 +308,55 @@ pub fn document() -> Value {
         }),
         json!({
             "name": "market_book",
-            "summary": "A slot's open orders: bids best price first, asks best price first, ties by arrival. Energies in mWh, prices in tokens per kWh.",
+            "summary": "A slot's open orders (owner null unless the order is the caller's; every owner for the operator): bids best price first, asks best price first, ties by arrival. Energies in mWh, prices in tokens per kWh.",
             "params": [param("slot", true, slot())],
             "result": { "name": "book", "schema": { "type": "object" } }
         }),
         json!({
             "name": "market_clearing",
-            "summary": "What a slot's gate closure produced: {slot, price, volume_mwh, trades, height}; null before it.",
+            "summary": "What a slot's gate closure produced: {slot, price, volume_mwh, trades, trade_count, height}, trades only those the caller is a party to (all for the operator); null before it.",
             "params": [param("slot", true, slot())],
             "result": { "name": "clearing", "schema": { "type": ["object", "null"] } }
         }),
         json!({
             "name": "market_orders",
-            "summary": "An account's orders from its latest 1,000 transactions, with status open, matched, partly_matched, expired or cancelled.",
+            "summary": "Private: an account's orders from its latest 1,000 transactions, with status open, matched, partly_matched, expired or cancelled.",
             "params": [param("account", true, address())],
             "result": { "name": "orders", "schema": { "type": "array" } }
         }),
         json!({
             "name": "market_trades",
-            "summary": "An account's trades, optionally within a slot range.",
+            "summary": "Private: an account's trades, optionally within a slot range.",
             "params": [param("account", true, address()), param("from_slot", false, slot()), param("to_slot", false, slot())],
             "result": { "name": "trades", "schema": { "type": "array" } }
         }),
         json!({
             "name": "meter_list",
-            "summary": "Registered meters, optionally of one owner.",
+            "summary": "Registered meters, optionally of one owner: [{meter, owner, active, last_interval, last_reading_ms}], the last two only of the caller's own meters (all for the operator).",
             "params": [param("owner", false, address())],
             "result": { "name": "meters", "schema": { "type": "array" } }
         }),
         json!({
             "name": "meter_readings",
-            "summary": "Readings of a meter, or of every meter of an owner (latest 1,000 per meter), optionally within a slot range.",
+            "summary": "Private: readings of a meter, or of every meter of an owner (latest 1,000 per meter), optionally within a slot range.",
             "params": [param("meter_or_owner", true, address()), param("from_slot", false, slot()), param("to_slot", false, slot())],
             "result": { "name": "readings", "schema": { "type": "array" } }
         }),
         json!({
             "name": "contract_list",
-            "summary": "Bilateral contracts, optionally of one party.",
+            "summary": "Private: bilateral contracts of one party; without one, the caller's own (every contract for the operator).",
             "params": [param("account", false, address())],
             "result": { "name": "contracts", "schema": { "type": "array" } }
         }),
         json!({
             "name": "settlement_get",
-            "summary": "An account's settlement record of a slot: energy imported and exported, bought and sold by contract and in the market, bought from and sold to the grid, every payment, grid fees and arrears; null if none.",
+            "summary": "Private: an account's settlement record of a slot: energy imported and exported, bought and sold by contract and in the market, bought from and sold to the grid, every payment, grid fees and arrears; null if none.",
             "params": [param("account", true, address()), param("slot", true, slot())],
             "result": { "name": "settlement", "schema": { "type": ["object", "null"] } }
         }),
         json!({
             "name": "statement",
-            "summary": "An account's settlement records over a slot range with their sums; format \"csv\" adds the same as CSV.",
+            "summary": "Private: an account's settlement records over a slot range with their sums; format \"csv\" adds the same as CSV.",
             "params": [
                 param("account", true, address()),
                 param("from_slot", true, slot()),
@@ -243,7 +367,7 @@ pub fn document() -> Value {
         }),
         json!({
             "name": "kpi",
-            "summary": "Self-sufficiency, self-consumption and savings against a grid-only bill, of an account or of \"community\", over a slot range (default: the last 96 slots).",
+            "summary": "Private (community: any session): self-sufficiency, self-consumption and savings against a grid-only bill, of an account or of \"community\", over a slot range (default: the last 96 slots).",
             "params": [param("scope", true, string("an address or \"community\"")), param("from_slot", false, slot()), param("to_slot", false, slot())],
             "result": { "name": "kpi", "schema": { "type": "object" } }
         }),
@@ -272,6 +396,7 @@ pub fn document() -> Value {
             "result": { "name": "document", "schema": { "type": "object" } }
         }),
     ];
+    methods.extend(session_methods());
     json!({
         "openrpc": "1.2.6",
         "info": {

@@ -3,12 +3,18 @@
 use crate::{
     admin::{self, AdminAccess, require_admin},
     api::{JouleApiServer, RpcResult},
+    auth::{
+        CSRF_HEADER, Caller, Credentials, ResponseCookies, Sessions, clear_cookies, credentials,
+        login_error, same_origin, session_cookies, wall_ms,
+    },
     convert::{account_dto, block_dto, head_dto, payload_dto, receipt_dto, validator_dto},
     dto::{
-        AccountDto, BlockDto, BlockId, BookDto, CertificatesDto, ClearingDto, ContractDto, HeadDto,
-        HistoryCursor, HistoryDto, HistoryEntryDto, KpiDto, MarketStatusDto, MeterDto, OrderDto,
-        P2pDto, PeerDto, ReadingDto, SettlementDto, StatementDto, StatusDto, SubmitErrorDto,
-        SubmitResultDto, SupplyDto, TradeDto, TxDto, UpcomingValidatorsDto, ValidatorsDto,
+        AccountDto, AccountSummaryDto, BlockDto, BlockId, BookDto, CertificatesDto, ChallengeDto,
+        ClearingDto, ClearingSummaryDto, ContractDto, HeadDto, HistoryCursor, HistoryDto,
+        HistoryEntryDto, KpiDto, MarketStatusDto, MeterDto, MeterSeriesDto, OrderDto, P2pDto,
+        PeerDto, ProducerDto, ReadingDto, SessionDto, SettlementDto, StatementDto, StatusDto,
+        SubmitErrorDto, SubmitResultDto, SupplyDto, TradeDto, TxDto, UpcomingValidatorsDto,
+        ValidatorsDto,
     },
     errors::{
         self, internal, invalid_params, invalid_params_because, limit_exceeded, no_p2p,
@@ -17,6 +23,7 @@ use crate::{
     http::PlainHttpLayer,
     limits::ConnectionCaps,
     market_api as market, openrpc,
+    subscriptions::{self, Private},
 };
 use jsonrpsee::{
     Extensions, PendingSubscriptionSink, RpcModule,
@@ -28,7 +35,7 @@ use jsonrpsee::{
 };
 use node::{NodeHandle, PeerId, SubmitError};
 use primitives::{
-    Address, BlockHash, EngineKind, Hash, Height, TxHash, TxRejection, tx::MAX_TX_BYTES,
+    Address, BlockHash, EngineKind, Hash, Height, Signature, TxHash, TxRejection, tx::MAX_TX_BYTES,
 };
 use prometheus_client::registry::Registry;
 use std::{
@@ -66,8 +73,13 @@ pub struct RpcConfig {
     pub admin_token: Option<String>,
     /// Whether callers on loopback are admins without the token. Off by default: every
     /// process on the host (and, behind a reverse proxy, every caller) looks like loopback. A
-    /// devnet, whose nodes and users share one machine, turns it on.
+    /// devnet, whose nodes and users share one machine, turns it on. Admin methods only:
+    /// reading members' data always takes a session or the token.
     pub admin_from_loopback: bool,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// Most sessions open at once.
+    pub max_sessions: usize,
 }
 
 impl Default for RpcConfig {
@@ -83,6 +95,8 @@ impl Default for RpcConfig {
             max_subscriptions_per_connection: 32,
             admin_token: None,
             admin_from_loopback: false,
+            session_ttl: Duration::from_secs(12 * 60 * 60),
+            max_sessions: 10_000,
         }
     }
 }
@@ -118,15 +132,18 @@ impl RpcServer {
             .to_service_builder();
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
-        let methods: Methods = rpc_module(node, config.max_submit_batch).into();
+        let sessions = Sessions::new(config.session_ttl, config.max_sessions);
+        let methods: Methods =
+            module_with_sessions(node, config.max_submit_batch, sessions.clone()).into();
         let (stop, handle) = stop_channel();
         let admin_token: Option<Arc<str>> = config.admin_token.map(Arc::from);
-        let admin = AdminPolicy { token: admin_token, from_loopback: config.admin_from_loopback };
+        let admin =
+            AdminPolicy { token: admin_token, from_loopback: config.admin_from_loopback, sessions };
         let caps = ConnectionCaps::new(config.max_connections, config.max_connections_per_client);
         let accept = tokio::spawn(accept_loop(listener, stop, admin, caps, move |stop| {
             services.clone().build(methods.clone(), stop)
         }));
-        info!(%addr, "JSON-RPC listening (HTTP and WebSocket)");
+        info!(%addr, "JSON-RPC listening (HTTP and WebSocket); dashboard at http://{addr}/");
         Ok(RpcServer { handle, addr, accept })
     }
 
@@ -147,11 +164,77 @@ impl RpcServer {
     }
 }
 
-/// Who is an admin (see [`admin::is_admin`]).
+/// Who is an admin (see [`admin::is_admin`]) and who is logged in (see [`crate::auth`]).
 #[derive(Clone)]
 struct AdminPolicy {
     token: Option<Arc<str>>,
     from_loopback: bool,
+    sessions: Arc<Sessions>,
+}
+
+/// What the accept loop decided about one HTTP request.
+enum Decision {
+    /// Serve it, marked with these.
+    Serve { admin: bool, caller: Caller },
+    /// Refuse it with HTTP 403 and this reason.
+    Refuse(&'static str),
+}
+
+fn header<'a>(request: &'a hyper::Request<hyper::body::Incoming>, name: &str) -> Option<&'a str> {
+    request.headers().get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Decides who sends `request`: the admin rule, the session its token or cookie names, and the
+/// cross-site checks (see [`crate::auth`]).
+fn decide(
+    policy: &AdminPolicy,
+    remote: SocketAddr,
+    request: &hyper::Request<hyper::body::Incoming>,
+) -> Decision {
+    if !same_origin(header(request, "origin"), header(request, "host")) {
+        return Decision::Refuse("cross-origin requests are refused");
+    }
+    let authorization = header(request, "authorization");
+    let admin =
+        admin::is_admin(remote, authorization, policy.token.as_deref(), policy.from_loopback);
+    let now = wall_ms();
+    let caller = match credentials(authorization, header(request, "cookie")) {
+        Credentials::None => Caller::Anonymous,
+        Credentials::Bearer(token) => {
+            if policy.token.as_deref().is_some_and(|admin_token| {
+                admin::is_admin(remote, authorization, Some(admin_token), false)
+            }) {
+                Caller::Admin
+            } else {
+                match policy.sessions.lookup(token, now) {
+                    Some((id, session)) => {
+                        Caller::Session { id, account: session.account, role: session.role }
+                    }
+                    None => Caller::Expired,
+                }
+            }
+        }
+        Credentials::Cookie(token) => match policy.sessions.lookup(token, now) {
+            Some((id, session)) => {
+                // A POST on the strength of the cookie must repeat the session's CSRF token; a
+                // WebSocket upgrade (GET) has passed the origin check above.
+                if request.method() == hyper::Method::POST
+                    && header(request, CSRF_HEADER) != Some(session.csrf.as_str())
+                {
+                    return Decision::Refuse("missing or wrong X-Joule-Csrf header");
+                }
+                Caller::Session { id, account: session.account, role: session.role }
+            }
+            None => Caller::Expired,
+        },
+    };
+    Decision::Serve { admin, caller }
+}
+
+fn forbidden_response(reason: &'static str) -> jsonrpsee::server::HttpResponse {
+    let mut response = jsonrpsee::server::HttpResponse::new(HttpBody::from(format!("{reason}\n")));
+    *response.status_mut() = hyper::StatusCode::FORBIDDEN;
+    response
 }
 
 /// Accepts connections until `stop`, serving each with a fresh jsonrpsee service (made by
@@ -198,20 +281,31 @@ async fn accept_loop<S, F>(
                 let service = service_for(stop.clone());
                 let admin = admin.clone();
                 let marked = tower::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let authorization = request
-                        .headers()
-                        .get(hyper::header::AUTHORIZATION)
-                        .and_then(|value| value.to_str().ok());
-                    let access = admin::is_admin(
-                        remote,
-                        authorization,
-                        admin.token.as_deref(),
-                        admin.from_loopback,
-                    );
+                    let decision = decide(&admin, remote, &request);
+                    let cookies = ResponseCookies::default();
                     let mut request = request.map(HttpBody::new);
-                    request.extensions_mut().insert(AdminAccess(access));
+                    let refusal = match decision {
+                        Decision::Serve { admin, caller } => {
+                            request.extensions_mut().insert(AdminAccess(admin));
+                            request.extensions_mut().insert(caller);
+                            request.extensions_mut().insert(cookies.clone());
+                            None
+                        }
+                        Decision::Refuse(reason) => Some(reason),
+                    };
                     let mut service = service.clone();
-                    async move { service.call(request).await }
+                    async move {
+                        if let Some(reason) = refusal {
+                            return Ok::<_, S::Error>(forbidden_response(reason));
+                        }
+                        let mut response = service.call(request).await?;
+                        for cookie in cookies.take() {
+                            if let Ok(value) = hyper::header::HeaderValue::from_str(&cookie) {
+                                response.headers_mut().append(hyper::header::SET_COOKIE, value);
+                            }
+                        }
+                        Ok(response)
+                    }
                 });
                 let served = serve_with_graceful_shutdown(socket, marked, stop.clone().shutdown());
                 connections.spawn(async move {
@@ -226,11 +320,25 @@ async fn accept_loop<S, F>(
     while connections.join_next().await.is_some() {}
 }
 
-/// Every method of the API, `rpc.discover` included.
+/// Every method of the API, `rpc.discover` included, with a session table of its own. Calls
+/// made on it directly (not through [`RpcServer`]) are anonymous.
 pub fn rpc_module(node: NodeHandle, max_submit_batch: usize) -> RpcModule<()> {
+    let defaults = RpcConfig::default();
+    module_with_sessions(
+        node,
+        max_submit_batch,
+        Sessions::new(defaults.session_ttl, defaults.max_sessions),
+    )
+}
+
+fn module_with_sessions(
+    node: NodeHandle,
+    max_submit_batch: usize,
+    sessions: Arc<Sessions>,
+) -> RpcModule<()> {
     let mut module = RpcModule::new(());
     module
-        .merge(JouleRpc { node, max_submit_batch }.into_rpc())
+        .merge(JouleRpc { node, max_submit_batch, sessions }.into_rpc())
         .expect("the API's method names are unique");
     module
         .register_method("rpc.discover", |_, _, _| openrpc::document())
@@ -241,6 +349,7 @@ pub fn rpc_module(node: NodeHandle, max_submit_batch: usize) -> RpcModule<()> {
 struct JouleRpc {
     node: NodeHandle,
     max_submit_batch: usize,
+    sessions: Arc<Sessions>,
 }
 
 fn parse_address(text: &str) -> RpcResult<Address> {
@@ -291,20 +400,137 @@ fn decode_tx_hex(text: &str) -> Result<Vec<u8>, SubmitError> {
 }
 
 impl JouleRpc {
-    fn tx_dto(&self, hash: TxHash) -> RpcResult<Option<TxDto>> {
+    /// Who is calling: as the request was marked, with a session that has since ended counted
+    /// as expired (a WebSocket connection is marked once, when it opens).
+    fn caller(&self, extensions: &Extensions) -> Caller {
+        match extensions.get::<Caller>() {
+            Some(Caller::Session { id, .. }) if !self.sessions.is_open(id, wall_ms()) => {
+                Caller::Expired
+            }
+            Some(caller) => caller.clone(),
+            None => Caller::Anonymous,
+        }
+    }
+
+    fn context(&self, extensions: &Extensions) -> subscriptions::Context {
+        subscriptions::Context {
+            node: self.node.clone(),
+            sessions: self.sessions.clone(),
+            caller: self.caller(extensions),
+        }
+    }
+
+    fn tx_dto(&self, hash: TxHash, caller: &Caller) -> RpcResult<Option<TxDto>> {
         let reader = self.node.store().read().map_err(internal)?;
         let Some(record) = reader.transaction(&hash).map_err(internal)? else { return Ok(None) };
-        Ok(Some(TxDto {
-            hash: hash.to_string(),
-            status: "committed".into(),
-            height: Some(record.height.0),
-            index: Some(record.index),
-            sender: Some(record.tx.tx.sender.to_string()),
-            nonce: Some(record.tx.tx.nonce.0),
-            payload: Some(payload_dto(&record.tx.tx.payload)),
-            receipt: Some(receipt_dto(&record.receipt)),
-        }))
+        Ok(Some(committed_tx_dto(&reader, &record, caller)?))
     }
+
+    fn accounts(&self) -> RpcResult<Vec<AccountSummaryDto>> {
+        let reader = self.node.store().read().map_err(internal)?;
+        let config = self.node.chain_config();
+        let meters = market::meters(&reader)?;
+        // Account entries are the ones keyed like `ledger::keys::account`: its prefix byte.
+        let prefix = ledger::keys::account(&config.operator);
+        let prefix = prefix.get(..1).unwrap_or_default();
+        let mut out = Vec::new();
+        for (key, account) in reader.state_values::<ledger::Account>(prefix).map_err(internal)? {
+            let Some(raw) = key.get(1..33).and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            else {
+                continue;
+            };
+            let address = Address(primitives::PublicKey(raw));
+            let own: Vec<String> = meters
+                .iter()
+                .filter(|(_, meter)| meter.owner == address)
+                .map(|(meter, _)| meter.to_string())
+                .collect();
+            let role = if address == config.operator {
+                "operator"
+            } else if address == config.issuer {
+                "issuer"
+            } else if meters.iter().any(|(meter, _)| *meter == address) {
+                "meter"
+            } else {
+                "member"
+            };
+            out.push(AccountSummaryDto {
+                address: address.to_string(),
+                balance: account.balance.to_string(),
+                reserved: account.reserved.to_string(),
+                arrears: account.arrears.to_string(),
+                nonce: account.nonce.0,
+                meters: own,
+                role: role.into(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The accounts a transaction concerns: those it touches, the owner of a meter that sends it,
+/// and both parties of a contract it accepts or ends.
+fn parties(reader: &store::Reader, tx: &primitives::Transaction) -> RpcResult<Vec<Address>> {
+    let mut parties = tx.accounts();
+    if let Some(bytes) = reader.state_entry(&ledger::keys::meter(&tx.sender)).map_err(internal)?
+        && let Ok(meter) = primitives::decode::<ledger::Meter>(&bytes)
+    {
+        parties.push(meter.owner);
+    }
+    if let primitives::Payload::AcceptContract { contract }
+    | primitives::Payload::EndContract { contract } = &tx.payload
+        && let Some(bytes) =
+            reader.state_entry(&ledger::keys::contract(*contract)).map_err(internal)?
+        && let Ok(contract) = primitives::decode::<ledger::Contract>(&bytes)
+    {
+        parties.push(contract.consumer);
+        parties.push(contract.prosumer);
+    }
+    Ok(parties)
+}
+
+/// A committed transaction as `caller` may see it: in full for its parties and the operator;
+/// for anyone else where it is, its kind and whether it succeeded.
+pub(crate) fn committed_tx_dto(
+    reader: &store::Reader,
+    record: &store::TxRecord,
+    caller: &Caller,
+) -> RpcResult<TxDto> {
+    let tx = &record.tx.tx;
+    let visible = caller.sees_all() || {
+        let parties = parties(reader, tx)?;
+        parties.iter().any(|party| caller.may_read(party))
+    };
+    let receipt = receipt_dto(&record.receipt);
+    Ok(TxDto {
+        hash: tx.hash().to_string(),
+        status: "committed".into(),
+        kind: Some(tx.payload.kind().into()),
+        hidden: !visible,
+        height: Some(record.height.0),
+        index: Some(record.index),
+        sender: visible.then(|| tx.sender.to_string()),
+        nonce: visible.then_some(tx.nonce.0),
+        payload: visible.then(|| payload_dto(&tx.payload)),
+        receipt: Some(if visible {
+            receipt
+        } else {
+            crate::dto::ReceiptDto {
+                success: receipt.success,
+                reason: None,
+                message: None,
+                order_id: None,
+                contract_id: None,
+            }
+        }),
+    })
+}
+
+fn hex_array<const N: usize>(text: &str, what: &str) -> RpcResult<[u8; N]> {
+    let mut bytes = [0u8; N];
+    hex::decode_to_slice(text.strip_prefix("0x").unwrap_or(text), &mut bytes)
+        .map_err(|_| invalid_params(format!("{what} must be {N} bytes of hex")))?;
+    Ok(bytes)
 }
 
 #[async_trait]
@@ -400,15 +626,18 @@ impl JouleApiServer for JouleRpc {
             .collect())
     }
 
-    async fn tx_get(&self, hash: String) -> RpcResult<Option<TxDto>> {
+    async fn tx_get(&self, extensions: &Extensions, hash: String) -> RpcResult<Option<TxDto>> {
         let hash = TxHash(parse_hash(&hash)?);
-        if let Some(dto) = self.tx_dto(hash)? {
+        let caller = self.caller(extensions);
+        if let Some(dto) = self.tx_dto(hash, &caller)? {
             return Ok(Some(dto));
         }
         if self.node.is_pending(hash).await.map_err(|_| unavailable())? {
             return Ok(Some(TxDto {
                 hash: hash.to_string(),
                 status: "pending".into(),
+                kind: None,
+                hidden: false,
                 height: None,
                 index: None,
                 sender: None,
@@ -418,7 +647,7 @@ impl JouleApiServer for JouleRpc {
             }));
         }
         // It may have been committed between the two looks.
-        self.tx_dto(hash)
+        self.tx_dto(hash, &caller)
     }
 
     async fn account_get(&self, address: String) -> RpcResult<AccountDto> {
@@ -433,11 +662,13 @@ impl JouleApiServer for JouleRpc {
 
     async fn account_history(
         &self,
+        extensions: &Extensions,
         address: String,
         limit: Option<u32>,
         before: Option<HistoryCursor>,
     ) -> RpcResult<HistoryDto> {
         let address = parse_address(&address)?;
+        self.caller(extensions).require_read(&address, "account_history")?;
         let limit = limit.unwrap_or(50);
         if limit == 0 || limit > MAX_HISTORY_PAGE {
             return Err(limit_exceeded(format!(
@@ -577,69 +808,221 @@ impl JouleApiServer for JouleRpc {
         market::status(&self.node)
     }
 
-    async fn market_book(&self, slot: u64) -> RpcResult<BookDto> {
-        market::book(&self.node, slot)
+    async fn market_book(&self, extensions: &Extensions, slot: u64) -> RpcResult<BookDto> {
+        market::book(&self.node, &self.caller(extensions), slot)
     }
 
-    async fn market_clearing(&self, slot: u64) -> RpcResult<Option<ClearingDto>> {
-        market::clearing(&self.node, slot)
+    async fn market_clearing(
+        &self,
+        extensions: &Extensions,
+        slot: u64,
+    ) -> RpcResult<Option<ClearingDto>> {
+        market::clearing(&self.node, &self.caller(extensions), slot)
     }
 
-    async fn market_orders(&self, account: String) -> RpcResult<Vec<OrderDto>> {
-        market::orders(&self.node, &account)
+    async fn market_orders(
+        &self,
+        extensions: &Extensions,
+        account: String,
+    ) -> RpcResult<Vec<OrderDto>> {
+        market::orders(&self.node, &self.caller(extensions), &account)
     }
 
     async fn market_trades(
         &self,
+        extensions: &Extensions,
         account: String,
         from_slot: Option<u64>,
         to_slot: Option<u64>,
     ) -> RpcResult<Vec<TradeDto>> {
-        market::trades(&self.node, &account, from_slot, to_slot)
+        market::trades(&self.node, &self.caller(extensions), &account, from_slot, to_slot)
     }
 
-    async fn meter_list(&self, owner: Option<String>) -> RpcResult<Vec<MeterDto>> {
-        market::meter_list(&self.node, owner)
+    async fn meter_list(
+        &self,
+        extensions: &Extensions,
+        owner: Option<String>,
+    ) -> RpcResult<Vec<MeterDto>> {
+        market::meter_list(&self.node, &self.caller(extensions), owner)
     }
 
     async fn meter_readings(
         &self,
+        extensions: &Extensions,
         meter_or_owner: String,
         from_slot: Option<u64>,
         to_slot: Option<u64>,
     ) -> RpcResult<Vec<ReadingDto>> {
-        market::readings(&self.node, &meter_or_owner, from_slot, to_slot)
+        market::readings(&self.node, &self.caller(extensions), &meter_or_owner, from_slot, to_slot)
     }
 
-    async fn contract_list(&self, account: Option<String>) -> RpcResult<Vec<ContractDto>> {
-        market::contracts(&self.node, account)
+    async fn contract_list(
+        &self,
+        extensions: &Extensions,
+        account: Option<String>,
+    ) -> RpcResult<Vec<ContractDto>> {
+        market::contracts(&self.node, &self.caller(extensions), account)
     }
 
-    async fn settlement_get(&self, account: String, slot: u64) -> RpcResult<Option<SettlementDto>> {
-        market::settlement(&self.node, &account, slot)
+    async fn settlement_get(
+        &self,
+        extensions: &Extensions,
+        account: String,
+        slot: u64,
+    ) -> RpcResult<Option<SettlementDto>> {
+        market::settlement(&self.node, &self.caller(extensions), &account, slot)
     }
 
     async fn statement(
         &self,
+        extensions: &Extensions,
         account: String,
         from_slot: u64,
         to_slot: u64,
         format: Option<String>,
     ) -> RpcResult<StatementDto> {
-        market::statement(&self.node, &account, from_slot, to_slot, format)
+        market::statement(
+            &self.node,
+            &self.caller(extensions),
+            &account,
+            from_slot,
+            to_slot,
+            format,
+        )
     }
 
     async fn kpi(
         &self,
+        extensions: &Extensions,
         scope: String,
         from_slot: Option<u64>,
         to_slot: Option<u64>,
     ) -> RpcResult<KpiDto> {
-        market::kpi(&self.node, &scope, from_slot, to_slot)
+        market::kpi(&self.node, &self.caller(extensions), &scope, from_slot, to_slot)
     }
 
     async fn cert_get(&self, account: String) -> RpcResult<CertificatesDto> {
         market::certificates(&self.node, &account)
+    }
+
+    async fn meter_series(
+        &self,
+        extensions: &Extensions,
+        meter_or_owner: String,
+        from_slot: Option<u64>,
+        to_slot: Option<u64>,
+    ) -> RpcResult<MeterSeriesDto> {
+        market::series(&self.node, &self.caller(extensions), &meter_or_owner, from_slot, to_slot)
+    }
+
+    async fn market_clearings(
+        &self,
+        from_slot: u64,
+        to_slot: u64,
+    ) -> RpcResult<Vec<ClearingSummaryDto>> {
+        market::clearings(&self.node, from_slot, to_slot)
+    }
+
+    async fn market_producers(
+        &self,
+        extensions: &Extensions,
+        from_slot: Option<u64>,
+        to_slot: Option<u64>,
+    ) -> RpcResult<Vec<ProducerDto>> {
+        market::producers(&self.node, &self.caller(extensions), from_slot, to_slot)
+    }
+
+    async fn account_list(&self, extensions: &Extensions) -> RpcResult<Vec<AccountSummaryDto>> {
+        self.caller(extensions).require_operator("account_list")?;
+        self.accounts()
+    }
+
+    async fn auth_challenge(&self, account: String) -> RpcResult<ChallengeDto> {
+        let account = parse_address(&account)?;
+        let challenge = self.sessions.challenge(self.node.chain_config(), account, wall_ms());
+        Ok(ChallengeDto {
+            account: account.to_string(),
+            challenge: hex::encode(challenge.challenge),
+            text: challenge.text(),
+            expires_ms: challenge.expires.0,
+        })
+    }
+
+    async fn auth_login(
+        &self,
+        extensions: &Extensions,
+        account: String,
+        challenge: String,
+        signature: String,
+        session: Option<String>,
+    ) -> RpcResult<SessionDto> {
+        let account = parse_address(&account)?;
+        let challenge: [u8; 32] = hex_array(&challenge, "challenge")?;
+        let signature = Signature(hex_array(&signature, "signature")?);
+        let bearer = match session.as_deref() {
+            None | Some("cookie") => false,
+            Some("bearer") => true,
+            Some(other) => {
+                return Err(invalid_params(format!(
+                    "session must be \"cookie\" or \"bearer\", got {other:?}"
+                )));
+            }
+        };
+        let cookies = extensions.get::<ResponseCookies>();
+        if !bearer && cookies.is_none() {
+            return Err(invalid_params(
+                "a cookie session needs an HTTP request: over WebSocket ask for session \"bearer\"",
+            ));
+        }
+        let now = wall_ms();
+        let logged_in = self
+            .sessions
+            .login(self.node.chain_config(), account, challenge, &signature, now)
+            .map_err(|error| login_error(&error))?;
+        info!(account = %account, role = logged_in.session.role.name(), "login");
+        if !bearer && let Some(cookies) = cookies {
+            for cookie in session_cookies(&logged_in.token, &logged_in.session, now) {
+                cookies.push(cookie);
+            }
+        }
+        Ok(SessionDto {
+            account: account.to_string(),
+            role: logged_in.session.role.name().into(),
+            expires_ms: logged_in.session.expires_ms,
+            token: bearer.then_some(logged_in.token),
+        })
+    }
+
+    async fn auth_logout(&self, extensions: &Extensions) -> RpcResult<bool> {
+        if let Some(cookies) = extensions.get::<ResponseCookies>() {
+            for cookie in clear_cookies() {
+                cookies.push(cookie);
+            }
+        }
+        match extensions.get::<Caller>() {
+            Some(Caller::Session { id, .. }) => Ok(self.sessions.logout(id)),
+            _ => Ok(false),
+        }
+    }
+
+    async fn auth_session(&self, extensions: &Extensions) -> RpcResult<Option<SessionDto>> {
+        Ok(match self.caller(extensions) {
+            Caller::Session { id, account, role } => {
+                self.sessions.get(&id, wall_ms()).map(|session| SessionDto {
+                    account: account.to_string(),
+                    role: role.name().into(),
+                    expires_ms: session.expires_ms,
+                    token: None,
+                })
+            }
+            Caller::Admin => Some(SessionDto {
+                account: String::new(),
+                role: "admin".into(),
+                expires_ms: u64::MAX,
+                token: None,
+            }),
+            Caller::Anonymous | Caller::Expired => None,
+        })
     }
 
     async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
@@ -661,5 +1044,50 @@ impl JouleApiServer for JouleRpc {
                 },
             }
         }
+    }
+
+    async fn subscribe_clearings(
+        &self,
+        pending: PendingSubscriptionSink,
+        extensions: &Extensions,
+    ) -> SubscriptionResult {
+        subscriptions::clearings(self.context(extensions), pending).await
+    }
+
+    async fn subscribe_trades(
+        &self,
+        pending: PendingSubscriptionSink,
+        extensions: &Extensions,
+        account: Option<String>,
+    ) -> SubscriptionResult {
+        subscriptions::private(Private::Trades, self.context(extensions), pending, account).await
+    }
+
+    async fn subscribe_readings(
+        &self,
+        pending: PendingSubscriptionSink,
+        extensions: &Extensions,
+        account: Option<String>,
+    ) -> SubscriptionResult {
+        subscriptions::private(Private::Readings, self.context(extensions), pending, account).await
+    }
+
+    async fn subscribe_settlements(
+        &self,
+        pending: PendingSubscriptionSink,
+        extensions: &Extensions,
+        account: Option<String>,
+    ) -> SubscriptionResult {
+        let context = self.context(extensions);
+        subscriptions::private(Private::Settlements, context, pending, account).await
+    }
+
+    async fn subscribe_tx_status(
+        &self,
+        pending: PendingSubscriptionSink,
+        extensions: &Extensions,
+        hash: String,
+    ) -> SubscriptionResult {
+        subscriptions::tx_status(self.context(extensions), pending, hash).await
     }
 }

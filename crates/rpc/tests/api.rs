@@ -95,6 +95,12 @@ impl Fixture {
         HttpClientBuilder::default().build(self.url()).unwrap()
     }
 
+    /// A client with a bearer session of `key(seed)`.
+    async fn login(&self, seed: u8) -> HttpClient {
+        let token = login_token(&self.http(), seed).await;
+        http_with_token(&self.url(), &token)
+    }
+
     async fn wait_committed(&self, client: &HttpClient, hash: &str) -> rpc::dto::TxDto {
         for _ in 0..200 {
             if let Some(tx) = client.tx_get(hash.to_owned()).await.unwrap()
@@ -163,8 +169,16 @@ async fn every_method_answers() {
     assert_eq!(account.next_nonce, 2, "next_nonce counts the mempool: {account:?}");
     let tx = fixture.wait_committed(&client, &hash).await;
     fixture.wait_committed(&client, &second).await;
-    assert_eq!(tx.sender.as_deref(), Some(address(1).to_string().as_str()));
+    // Without a session the transaction shows where it is and that it worked, not who sent it.
+    assert!(tx.hidden, "{tx:?}");
+    assert_eq!((tx.kind.as_deref(), tx.sender.as_deref()), (Some("transfer"), None));
     assert!(tx.receipt.unwrap().success);
+    let sender = fixture.login(1).await;
+    let tx = sender.tx_get(hash.clone()).await.unwrap().unwrap();
+    assert!(!tx.hidden);
+    assert_eq!(tx.sender.as_deref(), Some(address(1).to_string().as_str()));
+    // The recipient logs in to read its history.
+    let client = fixture.login(2).await;
 
     let account = client.account_get(address(2).to_string()).await.unwrap();
     assert_eq!((account.balance.as_str(), account.nonce), ("1015", 0));
@@ -378,6 +392,22 @@ async fn connect_when_free(url: &str) -> rpc::client::WsClient {
 }
 
 /// An HTTP client that sends `Authorization: Bearer <token>`.
+/// Logs `key(seed)` in and returns its bearer token.
+async fn login_token(client: &HttpClient, seed: u8) -> String {
+    let challenge = client.auth_challenge(address(seed).to_string()).await.unwrap();
+    let signature = key(seed).sign(challenge.text.as_bytes());
+    let session = client
+        .auth_login(
+            address(seed).to_string(),
+            challenge.challenge,
+            hex::encode(signature.0),
+            Some("bearer".into()),
+        )
+        .await
+        .unwrap();
+    session.token.expect("a bearer token")
+}
+
 fn http_with_token(url: &str, token: &str) -> HttpClient {
     let mut headers = HeaderMap::new();
     headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
@@ -563,3 +593,6 @@ async fn admin_methods_need_the_token_when_loopback_is_not_trusted() {
     assert_eq!(ws_admin.node_set_blocked_peers(vec![other_id.clone()]).await.unwrap(), 1);
     assert_eq!(ws_admin.node_set_blocked_peers(Vec::new()).await.unwrap(), 0);
 }
+
+#[path = "api/access.rs"]
+mod access;

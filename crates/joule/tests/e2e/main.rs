@@ -6,6 +6,7 @@ mod clock_skew;
 mod community;
 mod crash;
 mod damaged_store;
+mod dashboard;
 mod hostile_clients;
 mod hostile_peers;
 mod load;
@@ -43,4 +44,17 @@ async fn restart_first_node(
     wait_for_height(&url, 1, Duration::from_secs(30)).await;
     let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
     (process, addr)
+}
+
+/// Devnet options for a market that trades and settles in minutes: one-minute slots whose gate
+/// closes when they start, settled one slot after they end.
+const MINUTE_SLOTS: &[&str] =
+    &["--slot-minutes", "1", "--gate-lead-minutes", "0", "--settlement-delay-slots", "1"];
+
+/// Wall-clock ms since the Unix epoch (the devnets of these tests run chain time at wall time).
+fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis(),
+    )
+    .unwrap()
 }

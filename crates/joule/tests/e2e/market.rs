@@ -2,17 +2,10 @@
 //! refusal, gate closure, meter readings, settlement, statements, key figures, certificates.
 //! One-minute slots; a whole cycle takes about three minutes of wall-clock time.
 
-use crate::{FAST, joule};
+use crate::{FAST, MINUTE_SLOTS, joule, now_ms};
 use serde_json::Value;
 use std::time::Duration;
 use testkit::{Devnet, wait_for};
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis(),
-    )
-    .unwrap()
-}
 
 async fn until_ms(time: u64) {
     let now = now_ms();
@@ -26,14 +19,7 @@ async fn a_slot_trades_settles_and_shows_up_in_statements() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("devnet");
     let mut args = FAST.to_vec();
-    args.extend([
-        "--slot-minutes",
-        "1",
-        "--gate-lead-minutes",
-        "0",
-        "--settlement-delay-slots",
-        "1",
-    ]);
+    args.extend(MINUTE_SLOTS);
     let devnet = Devnet::start(&joule(), &dir, &args).await;
 
     let status = devnet.joule_json(&["market", "status", "--json"]);
@@ -93,9 +79,17 @@ async fn a_slot_trades_settles_and_shows_up_in_statements() {
     assert_eq!(clearing["price"], 15);
     assert_eq!(clearing["volume_mwh"], 1_500_000);
     // As text, the parties appear by their keystore names.
-    let text = devnet.joule(&["market", "clearing", "--slot", &slot_arg]);
+    let text = devnet.joule(&["market", "clearing", "--slot", &slot_arg, "--as", "bob"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("1.5 kWh @ 15  bob ← alice"), "{text}");
+    // Without a session the clearing shows its price and volume, not who traded.
+    assert_eq!(clearing["trades"].as_array().unwrap().len(), 0, "{clearing}");
+    assert_eq!(clearing["trade_count"], 1);
+    // Another member may not read bob's trades; the operator may.
+    let refused = devnet.joule(&["market", "trades", "bob", "--as", "carol"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("[forbidden]"), "{refused:?}");
+    let trades = devnet.joule_json(&["market", "trades", "bob", "--as", "operator", "--json"]);
+    assert_eq!(trades[0]["energy_mwh"], 1_500_000);
 
     // Once the slot is over, the meters report: alice produced 2 kWh, bob consumed 1 kWh,
     // carol 0.5 kWh.
@@ -172,7 +166,17 @@ async fn a_slot_trades_settles_and_shows_up_in_statements() {
 
     // Key figures of the community: 1.5 kWh consumed, 0.5 from the grid; 2 kWh produced, 1 to
     // the grid. Grid only: 1.5 × 30 − 2 × 8 = 29; actual: 34 paid − 23 received = 11.
-    let kpi = devnet.joule_json(&["kpi", "community", "--from", &from, "--to", &from, "--json"]);
+    let kpi = devnet.joule_json(&[
+        "kpi",
+        "community",
+        "--from",
+        &from,
+        "--to",
+        &from,
+        "--as",
+        "operator",
+        "--json",
+    ]);
     assert_eq!(kpi["savings"], "18", "{kpi}");
     assert!((kpi["self_sufficiency"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-6);
     assert!((kpi["self_consumption"].as_f64().unwrap() - 0.5).abs() < 1e-6);
