@@ -153,6 +153,47 @@ pub enum Command {
 pub trait Engine {
     /// Handles one event at chain time `now` and returns what the node must do, in order.
     fn handle(&mut self, now: TimestampMs, event: Event) -> Vec<Command>;
+
+    /// The engine's view of who leads, for status reports. Engines without leaders keep the
+    /// default, which says nothing.
+    fn status(&self) -> EngineStatus {
+        EngineStatus::default()
+    }
+}
+
+/// What a leader-based engine says of itself ([`Engine::status`]): its role, its term and the
+/// leader it knows of. Every field is `None` for engines without leaders and terms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStatus {
+    /// This node's role.
+    pub role: Option<Role>,
+    /// The current term.
+    pub term: Option<u64>,
+    /// The leader of the current term, if this node knows one (itself, if it leads).
+    pub leader: Option<PublicKey>,
+}
+
+/// A node's role in a leader-based engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// It leads: it proposes blocks.
+    Leader,
+    /// It follows a leader (or waits for one to be elected).
+    Follower,
+    /// It asks for votes to become the leader (in Raft also while it only sounds out whether
+    /// it could win, the pre-vote).
+    Candidate,
+}
+
+impl Role {
+    /// The role in one lower-case word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+        }
+    }
 }
 
 /// What an engine is given back when its node restarts.

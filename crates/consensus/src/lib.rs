@@ -10,20 +10,27 @@
 //! Engines order opaque blocks: executing transactions is the ledger's job, and the node hands
 //! the engine a header that already carries the state root.
 //!
-//! There are two engines: [`SoloEngine`], in which one validator proposes and finalises every
-//! block, and [`TendermintEngine`], Tendermint-style BFT among several validators whose blocks
-//! carry a commit certificate of precommits from more than two thirds of the voting power.
+//! There are three engines: [`SoloEngine`], in which one validator proposes and finalises every
+//! block; [`TendermintEngine`], Tendermint-style BFT among several validators whose blocks
+//! carry a commit certificate of precommits from more than two thirds of the voting power; and
+//! [`RaftEngine`], in which an elected leader proposes every block and a block is committed
+//! once validators with more than half of the voting power have it durably (crash faults
+//! only).
 
 mod engine;
 mod power;
 mod proof;
+pub mod raft;
 mod rules;
 mod solo;
 pub mod tendermint;
 
-pub use engine::{BlockCheck, Command, Engine, EngineMessage, Event, Restored};
+pub use engine::{
+    BlockCheck, Command, Engine, EngineMessage, EngineStatus, Event, Restored, Role,
+};
 pub use proof::{ProofError, certificate_signatures, verify_proof};
 pub use rules::{HeaderError, Rules, ValidatorView, Verdict, rules};
+pub use raft::{RaftEngine, RaftTimeouts};
 pub use solo::SoloEngine;
 pub use tendermint::{SignatureCheck, TendermintEngine, Timeouts, proposer};
 
@@ -53,6 +60,15 @@ pub fn engine_for(
             head,
             restored.messages.iter().filter_map(tendermint::decode).collect(),
             Timeouts::default().scaled(time),
+        )),
+        // Raft (issue 14): its term and vote, and the appends it logged.
+        EngineKind::Raft => Box::new(RaftEngine::new(
+            &config,
+            key,
+            head,
+            restored.state.as_deref(),
+            restored.messages.iter().filter_map(raft::decode).collect(),
+            RaftTimeouts::default().scaled(time),
         )),
     }
 }

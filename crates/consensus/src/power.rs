@@ -18,6 +18,11 @@ pub(crate) fn more_than_two_thirds(part: u128, total: u128) -> bool {
     part.saturating_mul(3) > total.saturating_mul(2)
 }
 
+/// Whether `part` is more than half of `total` (a Raft majority).
+pub(crate) fn more_than_half(part: u128, total: u128) -> bool {
+    part.saturating_mul(2) > total
+}
+
 /// Whether `part` is more than one third of `total` (Tendermint's "f+1").
 pub(crate) fn more_than_one_third(part: u128, total: u128) -> bool {
     part.saturating_mul(3) > total
@@ -36,5 +41,9 @@ mod tests {
         assert!(!more_than_one_third(1, 3));
         assert!(more_than_one_third(2, 4));
         assert!(!more_than_one_third(0, 0));
+        assert!(!more_than_half(2, 4));
+        assert!(more_than_half(3, 5));
+        assert!(more_than_half(1, 1));
+        assert!(!more_than_half(0, 0));
     }
 }

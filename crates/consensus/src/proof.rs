@@ -1,9 +1,10 @@
 //! Checking the consensus proof carried by a header.
 
-use crate::power::{more_than_two_thirds, power_of, total_power};
+use crate::power::{more_than_half, more_than_two_thirds, power_of, total_power};
 use primitives::{
-    Address, ChainConfig, CommitCertificate, ConsensusProof, EngineKind, Hash, Header, PublicKey,
-    Signature, block::block_signing_bytes,
+    Address, BlockHash, ChainConfig, ChainId, CommitCertificate, ConsensusProof, EngineKind,
+    EntryRole, Hash, Header, Height, PublicKey, RaftCertificate, Signature, Validator,
+    block::block_signing_bytes,
 };
 use std::collections::BTreeSet;
 
@@ -38,6 +39,23 @@ pub enum ProofError {
     /// A precommit signature in the commit certificate does not verify.
     #[error("the precommit signature of {0} does not verify")]
     BadPrecommitSignature(Address),
+    /// The Raft certificate's leader and followers do not hold more than half of the voting
+    /// power.
+    #[error(
+        "the Raft certificate is signed by {signed} of {total} voting power, not more than half"
+    )]
+    NoMajority {
+        /// The voting power of the leader and the acknowledging followers.
+        signed: u128,
+        /// The total voting power.
+        total: u128,
+    },
+    /// The Raft leader's signature over its append does not verify.
+    #[error("the leader's signature of its append does not verify")]
+    BadLeaderSignature,
+    /// A follower's acknowledgement in the Raft certificate does not verify.
+    #[error("the acknowledgement of {0} does not verify")]
+    BadAckSignature(Address),
 }
 
 /// Checks that `header` carries a valid proof for a chain configured by `config`. Block 0
@@ -45,9 +63,14 @@ pub enum ProofError {
 ///
 /// This is [`certificate_signatures`] followed by a check of every signature.
 pub fn verify_proof(config: &ChainConfig, header: &Header) -> Result<(), ProofError> {
-    for (key, message, signature) in certificate_signatures(config, header)? {
+    for (index, (key, message, signature)) in
+        certificate_signatures(config, header)?.into_iter().enumerate()
+    {
         key.verify(message.as_bytes(), &signature).map_err(|_| match header.proof {
             ConsensusProof::Bft(_) => ProofError::BadPrecommitSignature(Address(key)),
+            // The leader's signature comes first, then the acknowledgements.
+            ConsensusProof::Raft(_) if index == 0 => ProofError::BadLeaderSignature,
+            ConsensusProof::Raft(_) => ProofError::BadAckSignature(Address(key)),
             _ => ProofError::BadSignature,
         })?;
     }
@@ -60,7 +83,8 @@ pub fn verify_proof(config: &ChainConfig, header: &Header) -> Result<(), ProofEr
 /// batch. The proof holds if and only if this succeeds and every returned signature verifies.
 ///
 /// A genesis proof yields no signature, a solo proof the proposer's, a BFT certificate one
-/// precommit signature per signer, in the certificate's order.
+/// precommit signature per signer, in the certificate's order, a Raft certificate the leader's
+/// append signature and then one acknowledgement per follower, in the certificate's order.
 pub fn certificate_signatures(
     config: &ChainConfig,
     header: &Header,
@@ -78,6 +102,13 @@ pub fn certificate_signatures(
         (ConsensusProof::Bft(certificate), EngineKind::Bft) => {
             bft_signatures(config, header, certificate)
         }
+        (ConsensusProof::Raft(certificate), EngineKind::Raft) => raft_signatures(
+            &config.chain_id,
+            &config.validators,
+            header.height,
+            header.hash(),
+            certificate,
+        ),
         (_, engine) => Err(ProofError::WrongKind { engine }),
     }
 }
@@ -103,6 +134,45 @@ fn bft_signatures(
     let total = total_power(&config.validators);
     if !more_than_two_thirds(signed, total) {
         return Err(ProofError::NotEnoughPower { signed, total });
+    }
+    Ok(triples)
+}
+
+/// The structural checks of a Raft certificate for block `hash` at `height`, `validators` being
+/// that height's: the leader and every acknowledging follower are validators, no one signs
+/// twice (the leader does not acknowledge its own append), and together they hold more than
+/// half of the voting power. Returns the signatures to verify: the leader's first.
+pub(crate) fn raft_signatures(
+    chain_id: &ChainId,
+    validators: &[Validator],
+    height: Height,
+    hash: BlockHash,
+    certificate: &RaftCertificate,
+) -> Result<Vec<(PublicKey, Hash, Signature)>, ProofError> {
+    let entry = certificate.entry(height, hash);
+    let leader_power = power_of(validators, &certificate.leader)
+        .ok_or(ProofError::NotAValidator(Address(certificate.leader)))?;
+    let mut signers = BTreeSet::from([certificate.leader]);
+    let mut signed = u128::from(leader_power);
+    let mut triples = Vec::with_capacity(certificate.acks.len().saturating_add(1));
+    triples.push((
+        certificate.leader,
+        entry.signing_hash(chain_id, EntryRole::Append),
+        certificate.leader_signature,
+    ));
+    let ack = entry.signing_hash(chain_id, EntryRole::Ack);
+    for entry in &certificate.acks {
+        let power = power_of(validators, &entry.validator)
+            .ok_or(ProofError::NotAValidator(Address(entry.validator)))?;
+        if !signers.insert(entry.validator) {
+            return Err(ProofError::DuplicateSigner(Address(entry.validator)));
+        }
+        signed = signed.saturating_add(u128::from(power));
+        triples.push((entry.validator, ack, entry.signature));
+    }
+    let total = total_power(validators);
+    if !more_than_half(signed, total) {
+        return Err(ProofError::NoMajority { signed, total });
     }
     Ok(triples)
 }

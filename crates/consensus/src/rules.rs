@@ -5,6 +5,7 @@
 //! are the same for every engine.
 
 use crate::engine::EngineMessage;
+use crate::raft;
 use crate::tendermint::{self, Message, proposer};
 use primitives::{Address, ChainId, EngineKind, Header, Height, Validator};
 
@@ -56,6 +57,8 @@ pub fn rules(kind: EngineKind) -> &'static dyn Rules {
     match kind {
         EngineKind::Solo => &SoloRules,
         EngineKind::Bft => &BftRules,
+        // Raft (issue 14): every message is signed by a validator of the height it is about.
+        EngineKind::Raft => &RaftRules,
     }
 }
 
@@ -101,6 +104,37 @@ impl Rules for BftRules {
             Message::Vote(_) => set.iter().any(|validator| validator.key == signer),
         };
         if !entitled {
+            return if validators.knows(height) { Verdict::Invalid } else { Verdict::Drop };
+        }
+        let (hash, signature) = message.signed(chain_id);
+        if signer.verify(hash.as_bytes(), &signature).is_ok() {
+            Verdict::Relay
+        } else {
+            Verdict::Invalid
+        }
+    }
+
+    fn check_header(&self, validators: &[Validator], header: &Header) -> Result<(), HeaderError> {
+        proposer_is_validator(validators, header)
+    }
+}
+
+/// Raft: every message must be signed by a validator of the height it is about (the one a
+/// candidate campaigns for, an entry's, the one after a leader's head). Who leads a term is
+/// the engine's business: the network cannot know it.
+struct RaftRules;
+
+impl Rules for RaftRules {
+    fn check_message(
+        &self,
+        chain_id: &ChainId,
+        validators: &dyn ValidatorView,
+        message: &EngineMessage,
+    ) -> Verdict {
+        let Some(message) = raft::decode(message) else { return Verdict::Invalid };
+        let signer = message.signer();
+        let height = message.height();
+        if !validators.at(height).iter().any(|validator| validator.key == signer) {
             return if validators.knows(height) { Verdict::Invalid } else { Verdict::Drop };
         }
         let (hash, signature) = message.signed(chain_id);

@@ -429,7 +429,7 @@ impl SignatureCheck {
         SignatureCheck(std::sync::Arc::new(check))
     }
 
-    fn holds(&self, key: &PublicKey, message: &Hash, signature: &Signature) -> bool {
+    pub(crate) fn holds(&self, key: &PublicKey, message: &Hash, signature: &Signature) -> bool {
         (self.0)(key, message, signature)
     }
 }

@@ -26,6 +26,24 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The engines a devnet can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DevnetEngine {
+    /// Tendermint-style BFT: more than two thirds of the validators must be up.
+    Bft,
+    /// Raft (issue 14): an elected leader proposes, a majority commits; crash faults only.
+    Raft,
+}
+
+impl DevnetEngine {
+    fn kind(self) -> EngineKind {
+        match self {
+            DevnetEngine::Bft => EngineKind::Bft,
+            DevnetEngine::Raft => EngineKind::Raft,
+        }
+    }
+}
+
 /// The file that describes a running devnet.
 pub(crate) const DEVNET_FILE: &str = "devnet.json";
 
@@ -36,9 +54,12 @@ pub(crate) struct DevnetArgs {
     #[arg(long, default_value = "joule-devnet")]
     dir: PathBuf,
     /// Number of validators, each its own `joule node` process; they agree on blocks with the
-    /// BFT engine (more than two thirds must be up).
+    /// engine of --engine.
     #[arg(long, default_value_t = 4)]
     validators: usize,
+    /// The consensus engine of a new devnet (a resumed one keeps its genesis's).
+    #[arg(long, value_enum, default_value_t = DevnetEngine::Bft)]
+    engine: DevnetEngine,
     /// Delete what DIR holds and start a new chain.
     #[arg(long)]
     fresh: bool,
@@ -374,7 +395,7 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
     let genesis = Genesis {
         config: ChainConfig {
             chain_id: ChainId::new("joule-devnet").map_err(anyhow::Error::msg)?,
-            engine: EngineKind::Bft,
+            engine: args.engine.kind(),
             validators,
             issuer: operator,
             operator,

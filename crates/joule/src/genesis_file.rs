@@ -87,7 +87,10 @@ pub(crate) fn parse(text: &str) -> Result<Genesis> {
     let engine = match file.engine.as_str() {
         "solo" => EngineKind::Solo,
         "bft" => EngineKind::Bft,
-        other => bail!("engine: unknown engine {other:?} (expected \"bft\" or \"solo\")"),
+        "raft" => EngineKind::Raft,
+        other => {
+            bail!("engine: unknown engine {other:?} (expected \"bft\", \"raft\" or \"solo\")")
+        }
     };
     let validators = file
         .validators
@@ -173,6 +176,7 @@ pub(crate) fn render(genesis: &Genesis) -> String {
         engine: match config.engine {
             EngineKind::Solo => "solo".into(),
             EngineKind::Bft => "bft".into(),
+            EngineKind::Raft => "raft".into(),
         },
         validators: config
             .validators
@@ -244,6 +248,11 @@ mod tests {
     fn round_trip() {
         let genesis = sample();
         assert_eq!(parse(&render(&genesis)).unwrap(), genesis);
+        let mut raft = sample();
+        raft.config.engine = EngineKind::Raft;
+        let text = render(&raft);
+        assert!(text.contains("\"engine\": \"raft\""), "{text}");
+        assert_eq!(parse(&text).unwrap(), raft);
     }
 
     #[test]

@@ -628,8 +628,18 @@ pub(crate) async fn status(args: QueryArgs) -> Result<()> {
             (true, None) => "catching up".to_owned(),
             (false, _) => "in step with its peers".to_owned(),
         };
+        // A leader-based engine (Raft) also says who leads.
+        let consensus = match &status.consensus {
+            Some(consensus) => format!(
+                "\nrole       {} in term {}\nleader     {}",
+                consensus.role,
+                consensus.term,
+                consensus.leader.as_deref().unwrap_or("none known")
+            ),
+            None => String::new(),
+        };
         format!(
-            "chain      {}\ngenesis    {}\nengine     {}\nhead       {} {}\nsync       {sync}\nmempool    {}\nvalidator  {}\nnetwork    {network}\nversion    {}",
+            "chain      {}\ngenesis    {}\nengine     {}{consensus}\nhead       {} {}\nsync       {sync}\nmempool    {}\nvalidator  {}\nnetwork    {network}\nversion    {}",
             status.chain_id,
             status.genesis_hash,
             status.engine,

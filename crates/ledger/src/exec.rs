@@ -185,7 +185,11 @@ impl State {
         validators: &[Validator],
     ) -> Result<(), TxError> {
         self.require(sender == self.config.operator, TxError::NotOperator)?;
-        self.require(self.config.engine == EngineKind::Bft, TxError::SoloValidatorFixed)?;
+        // Raft (issue 14) changes its membership by the same transaction as BFT.
+        self.require(
+            matches!(self.config.engine, EngineKind::Bft | EngineKind::Raft),
+            TxError::SoloValidatorFixed,
+        )?;
         let height = self.cursor.height;
         let earliest = Height(height.0.saturating_add(2));
         self.require(from >= earliest, TxError::ValidatorsTooSoon { from, height, earliest })?;

@@ -7,6 +7,7 @@ use crate::{
     encoding::encode,
     hash::{Hash, domain, merkle_root},
     tx::SignedTransaction,
+    raft::RaftCertificate,
     units::{Height, TimestampMs},
     vote::CommitCertificate,
 };
@@ -30,6 +31,9 @@ pub enum ConsensusProof {
     },
     /// Precommits for the block from validators with more than two thirds of the voting power.
     Bft(CommitCertificate),
+    /// Raft: the leader's append and the acknowledgements of followers that have the block
+    /// durably, holding more than half of the voting power together.
+    Raft(RaftCertificate),
 }
 
 /// A block header.

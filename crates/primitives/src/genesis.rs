@@ -18,6 +18,10 @@ pub enum EngineKind {
     /// Tendermint-style BFT: validators holding more than two thirds of the voting power
     /// precommit every block.
     Bft,
+    /// Raft: an elected leader proposes every block, and it is committed once validators with
+    /// more than half of the voting power have it durably. Tolerates crashes, not lying
+    /// validators.
+    Raft,
 }
 
 /// A validator and its voting power.

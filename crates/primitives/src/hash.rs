@@ -35,6 +35,12 @@ pub mod domain {
     pub const VOTE: &[u8] = b"joule/vote/v1";
     /// A BFT block proposal.
     pub const PROPOSAL: &[u8] = b"joule/proposal/v1";
+    /// A Raft leader's append of a block.
+    pub const RAFT_APPEND: &[u8] = b"joule/raft/append/v1";
+    /// A Raft follower's acknowledgement of a block it has durably.
+    pub const RAFT_ACK: &[u8] = b"joule/raft/ack/v1";
+    /// Every other Raft message (campaigns, ballots, heartbeats and their replies).
+    pub const RAFT_MESSAGE: &[u8] = b"joule/raft/message/v1";
 }
 
 impl Hash {

@@ -36,6 +36,12 @@ pub(crate) fn block_dto(block: &Block) -> BlockDto {
                     certificate.signatures.len()
                 )
             }
+            ConsensusProof::Raft(certificate) => format!(
+                "raft: term {}, leader {}, {} acknowledgements",
+                certificate.term,
+                primitives::Address(certificate.leader),
+                certificate.acks.len()
+            ),
         },
     }
 }

@@ -377,6 +377,20 @@ pub struct StatusDto {
     /// The highest head its peers report; `null` without peers.
     #[serde(default)]
     pub best_peer_height: Option<u64>,
+    /// The consensus engine's view of who leads (Raft); `null` for engines without leaders.
+    #[serde(default)]
+    pub consensus: Option<ConsensusDto>,
+}
+
+/// What a leader-based engine says of itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsensusDto {
+    /// `"leader"`, `"follower"` or `"candidate"`.
+    pub role: String,
+    /// The current term.
+    pub term: u64,
+    /// The leader of the current term (`joule1…`), if this node knows one.
+    pub leader: Option<String>,
 }
 
 /// This node's identity and address on the peer-to-peer network.

@@ -264,12 +264,17 @@ pub fn document() -> Value {
         }),
         json!({
             "name": "node_status",
-            "summary": "Chain id, genesis hash, engine, head, mempool size, whether this node validates, software version; p2p ({id, addr} of this node on the peer-to-peer network, or null), syncing, best_peer_height (or null).",
+            "summary": "Chain id, genesis hash, engine, head, mempool size, whether this node validates, software version; p2p ({id, addr} of this node on the peer-to-peer network, or null), syncing, best_peer_height (or null), consensus ({role, term, leader} of a Raft engine, or null).",
             "params": [],
             "result": { "name": "status", "schema": { "type": "object", "properties": {
                 "p2p": { "type": ["object", "null"], "properties": { "id": peer_id(), "addr": string("ip:port") } },
                 "syncing": { "type": "boolean" },
-                "best_peer_height": { "type": ["integer", "null"] }
+                "best_peer_height": { "type": ["integer", "null"] },
+                "consensus": { "type": ["object", "null"], "properties": {
+                    "role": { "enum": ["leader", "follower", "candidate"] },
+                    "term": { "type": "integer" },
+                    "leader": { "type": ["string", "null"] }
+                } }
             } } }
         }),
         json!({

@@ -10,7 +10,8 @@ use crate::{
     convert::{account_dto, block_dto, head_dto, payload_dto, receipt_dto, validator_dto},
     dto::{
         AccountDto, AccountSummaryDto, BlockDto, BlockId, BookDto, CertificatesDto, ChallengeDto,
-        ClearingDto, ClearingSummaryDto, ContractDto, HeadDto, HistoryCursor, HistoryDto,
+        ClearingDto, ClearingSummaryDto, ConsensusDto, ContractDto, HeadDto, HistoryCursor,
+        HistoryDto,
         HistoryEntryDto, KpiDto, MarketStatusDto, MeterDto, MeterSeriesDto, OrderDto, P2pDto,
         PeerDto, ProducerDto, ReadingDto, SessionDto, SettlementDto, StatementDto, StatusDto,
         SubmitErrorDto, SubmitResultDto, SupplyDto, TradeDto, TxDto, UpcomingValidatorsDto,
@@ -710,6 +711,7 @@ impl JouleApiServer for JouleRpc {
             engine: match config.engine {
                 EngineKind::Solo => "solo".into(),
                 EngineKind::Bft => "bft".into(),
+                EngineKind::Raft => "raft".into(),
             },
             head: head_dto(&self.node.head()),
             mempool_size: status.mempool_size as u64,
@@ -721,6 +723,11 @@ impl JouleApiServer for JouleRpc {
             }),
             syncing: status.syncing,
             best_peer_height: status.best_peer_height.map(|height| height.0),
+            consensus: status.engine.role.map(|role| ConsensusDto {
+                role: role.as_str().into(),
+                term: status.engine.term.unwrap_or(0),
+                leader: status.engine.leader.map(|key| Address::from_public_key(key).to_string()),
+            }),
         })
     }
 

@@ -1,13 +1,16 @@
-//! Deterministic simulation of networks of nodes (the node's real core and the Tendermint
-//! engine) over thousands of seeds (see `testkit::sim`): agreement, validity, liveness after
-//! the faults, and determinism; and every kind of fault and every rare path of the core (a
+//! Deterministic simulation of networks of nodes (the node's real core and the Tendermint or
+//! the Raft engine) over thousands of seeds (see `testkit::sim`): agreement, validity,
+//! liveness after the faults, and determinism, and for Raft one leader per term, log matching
+//! and leader completeness; and every kind of fault and every rare path of the core (a
 //! proposal held during a write, a decided block whose body is missing, a sync batch cut at a
 //! validator change, …) exercised by some seed.
 //!
-//! - `JOULE_SIM_SEEDS` (default 10,000) seeds from `JOULE_SIM_SEED_START` (default 0), split
-//!   over the available cores;
-//! - `JOULE_SIM_SEED=<n>` replays one seed with a verbose trace on stderr.
+//! - `JOULE_SIM_SEEDS` (default 10,000) BFT seeds and `JOULE_RAFT_SIM_SEEDS` (default 2,500)
+//!   Raft seeds from `JOULE_SIM_SEED_START` (default 0), split over the available cores;
+//! - `JOULE_SIM_SEED=<n>` (`JOULE_RAFT_SIM_SEED=<n>`) replays one BFT (Raft) seed with a
+//!   verbose trace on stderr.
 
+use primitives::EngineKind;
 use std::{
     sync::{Arc, Mutex},
     time::Instant,
@@ -27,14 +30,28 @@ fn env_u64(name: &str) -> Option<u64> {
     })
 }
 
+/// Runs `seed` of `engine`'s scenarios.
+fn run(engine: EngineKind, seed: u64, verbose: bool) -> Result<sim::Outcome, Failure> {
+    match engine {
+        EngineKind::Raft => sim::run_raft(seed, verbose),
+        _ => sim::run(seed, verbose),
+    }
+}
+
 /// Runs `seed`, and for a sample of seeds runs it again to compare the digests.
-fn check_seed(seed: u64, verbose: bool, always_twice: bool) -> Result<sim::Outcome, Failure> {
-    let outcome = sim::run(seed, verbose)?;
+fn check_seed(
+    engine: EngineKind,
+    seed: u64,
+    verbose: bool,
+    always_twice: bool,
+) -> Result<sim::Outcome, Failure> {
+    let outcome = run(engine, seed, verbose)?;
     if always_twice || seed.is_multiple_of(DETERMINISM_SAMPLE) {
-        let again = sim::run(seed, false)?;
+        let again = run(engine, seed, false)?;
         if again.digest != outcome.digest {
             return Err(Failure {
                 seed,
+                engine,
                 at_ms: outcome.end_ms,
                 message: format!(
                     "determinism: the same seed gave trace digests {:?} and {:?}",
@@ -48,21 +65,33 @@ fn check_seed(seed: u64, verbose: bool, always_twice: bool) -> Result<sim::Outco
 
 #[test]
 fn simulated_networks_agree_stay_valid_and_recover() {
-    if let Some(seed) = env_u64("JOULE_SIM_SEED") {
-        match check_seed(seed, true, true) {
+    run_seeds(EngineKind::Bft, "JOULE_SIM_SEED", "JOULE_SIM_SEEDS", 10_000);
+}
+
+/// Raft networks under the same fault model, without byzantine validators: also one leader
+/// per term, log matching and leader completeness.
+#[test]
+fn simulated_raft_networks_agree_elect_one_leader_per_term_and_recover() {
+    run_seeds(EngineKind::Raft, "JOULE_RAFT_SIM_SEED", "JOULE_RAFT_SIM_SEEDS", 2_500);
+}
+
+/// Replays the seed `replay` names, or runs the number of seeds `seeds` names (`default`).
+fn run_seeds(engine: EngineKind, replay: &str, seeds: &str, default: u64) {
+    if let Some(seed) = env_u64(replay) {
+        match check_seed(engine, seed, true, true) {
             Ok(outcome) => eprintln!(
                 "seed {seed}: ok, min honest height {}, ended at {} ms, recovered {} ms after the faults, digest {:?}\n{}",
                 outcome.min_height,
                 outcome.end_ms,
                 outcome.recovery_ms,
                 outcome.digest,
-                outcome.coverage.render()
+                outcome.coverage.render(engine)
             ),
             Err(failure) => panic!("{failure}"),
         }
         return;
     }
-    let count = env_u64("JOULE_SIM_SEEDS").unwrap_or(10_000);
+    let count = env_u64(seeds).unwrap_or(default);
     let start = env_u64("JOULE_SIM_SEED_START").unwrap_or(0);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     let started = Instant::now();
@@ -79,7 +108,7 @@ fn simulated_networks_agree_stay_valid_and_recover() {
                 let mut slowest = (0, 0);
                 let mut seed = start + worker;
                 while seed < start + count {
-                    match check_seed(seed, false, false) {
+                    match check_seed(engine, seed, false, false) {
                         Ok(outcome) => {
                             local.add_run(&outcome.coverage);
                             slowest = slowest.max((outcome.recovery_ms, seed));
@@ -107,10 +136,10 @@ fn simulated_networks_agree_stay_valid_and_recover() {
     let coverage = coverage.lock().expect("not poisoned").clone();
     let (recovery_ms, recovery_seed) = *slowest_recovery.lock().expect("not poisoned");
     eprintln!(
-        "{count} seeds from {start} in {:.1} s ({:.0} seeds/s on {threads} threads); slowest recovery after the faults {recovery_ms} ms (seed {recovery_seed}); seeds exercising each fault:\n{}",
+        "{engine:?}: {count} seeds from {start} in {:.1} s ({:.0} seeds/s on {threads} threads); slowest recovery after the faults {recovery_ms} ms (seed {recovery_seed}); seeds exercising each fault:\n{}",
         elapsed.as_secs_f64(),
         count as f64 / elapsed.as_secs_f64(),
-        coverage.render()
+        coverage.render(engine)
     );
     let mut failures = failures.lock().expect("not poisoned").clone();
     failures.sort_by_key(|failure| failure.seed);
@@ -120,8 +149,8 @@ fn simulated_networks_agree_stay_valid_and_recover() {
     }
     // Enough seeds must, together, exercise every kind of fault.
     if count >= 1000 {
-        let missing = coverage.missing();
-        assert!(missing.is_empty(), "no seed exercised {missing:?} (of {KINDS:?})");
+        let missing = coverage.missing(engine);
+        assert!(missing.is_empty(), "no {engine:?} seed exercised {missing:?} (of {KINDS:?})");
     }
 }
 
@@ -130,9 +159,11 @@ fn simulated_networks_agree_stay_valid_and_recover() {
 fn first_seed_taking(kind: &str) -> u64 {
     let index = KINDS.iter().position(|known| *known == kind).expect("a kind of sim::KINDS");
     for seed in 0..1000 {
-        let outcome = check_seed(seed, false, false).unwrap_or_else(|failure| panic!("{failure}"));
+        let outcome = check_seed(EngineKind::Bft, seed, false, false)
+            .unwrap_or_else(|failure| panic!("{failure}"));
         if outcome.coverage.counts[index] > 0 {
-            check_seed(seed, false, true).unwrap_or_else(|failure| panic!("{failure}"));
+            check_seed(EngineKind::Bft, seed, false, true)
+                .unwrap_or_else(|failure| panic!("{failure}"));
             eprintln!(
                 "seed {seed} takes the path \"{kind}\" {} times",
                 outcome.coverage.counts[index]

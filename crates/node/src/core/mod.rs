@@ -26,7 +26,7 @@ mod sync;
 mod tests;
 
 use crate::{p2p::PeerId, validators::ValidatorSchedule, wire::Wire};
-use consensus::{Command, Engine, EngineMessage, Event, HeaderError, Rules};
+use consensus::{Command, Engine, EngineMessage, EngineStatus, Event, HeaderError, Rules};
 use net::Misbehaviour;
 use primitives::{
     Block, BlockHash, ChainConfig, ConsensusProof, Header, Height, TimeScale, TimestampMs,
@@ -209,6 +209,8 @@ pub struct CoreStatus {
     pub syncing: bool,
     /// The highest head its peers report.
     pub best_peer_height: Option<Height>,
+    /// What the engine says of its role, term and leader (nothing for engines without them).
+    pub engine: EngineStatus,
 }
 
 /// How often the core took its less common paths (for tests, the simulator's coverage and
@@ -361,7 +363,13 @@ impl<A: App> Core<A> {
             head: self.head.clone(),
             syncing: self.sync.behind,
             best_peer_height: self.peers.values().map(|peer| peer.height).max(),
+            engine: self.engine.status(),
         }
+    }
+
+    /// What the engine says of its role, term and leader.
+    pub fn engine_status(&self) -> EngineStatus {
+        self.engine.status()
     }
 
     /// When the core wants to be woken with [`Core::tick`] (chain time).

@@ -129,6 +129,8 @@ pub struct NodeStatus {
     pub syncing: bool,
     /// The highest head its peers report.
     pub best_peer_height: Option<Height>,
+    /// The engine's role, term and leader (nothing for engines without them).
+    pub engine: consensus::EngineStatus,
 }
 
 pub(crate) enum NodeMessage {
@@ -311,6 +313,7 @@ impl Node {
             indexer: index_sender,
             clock: config.clock,
             persisting: None,
+            engine_status: consensus::EngineStatus::default(),
         };
         let task = tokio::spawn(manager.run(inbox, peer_inbox, shutdown_receiver.clone()));
         let (indexer_failure, indexer_failed) = oneshot::channel();
@@ -773,6 +776,8 @@ struct Manager {
     clock: Clock,
     /// The write under way.
     persisting: Option<Persisting>,
+    /// The engine's role, term and leader as last logged.
+    engine_status: consensus::EngineStatus,
 }
 
 impl Manager {
@@ -813,6 +818,7 @@ impl Manager {
                 },
             };
             self.carry_out(effects)?;
+            self.note_engine_status();
         }
         if let Some(mut last) = self.persisting.take() {
             let height = last.blocks.last().map_or(0, |(block, _)| block.header.height.0);
@@ -862,6 +868,7 @@ impl Manager {
                     is_validator: self.core.app().validates(schedule, schedule.next_height),
                     syncing: status.syncing,
                     best_peer_height: status.best_peer_height,
+                    engine: status.engine,
                 });
             }
             NodeMessage::Consensus { from, message, block } => {
@@ -875,6 +882,23 @@ impl Manager {
             NodeMessage::Blocks { from, blocks } => return self.core.blocks(now, from, blocks),
         }
         Vec::new()
+    }
+
+    /// Logs a change of the engine's role, term or leader (engines with leaders only).
+    fn note_engine_status(&mut self) {
+        let status = self.core.engine_status();
+        if status == self.engine_status {
+            return;
+        }
+        self.engine_status = status;
+        if let Some(role) = status.role {
+            info!(
+                role = role.as_str(),
+                term = status.term.unwrap_or(0),
+                leader = %status.leader.map(|key| Address(key).to_string()).unwrap_or_default(),
+                "consensus role"
+            );
+        }
     }
 
     /// Carries out the core's effects, in order.

@@ -11,12 +11,14 @@ use std::{
 
 /// How the chains that different nodes write must relate, by the kind of engine.
 ///
-/// Engines whose blocks are final (the solo engine, Tendermint) must agree immediately: no two
-/// nodes ever write different blocks at one height, whatever the network does. An engine with
-/// forks (proof of work; Raft, whose uncommitted entries a new leader may replace) adds its
-/// own variant here: the nodes' chains share a common prefix below the engine's maximum reorg
-/// depth at all times, and converge on one chain once the network has healed; its check also
-/// needs the blocks a node unwinds, which the simulated disk then records.
+/// Engines whose blocks are final (the solo engine, Tendermint, Raft: a new Raft leader may
+/// replace entries that were not committed, but those are only logged, never written) must
+/// agree immediately: no two nodes ever write different blocks at one height, whatever the
+/// network does. An engine with forks (proof of work) adds its own variant here: the nodes'
+/// chains share a common prefix below the engine's maximum reorg depth at all times, and
+/// converge on one chain once the network has healed; its check also needs the blocks a node
+/// unwinds, which the simulated disk then records. Raft's own properties (one leader per term,
+/// log matching, leader completeness) are checked in `sim::raft`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Safety {
     /// Every block written is final: one block per height across all nodes.
@@ -27,7 +29,7 @@ impl Safety {
     /// The rule the chains of engine `kind` follow.
     pub fn of(kind: EngineKind) -> Safety {
         match kind {
-            EngineKind::Solo | EngineKind::Bft => Safety::Final,
+            EngineKind::Solo | EngineKind::Bft | EngineKind::Raft => Safety::Final,
         }
     }
 }
@@ -119,6 +121,11 @@ impl Checks {
             problems.push(format!("its proof does not verify: {error:?}"));
         }
         if problems.is_empty() { Ok(()) } else { Err(problems.join(", ")) }
+    }
+
+    /// The first block written at each height, and by which node.
+    pub(crate) fn written(&self) -> &BTreeMap<u64, (BlockHash, usize)> {
+        &self.written
     }
 
     /// Safety: node `node` wrote `block`; whether that is consistent with what every node wrote.

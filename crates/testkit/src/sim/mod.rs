@@ -62,6 +62,7 @@ mod app;
 mod byzantine;
 mod checks;
 mod node;
+mod raft;
 mod scenario;
 mod trace;
 mod world;
@@ -69,13 +70,17 @@ mod world;
 pub use checks::Safety;
 pub use scenario::{
     Behaviour, Crash, EPOCH_MS, GENESIS_TIME_MS, LIVENESS_BOUND_MS, LIVENESS_HEIGHTS,
-    MAX_FAR_AHEAD_MS, MAX_FAULT_PHASE_MS, MAX_SKEW_MS, MAX_WRITE_MS, Partition, Scenario,
-    state_root_after,
+    LeaderCrash, MAX_FAR_AHEAD_MS, MAX_FAULT_PHASE_MS, MAX_SKEW_MS, MAX_WRITE_MS, Partition,
+    Scenario, state_root_after,
 };
-pub use world::{Failure, Outcome, run};
+pub use world::{Failure, Outcome, run, run_raft};
+
+use primitives::EngineKind;
 
 /// The kinds of fault and situation a run can exercise, in the order of [`Coverage::counts`].
-pub const KINDS: [&str; 21] = [
+/// The last four happen in Raft networks only, the byzantine ones in BFT networks only
+/// ([`applies`]).
+pub const KINDS: [&str; 25] = [
     "delayed/reordered messages",
     "dropped messages",
     "partitions",
@@ -97,7 +102,22 @@ pub const KINDS: [&str; 21] = [
     "held for the clock",
     "sync cut at a validator change",
     "validator set changes",
+    "leader crashed",
+    "entry appended again in a later term",
+    "leader stepped down",
+    "membership changes",
 ];
+
+/// Whether kind `index` of [`KINDS`] can happen in a network of engine `engine` (byzantine
+/// behaviour in BFT networks, Raft's own situations in Raft networks, the rest in both).
+pub fn applies(index: usize, engine: EngineKind) -> bool {
+    let byzantine = (Kind::Equivocation as usize..=Kind::DownForGood as usize).contains(&index);
+    let raft = index >= Kind::LeaderCrash as usize;
+    match engine {
+        EngineKind::Raft => !byzantine,
+        _ => !raft,
+    }
+}
 
 /// How often each kind of [`KINDS`] happened: in one run, the number of occurrences; summed
 /// over runs with [`Coverage::add_run`], the number of runs in which it happened.
@@ -125,17 +145,25 @@ impl Coverage {
         }
     }
 
-    /// The kinds never exercised.
-    pub fn missing(&self) -> Vec<&'static str> {
-        KINDS.iter().zip(self.counts).filter(|(_, count)| *count == 0).map(|(k, _)| *k).collect()
-    }
-
-    /// One line per kind with its count.
-    pub fn render(&self) -> String {
+    /// The kinds that can happen with `engine` and were never exercised.
+    pub fn missing(&self, engine: EngineKind) -> Vec<&'static str> {
         KINDS
             .iter()
             .zip(self.counts)
-            .map(|(kind, count)| format!("  {kind:<42} {count:>7}\n"))
+            .enumerate()
+            .filter(|(index, (_, count))| *count == 0 && applies(*index, engine))
+            .map(|(_, (kind, _))| *kind)
+            .collect()
+    }
+
+    /// One line per kind that can happen with `engine`, with its count.
+    pub fn render(&self, engine: EngineKind) -> String {
+        KINDS
+            .iter()
+            .zip(self.counts)
+            .enumerate()
+            .filter(|(index, _)| applies(*index, engine))
+            .map(|(_, (kind, count))| format!("  {kind:<42} {count:>7}\n"))
             .collect()
     }
 }
@@ -164,4 +192,8 @@ pub(crate) enum Kind {
     HeldForClock,
     SyncCut,
     ValidatorChange,
+    LeaderCrash,
+    Reappended,
+    SteppedDown,
+    MembershipChange,
 }

@@ -34,7 +34,9 @@ use node::{
     core::{Core, CoreConfig, Effect},
     wire::{MAX_BLOCKS_PER_MESSAGE, Wire},
 };
-use primitives::{Address, Block, BlockHash, Hash, Height, SecretKey, TimeScale, TimestampMs};
+use primitives::{
+    Address, Block, BlockHash, EngineKind, Hash, Height, SecretKey, TimeScale, TimestampMs,
+};
 use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 use std::{
     collections::{BTreeSet, HashSet, VecDeque},
@@ -67,14 +69,14 @@ pub(super) struct Disk {
     /// The blocks written, from genesis on.
     pub(super) chain: Vec<Arc<Block>>,
     /// The write-ahead log of own messages, by height, with their blocks.
-    wal: Vec<(Height, EngineMessage, Option<Arc<Block>>)>,
-    /// The engine's state, as last kept (no engine of today keeps any).
+    pub(super) wal: Vec<(Height, EngineMessage, Option<Arc<Block>>)>,
+    /// The engine's state, as last kept (Raft's term and vote).
     engine_state: Option<Vec<u8>>,
 }
 
 /// A node that is up: its core and what its shell and its network layer keep in memory.
 pub(super) struct Running {
-    core: Core<SimApp>,
+    pub(super) core: Core<SimApp>,
     /// The validator schedule the core last published (for the relay check).
     schedule: Arc<ValidatorSchedule>,
     /// Gossip ids seen.
@@ -218,15 +220,29 @@ impl World {
             .filter(|(height, ..)| *height == next)
             .map(|(_, message, block)| (message.clone(), block.as_deref().cloned()))
             .collect();
-        let restored = own.iter().filter_map(|(message, _)| tendermint::decode(message)).collect();
-        let engine = TendermintEngine::new(
-            &scenario.config_at(next),
-            Some(state.key.clone()),
-            &head,
-            restored,
-            Timeouts::default(),
-        )
-        .with_signature_check(signatures);
+        let engine: Box<dyn consensus::Engine + Send> = match scenario.config.engine {
+            EngineKind::Raft => {
+                let logged: Vec<EngineMessage> =
+                    own.iter().map(|(message, _)| message.clone()).collect();
+                let state_bytes = state.disk.engine_state.as_deref();
+                let key = state.key.clone();
+                Box::new(super::raft::engine(&scenario, key, &head, state_bytes, &logged, signatures))
+            }
+            _ => {
+                let restored =
+                    own.iter().filter_map(|(message, _)| tendermint::decode(message)).collect();
+                Box::new(
+                    TendermintEngine::new(
+                        &scenario.config_at(next),
+                        Some(state.key.clone()),
+                        &head,
+                        restored,
+                        Timeouts::default(),
+                    )
+                    .with_signature_check(signatures),
+                )
+            }
+        };
         let poison = state
             .byzantine
             .is_some_and(|behaviour| behaviour.poison)
@@ -234,7 +250,7 @@ impl World {
         let app = SimApp::new(scenario.clone(), Address(state.peer), head.clone(), poison);
         let config = CoreConfig { chain: scenario.config.clone(), time: TimeScale::REAL };
         let logged = own.len();
-        let core = Core::new(config, app, Box::new(engine), head, own);
+        let core = Core::new(config, app, engine, head, own);
         state.running = Some(Running {
             schedule: core.schedule().clone(),
             core,
@@ -366,12 +382,14 @@ impl World {
             self.carry_out(node, effect);
         }
         self.schedule_wake(node);
+        self.raft_observe(node);
     }
 
     /// Carries out one effect, as the tokio shell does.
     fn carry_out(&mut self, node: usize, effect: Effect<()>) {
         match effect {
             Effect::Log { height, message, block } => {
+                self.raft_logged(node, &message);
                 self.nodes[node].disk.wal.push((height, message, block));
             }
             Effect::SaveState(state) => self.nodes[node].disk.engine_state = Some(state),
@@ -475,14 +493,18 @@ impl World {
                 self.fail(message);
                 return;
             }
-            if self
-                .s
-                .validator_change
-                .as_ref()
-                .is_some_and(|change| change.from == block.header.height)
+            if let Some(change) =
+                self.s.validator_change.as_ref().filter(|change| change.from == block.header.height)
             {
                 self.coverage.hit(Kind::ValidatorChange);
+                let keys = |set: &[primitives::Validator]| -> Vec<_> {
+                    set.iter().map(|validator| validator.key).collect()
+                };
+                if keys(&change.validators) != keys(&self.s.config.validators) {
+                    self.coverage.hit(Kind::MembershipChange);
+                }
             }
+            self.raft_wrote(node, &block.header);
             self.log(|| format!("node {node} wrote {} {:?}", block.header.height.0, block.hash()));
             self.nodes[node].disk.chain.push(block.clone());
         }

@@ -76,6 +76,15 @@ pub struct Crash {
     pub restart: Option<u64>,
 }
 
+/// A crash of whichever node leads at that moment (Raft scenarios), and its restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderCrash {
+    /// Virtual time it crashes.
+    pub at: u64,
+    /// How long it stays down (it is back by the end of the faults at the latest).
+    pub down_for: u64,
+}
+
 /// Everything one run does, drawn from its seed.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -107,6 +116,8 @@ pub struct Scenario {
     /// A validator set that takes over at a later height, carried by the block two heights
     /// before it (see [`Scenario::changes_validators`]).
     pub validator_change: Option<ValidatorChange>,
+    /// Crashes of the leader of the moment (Raft scenarios only).
+    pub leader_crashes: Vec<LeaderCrash>,
 }
 
 /// The state root the stand-in application computes on top of `parent`.
@@ -115,21 +126,35 @@ pub fn state_root_after(parent: &BlockHash) -> Hash {
 }
 
 impl Scenario {
-    /// The scenario of `seed`.
+    /// The BFT scenario of `seed`.
     pub fn from_seed(seed: u64) -> Scenario {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5ce0_a410_0001);
-        let n = rng.random_range(4..=7usize);
+        Scenario::draw(seed, EngineKind::Bft)
+    }
+
+    /// The Raft scenario of `seed`: the same fault model without byzantine validators (Raft
+    /// tolerates crashes, not lies), 3 to 7 nodes, up to three crashes (so now and then a
+    /// majority is down), crashes of whichever node leads at the moment, and changes of the
+    /// membership (a validator added or removed) or of one validator's power.
+    pub fn raft_from_seed(seed: u64) -> Scenario {
+        Scenario::draw(seed, EngineKind::Raft)
+    }
+
+    fn draw(seed: u64, engine: EngineKind) -> Scenario {
+        let raft = engine == EngineKind::Raft;
+        let salt = if raft { 0x5eed_5ce0_a410_0014 } else { 0x5eed_5ce0_a410_0001 };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ salt);
+        let n = if raft { rng.random_range(3..=7usize) } else { rng.random_range(4..=7usize) };
         let equal = rng.random_bool(0.5);
         let keys: Vec<SecretKey> = (0..n)
             .map(|i| {
                 let mut bytes = [0u8; 32];
                 bytes[..8].copy_from_slice(&seed.to_le_bytes());
                 bytes[8] = i as u8;
-                bytes[9] = 0x51;
+                bytes[9] = if raft { 0x52 } else { 0x51 };
                 SecretKey::from_seed(bytes)
             })
             .collect();
-        let validators: Vec<Validator> = keys
+        let mut validators: Vec<Validator> = keys
             .iter()
             .enumerate()
             .map(|(i, key)| Validator {
@@ -138,10 +163,11 @@ impl Scenario {
                 power: if equal { 1 } else { rng.random_range(1..=10) },
             })
             .collect();
+        let membership = raft.then(|| super::raft::draw_membership(&mut rng, &mut validators));
         let total: u64 = validators.iter().map(|v| v.power).sum();
         let config = ChainConfig {
             chain_id: ChainId::new("sim").expect("a valid chain id"),
-            engine: EngineKind::Bft,
+            engine,
             validators,
             issuer: Address(keys[0].public_key()),
             operator: Address(keys[0].public_key()),
@@ -172,7 +198,7 @@ impl Scenario {
 
         // Byzantine validators: fewer than a third of the power.
         let mut byzantine = vec![None; n];
-        if rng.random_bool(0.6) {
+        if !raft && rng.random_bool(0.6) {
             let mut byzantine_power = 0;
             let mut order: Vec<usize> = (0..n).collect();
             shuffle(&mut rng, &mut order);
@@ -211,7 +237,8 @@ impl Scenario {
         }
 
         let mut crashes = Vec::new();
-        for _ in 0..rng.random_range(0..=2) {
+        let most_crashes = if raft { 3 } else { 2 };
+        for _ in 0..rng.random_range(0..=most_crashes) {
             let node = rng.random_range(0..n);
             if crashes.iter().any(|crash: &Crash| crash.node == node) {
                 continue;
@@ -234,7 +261,9 @@ impl Scenario {
         // Half the scenarios change the validator set early on, so that nodes that catch up
         // after a crash or a partition download batches across the change: one honest
         // validator gets one more unit of power (which keeps the byzantine power below a third).
-        let validator_change = if rng.random_bool(0.5) {
+        let validator_change = if let Some(membership) = membership {
+            membership
+        } else if rng.random_bool(0.5) {
             let honest: Vec<usize> = (0..n).filter(|&node| byzantine[node].is_none()).collect();
             let lucky = honest[rng.random_range(0..honest.len())];
             let mut validators = config.validators.clone();
@@ -244,6 +273,8 @@ impl Scenario {
             None
         };
 
+        let leader_crashes =
+            if raft { super::raft::draw_leader_crashes(&mut rng, fault_end) } else { Vec::new() };
         Scenario {
             seed,
             config,
@@ -258,6 +289,7 @@ impl Scenario {
             fault_end,
             max_write_ms,
             validator_change,
+            leader_crashes,
         }
     }
 
@@ -299,7 +331,7 @@ impl Scenario {
         }
     }
 
-    /// Number of nodes (all of them validators).
+    /// Number of nodes (all of them validators at some height).
     pub fn len(&self) -> usize {
         self.keys.len()
     }

@@ -3,7 +3,7 @@
 //! them for a verbose replay.
 
 use borsh::BorshSerialize;
-use consensus::{EngineMessage, tendermint};
+use consensus::{EngineMessage, raft, tendermint};
 use node::{PeerId, core::Effect, wire::Wire};
 use primitives::{Block, Hash, Height, TimestampMs, encode};
 
@@ -95,7 +95,41 @@ pub(crate) fn describe_message(message: &EngineMessage) -> String {
             signed.vote.block,
             signed.validator
         ),
-        None => format!("{} bytes that are no Tendermint message", message.0.len()),
+        None => describe_raft(message),
+    }
+}
+
+fn describe_raft(message: &EngineMessage) -> String {
+    use consensus::raft::Message;
+    match raft::decode(message) {
+        Some(Message::Campaign(signed)) => format!(
+            "{} t{} at {:?} by {:?}",
+            if signed.body.pre { "pre-vote campaign" } else { "campaign" },
+            signed.body.term,
+            signed.body.position,
+            signed.signer
+        ),
+        Some(Message::Ballot(signed)) => format!(
+            "{} ballot t{} for {:?} by {:?}: {}",
+            if signed.body.pre { "pre-vote" } else { "vote" },
+            signed.body.term,
+            signed.body.candidate,
+            signed.signer,
+            if signed.body.granted { "granted" } else { "refused" }
+        ),
+        Some(Message::Append(signed)) => format!("append {} by {:?}", signed.body, signed.signer),
+        Some(Message::Ack(signed)) => format!("ack {} by {:?}", signed.body, signed.signer),
+        Some(Message::Heartbeat(signed)) => format!(
+            "heartbeat t{} h{} commit {:?} by {:?}",
+            signed.body.term,
+            signed.body.height,
+            signed.body.commit.as_ref().map(|commit| commit.height.0),
+            signed.signer
+        ),
+        Some(Message::Reply(signed)) => {
+            format!("reply t{} to {:?} by {:?}", signed.body.term, signed.body.leader, signed.signer)
+        }
+        None => format!("{} bytes that are no consensus message", message.0.len()),
     }
 }
 

@@ -5,7 +5,8 @@ use super::{
     Coverage, Kind,
     checks::{Checks, SignatureMemo},
     node::SimNode,
-    scenario::{LIVENESS_BOUND_MS, LIVENESS_HEIGHTS, Scenario},
+    raft::RaftChecks,
+    scenario::{LIVENESS_BOUND_MS, LIVENESS_HEIGHTS, LeaderCrash, Scenario},
     trace::Trace,
 };
 use consensus::{EngineMessage, Verdict};
@@ -51,21 +52,41 @@ pub struct Failure {
     pub at_ms: u64,
     /// What went wrong.
     pub message: String,
+    /// The engine of the run (which says how to replay it).
+    pub engine: primitives::EngineKind,
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             formatter,
-            "seed {} failed at virtual {} ms: {}\nreplay it with: JOULE_SIM_SEED={} cargo test -p testkit --test simulation -- --nocapture",
-            self.seed, self.at_ms, self.message, self.seed
+            "seed {} failed at virtual {} ms: {}\nreplay it with: {}={} cargo test -p testkit --test simulation -- --nocapture",
+            self.seed,
+            self.at_ms,
+            self.message,
+            match self.engine {
+                primitives::EngineKind::Raft => "JOULE_RAFT_SIM_SEED",
+                _ => "JOULE_SIM_SEED",
+            },
+            self.seed
         )
     }
 }
 
-/// Runs the scenario of `seed` to its end. With `verbose`, prints every step to stderr.
+/// Runs the BFT scenario of `seed` to its end. With `verbose`, prints every step to stderr.
 pub fn run(seed: u64, verbose: bool) -> Result<Outcome, Failure> {
-    let scenario = Scenario::from_seed(seed);
+    run_scenario(Scenario::from_seed(seed), verbose)
+}
+
+/// Runs the Raft scenario of `seed` ([`Scenario::raft_from_seed`]) to its end, also checking
+/// Raft's own safety properties (see `sim::raft`).
+pub fn run_raft(seed: u64, verbose: bool) -> Result<Outcome, Failure> {
+    run_scenario(Scenario::raft_from_seed(seed), verbose)
+}
+
+fn run_scenario(scenario: Scenario, verbose: bool) -> Result<Outcome, Failure> {
+    let seed = scenario.seed;
+    let engine = scenario.config.engine;
     match catch_unwind(AssertUnwindSafe(|| World::new(scenario, verbose).run())) {
         Ok(result) => result,
         Err(panic) => {
@@ -74,7 +95,7 @@ pub fn run(seed: u64, verbose: bool) -> Result<Outcome, Failure> {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
                 .unwrap_or_default();
-            Err(Failure { seed, at_ms: 0, message: format!("panicked: {text}") })
+            Err(Failure { seed, at_ms: 0, message: format!("panicked: {text}"), engine })
         }
     }
 }
@@ -107,6 +128,8 @@ pub(super) enum Item {
         incarnation: u64,
     },
     Crash(usize),
+    /// Whichever node leads now crashes (Raft).
+    CrashLeader(LeaderCrash),
     Restart(usize),
     PartitionStart(usize),
     PartitionEnd,
@@ -164,6 +187,8 @@ pub(super) struct World {
     /// check is a function of the message and the receiver's validator schedule, and in the
     /// simulation the schedule is a function of the head's height.
     pub(super) verdicts: HashMap<(EngineMessage, Height), Verdict>,
+    /// Raft's own checks, in Raft networks.
+    pub(super) raft: Option<RaftChecks>,
 }
 
 impl World {
@@ -197,6 +222,7 @@ impl World {
             signing_checked: false,
             signatures: SignatureMemo::default(),
             verdicts: HashMap::new(),
+            raft: (s.config.engine == primitives::EngineKind::Raft).then(RaftChecks::default),
             s,
         };
         world.checks = Checks::new(&world.s, world.signatures.clone());
@@ -249,6 +275,9 @@ impl World {
                 None => self.coverage.hit(Kind::DownForGood),
             }
         }
+        for crash in self.s.leader_crashes.clone() {
+            self.schedule(crash.at, Item::CrashLeader(crash));
+        }
         self.schedule(self.s.fault_end, Item::FaultEnd);
         for node in 0..n {
             self.start(node);
@@ -267,7 +296,8 @@ impl World {
                 self.fail(format!("more than {MAX_ITEMS} queue items: a livelock"));
             }
             if let Some(message) = self.failure.take() {
-                return Err(Failure { seed: self.s.seed, at_ms: self.now, message });
+                let engine = self.s.config.engine;
+                return Err(Failure { seed: self.s.seed, at_ms: self.now, message, engine });
             }
             if self.live() {
                 let min_height = (0..n)
@@ -297,6 +327,7 @@ impl World {
             .collect();
         Err(Failure {
             seed: self.s.seed,
+            engine: self.s.config.engine,
             at_ms: self.now,
             message: format!(
                 "liveness: {LIVENESS_HEIGHTS} new heights not reached within {LIVENESS_BOUND_MS} ms after the faults ended at {} ms: {}",
@@ -321,6 +352,7 @@ impl World {
             Item::Written { node, incarnation } => self.written(node, incarnation),
             Item::Periodic { node, incarnation } => self.periodic(node, incarnation),
             Item::Crash(node) => self.crash(node),
+            Item::CrashLeader(crash) => self.crash_leader(crash),
             Item::Restart(node) => {
                 if !self.nodes[node].is_up() {
                     self.start(node);
