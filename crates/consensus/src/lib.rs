@@ -25,12 +25,10 @@ mod rules;
 mod solo;
 pub mod tendermint;
 
-pub use engine::{
-    BlockCheck, Command, Engine, EngineMessage, EngineStatus, Event, Restored, Role,
-};
+pub use engine::{BlockCheck, Command, Engine, EngineMessage, EngineStatus, Event, Restored, Role};
 pub use proof::{ProofError, certificate_signatures, verify_proof};
-pub use rules::{HeaderError, Rules, ValidatorView, Verdict, rules};
 pub use raft::{RaftEngine, RaftTimeouts};
+pub use rules::{HeaderError, Rules, ValidatorView, Verdict, rules};
 pub use solo::SoloEngine;
 pub use tendermint::{SignatureCheck, TendermintEngine, Timeouts, proposer};
 

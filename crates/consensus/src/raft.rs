@@ -48,8 +48,8 @@ use crate::tendermint::SignatureCheck;
 use message::sign;
 use primitives::{
     Address, BlockHash, ChainConfig, ChainId, ChainParams, CommitSignature, ConsensusProof, Hash,
-    Header, Height, PublicKey, RaftCertificate, RaftEntry, SecretKey, Signature, Term,
-    TimestampMs, Validator,
+    Header, Height, PublicKey, RaftCertificate, RaftEntry, SecretKey, Signature, Term, TimestampMs,
+    Validator,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -129,9 +129,13 @@ struct Leadership {
 enum State {
     Follower,
     /// Sounding out whether it could win the next term (pre-vote): who said yes.
-    PreCandidate { grants: BTreeSet<PublicKey> },
+    PreCandidate {
+        grants: BTreeSet<PublicKey>,
+    },
     /// Asking for votes in its term: who voted for it.
-    Candidate { grants: BTreeSet<PublicKey> },
+    Candidate {
+        grants: BTreeSet<PublicKey>,
+    },
     Leader(Leadership),
 }
 
@@ -346,9 +350,9 @@ impl RaftEngine {
             State::Leader(_) => true,
             _ => {
                 self.leader.is_some()
-                    && self.leader_contact.is_some_and(|at| {
-                        now.0 < at.0.saturating_add(self.timeouts.election_ms)
-                    })
+                    && self
+                        .leader_contact
+                        .is_some_and(|at| now.0 < at.0.saturating_add(self.timeouts.election_ms))
             }
         }
     }
@@ -410,7 +414,11 @@ impl RaftEngine {
         self.out.push(Command::Broadcast { message, block });
     }
 
-    fn signed_by_us(&self, height: Height, sign_with: impl FnOnce(&ChainId, &SecretKey) -> Message) -> Option<Message> {
+    fn signed_by_us(
+        &self,
+        height: Height,
+        sign_with: impl FnOnce(&ChainId, &SecretKey) -> Message,
+    ) -> Option<Message> {
         let key = self.key_at(height)?;
         Some(sign_with(&self.chain_id, key))
     }
@@ -435,10 +443,19 @@ impl RaftEngine {
     /// A message from the leader of `term`: a later term makes us its follower; our own term
     /// makes us follow it (a candidate gives up). Returns false for a stale term, which the
     /// sender is told of.
-    fn from_leader(&mut self, now: TimestampMs, leader: PublicKey, term: Term, height: Height, sent_at: TimestampMs) -> bool {
+    fn heard_leader(
+        &mut self,
+        now: TimestampMs,
+        leader: PublicKey,
+        term: Term,
+        height: Height,
+        sent_at: TimestampMs,
+    ) -> bool {
         if term < self.term {
             let reply = Reply { term: self.term, leader, height, sent_at };
-            if let Some(message) = self.signed_by_us(self.next_height(), |chain, key| sign(chain, key, reply, Message::Reply)) {
+            if let Some(message) = self.signed_by_us(self.next_height(), |chain, key| {
+                sign(chain, key, reply, Message::Reply)
+            }) {
                 self.send(leader, &message);
             }
             return false;
@@ -463,7 +480,7 @@ impl RaftEngine {
         check: Option<BlockCheck>,
     ) {
         let entry = signed.body;
-        if !self.from_leader(now, signed.signer, entry.term, entry.height, TimestampMs(0)) {
+        if !self.heard_leader(now, signed.signer, entry.term, entry.height, TimestampMs(0)) {
             return;
         }
         let valid = check.is_some_and(|check| check.hash == entry.block && check.valid);
@@ -476,17 +493,17 @@ impl RaftEngine {
         }
         let known = self.pending.as_ref().is_some_and(|pending| pending.entry == entry);
         if !known {
-            self.pending = Some(Pending {
-                entry,
-                leader: signed.signer,
-                leader_signature: signed.signature,
-            });
+            self.pending =
+                Some(Pending { entry, leader: signed.signer, leader_signature: signed.signature });
             if validator {
                 // Durable first: the node logs this very append with its block.
                 self.broadcast(bytes.clone(), Some(entry.block));
             }
         }
-        if validator && let Some(ack) = self.signed_by_us(entry.height, |chain, key| sign(chain, key, entry, Message::Ack)) {
+        if validator
+            && let Some(ack) =
+                self.signed_by_us(entry.height, |chain, key| sign(chain, key, entry, Message::Ack))
+        {
             self.send(signed.signer, &ack);
         }
         self.try_commit();
@@ -514,12 +531,19 @@ impl RaftEngine {
     fn on_heartbeat(&mut self, now: TimestampMs, signed: Signed<Heartbeat>) {
         let heartbeat = signed.body;
         let leader = signed.signer;
-        if !self.from_leader(now, leader, heartbeat.term, heartbeat.height, heartbeat.sent_at) {
+        if !self.heard_leader(now, leader, heartbeat.term, heartbeat.height, heartbeat.sent_at) {
             return;
         }
         if self.participates() {
-            let reply = Reply { term: self.term, leader, height: heartbeat.height, sent_at: heartbeat.sent_at };
-            if let Some(message) = self.signed_by_us(self.next_height(), |chain, key| sign(chain, key, reply, Message::Reply)) {
+            let reply = Reply {
+                term: self.term,
+                leader,
+                height: heartbeat.height,
+                sent_at: heartbeat.sent_at,
+            };
+            if let Some(message) = self.signed_by_us(self.next_height(), |chain, key| {
+                sign(chain, key, reply, Message::Reply)
+            }) {
                 self.send(leader, &message);
             }
         }
@@ -568,15 +592,20 @@ impl RaftEngine {
             let free = self.voted_for.is_none_or(|voted| voted == candidate);
             let granted = campaign.term == self.term && free && up_to_date && !self.is_leader();
             if granted {
+                // Kept before the ballot leaves (unless it repeats a vote already kept).
+                if self.voted_for != Some(candidate) {
+                    self.unsaved = true;
+                }
                 self.voted_for = Some(candidate);
-                self.unsaved = true;
                 self.reset_election_timer(now);
             }
             granted
         };
         let term = if granted { campaign.term } else { self.term };
         let ballot = Ballot { term, pre: campaign.pre, candidate, height, granted };
-        if let Some(message) = self.signed_by_us(height, |chain, key| sign(chain, key, ballot, Message::Ballot)) {
+        if let Some(message) =
+            self.signed_by_us(height, |chain, key| sign(chain, key, ballot, Message::Ballot))
+        {
             self.send(candidate, &message);
         }
     }
@@ -628,7 +657,9 @@ impl RaftEngine {
         let term = self.term.next().unwrap_or(self.term);
         let campaign = Campaign { term, pre: true, position: self.position() };
         let height = self.next_height();
-        if let Some(message) = self.signed_by_us(height, |chain, key| sign(chain, key, campaign, Message::Campaign)) {
+        if let Some(message) =
+            self.signed_by_us(height, |chain, key| sign(chain, key, campaign, Message::Campaign))
+        {
             self.send_to_validators(&message);
         }
         if self.is_majority(height, &BTreeSet::from([us])) {
@@ -649,7 +680,9 @@ impl RaftEngine {
         self.reset_election_timer(now);
         let campaign = Campaign { term, pre: false, position: self.position() };
         let height = self.next_height();
-        if let Some(message) = self.signed_by_us(height, |chain, key| sign(chain, key, campaign, Message::Campaign)) {
+        if let Some(message) =
+            self.signed_by_us(height, |chain, key| sign(chain, key, campaign, Message::Campaign))
+        {
             self.send_to_validators(&message);
         }
         if self.is_majority(height, &BTreeSet::from([us])) {
@@ -715,9 +748,10 @@ impl RaftEngine {
                 leadership.quorum_check = later(now, election_ms);
             }
         }
-        let stalled = self.leadership().and_then(|leadership| leadership.appended_at).is_some_and(
-            |at| now.0 >= at.0.saturating_add(election_ms.saturating_mul(STALLED_ENTRY_TIMEOUTS)),
-        );
+        let stalled =
+            self.leadership().and_then(|leadership| leadership.appended_at).is_some_and(|at| {
+                now.0 >= at.0.saturating_add(election_ms.saturating_mul(STALLED_ENTRY_TIMEOUTS))
+            });
         if stalled && self.committing.is_none() {
             self.step_down(now);
             return;
@@ -739,24 +773,39 @@ impl RaftEngine {
             }),
             _ => None,
         };
-        let heartbeat = Heartbeat { term: self.term, height: self.next_height(), sent_at: now, commit };
+        let heartbeat =
+            Heartbeat { term: self.term, height: self.next_height(), sent_at: now, commit };
         let heartbeat_ms = self.timeouts.heartbeat_ms;
         let election_ms = self.timeouts.election_ms;
         if let Some(leadership) = self.leadership() {
             leadership.next_heartbeat = later(now, heartbeat_ms);
         }
-        if let Some(message) = self.signed_by_us(self.next_height(), |chain, key| sign(chain, key, heartbeat, Message::Heartbeat)) {
+        if let Some(message) = self.signed_by_us(self.next_height(), |chain, key| {
+            sign(chain, key, heartbeat, Message::Heartbeat)
+        }) {
             self.send_to_validators(&message);
         }
         let Some(pending) = self.pending.clone() else { return };
+        let term = self.term;
         let Some(leadership) = self.leadership() else { return };
-        let due = leadership.resent_at.or(leadership.appended_at).is_some_and(|at| now.0 >= at.0.saturating_add(election_ms));
-        if pending.entry.term != self.term || !due {
+        let due = leadership
+            .resent_at
+            .or(leadership.appended_at)
+            .is_some_and(|at| now.0 >= at.0.saturating_add(election_ms));
+        if pending.entry.term != term || !due {
             return;
         }
         leadership.resent_at = Some(now);
-        let acked: BTreeSet<PublicKey> = self.acks.get(&pending.entry).map(|acks| acks.keys().copied().collect()).unwrap_or_default();
-        let append = Message::Append(Signed { body: pending.entry, signer: pending.leader, signature: pending.leader_signature });
+        let acked: BTreeSet<PublicKey> = self
+            .acks
+            .get(&pending.entry)
+            .map(|acks| acks.keys().copied().collect())
+            .unwrap_or_default();
+        let append = Message::Append(Signed {
+            body: pending.entry,
+            signer: pending.leader,
+            signature: pending.leader_signature,
+        });
         let us = self.our_key();
         let laggards: Vec<PublicKey> = self
             .validators_at(pending.entry.height)
@@ -818,9 +867,14 @@ impl RaftEngine {
     fn append(&mut self, now: TimestampMs, block: BlockHash) {
         let height = self.next_height();
         let entry = RaftEntry { term: self.term, height, block };
-        let Some(message) = self.signed_by_us(height, |chain, key| sign(chain, key, entry, Message::Append)) else { return };
+        let Some(message) =
+            self.signed_by_us(height, |chain, key| sign(chain, key, entry, Message::Append))
+        else {
+            return;
+        };
         let Message::Append(signed) = &message else { return };
-        self.pending = Some(Pending { entry, leader: signed.signer, leader_signature: signed.signature });
+        self.pending =
+            Some(Pending { entry, leader: signed.signer, leader_signature: signed.signature });
         if let Some(leadership) = self.leadership() {
             leadership.appended_at = Some(now);
             leadership.resent_at = None;
@@ -854,8 +908,13 @@ impl RaftEngine {
             .get(&pending.entry)
             .into_iter()
             .flatten()
-            .filter(|(validator, _)| **validator != pending.leader && power_of(validators, validator).is_some())
-            .map(|(validator, signature)| CommitSignature { validator: *validator, signature: *signature })
+            .filter(|(validator, _)| {
+                **validator != pending.leader && power_of(validators, validator).is_some()
+            })
+            .map(|(validator, signature)| CommitSignature {
+                validator: *validator,
+                signature: *signature,
+            })
             .collect();
         let mut signers: BTreeSet<PublicKey> = acks.iter().map(|ack| ack.validator).collect();
         signers.insert(pending.leader);
@@ -869,7 +928,10 @@ impl RaftEngine {
             acks,
         };
         self.committing = Some(pending.entry.block);
-        self.out.push(Command::Commit { hash: pending.entry.block, proof: ConsensusProof::Raft(certificate) });
+        self.out.push(Command::Commit {
+            hash: pending.entry.block,
+            proof: ConsensusProof::Raft(certificate),
+        });
     }
 
     /// A leader passed on the certificate of a block: commit it if it is the next one and the
@@ -887,11 +949,17 @@ impl RaftEngine {
         ) else {
             return;
         };
-        if !signatures.iter().all(|(key, hash, signature)| self.signatures.holds(key, hash, signature)) {
+        if !signatures
+            .iter()
+            .all(|(key, hash, signature)| self.signatures.holds(key, hash, signature))
+        {
             return;
         }
         self.committing = Some(commit.block);
-        self.out.push(Command::Commit { hash: commit.block, proof: ConsensusProof::Raft(commit.certificate) });
+        self.out.push(Command::Commit {
+            hash: commit.block,
+            proof: ConsensusProof::Raft(commit.certificate),
+        });
     }
 
     fn on_committed(&mut self, now: TimestampMs, header: &Header) {

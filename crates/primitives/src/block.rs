@@ -6,8 +6,8 @@ use crate::{
     crypto::Signature,
     encoding::encode,
     hash::{Hash, domain, merkle_root},
-    tx::SignedTransaction,
     raft::RaftCertificate,
+    tx::SignedTransaction,
     units::{Height, TimestampMs},
     vote::CommitCertificate,
 };

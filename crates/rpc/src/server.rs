@@ -11,11 +11,10 @@ use crate::{
     dto::{
         AccountDto, AccountSummaryDto, BlockDto, BlockId, BookDto, CertificatesDto, ChallengeDto,
         ClearingDto, ClearingSummaryDto, ConsensusDto, ContractDto, HeadDto, HistoryCursor,
-        HistoryDto,
-        HistoryEntryDto, KpiDto, MarketStatusDto, MeterDto, MeterSeriesDto, OrderDto, P2pDto,
-        PeerDto, ProducerDto, ReadingDto, SessionDto, SettlementDto, StatementDto, StatusDto,
-        SubmitErrorDto, SubmitResultDto, SupplyDto, TradeDto, TxDto, UpcomingValidatorsDto,
-        ValidatorsDto,
+        HistoryDto, HistoryEntryDto, KpiDto, MarketStatusDto, MeterDto, MeterSeriesDto, OrderDto,
+        P2pDto, PeerDto, ProducerDto, ReadingDto, SessionDto, SettlementDto, StatementDto,
+        StatusDto, SubmitErrorDto, SubmitResultDto, SupplyDto, TradeDto, TxDto,
+        UpcomingValidatorsDto, ValidatorsDto,
     },
     errors::{
         self, internal, invalid_params, invalid_params_because, limit_exceeded, no_p2p,

@@ -170,7 +170,9 @@ impl Message {
             Message::Ack(signed) => {
                 (signed.body.signing_hash(chain_id, EntryRole::Ack), signed.signature)
             }
-            Message::Campaign(signed) => (message_hash(chain_id, 0, &signed.body), signed.signature),
+            Message::Campaign(signed) => {
+                (message_hash(chain_id, 0, &signed.body), signed.signature)
+            }
             Message::Ballot(signed) => (message_hash(chain_id, 1, &signed.body), signed.signature),
             Message::Heartbeat(signed) => {
                 (message_hash(chain_id, 2, &signed.body), signed.signature)

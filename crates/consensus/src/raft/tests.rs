@@ -25,7 +25,11 @@ fn validators(powers: &[u64]) -> Vec<Validator> {
     powers
         .iter()
         .enumerate()
-        .map(|(index, power)| Validator { name: format!("v{index}"), key: public(index), power: *power })
+        .map(|(index, power)| Validator {
+            name: format!("v{index}"),
+            key: public(index),
+            power: *power,
+        })
         .collect()
 }
 
@@ -36,7 +40,11 @@ fn config_with(powers: &[u64]) -> ChainConfig {
         validators: validators(powers),
         issuer: Address(PublicKey([2; 32])),
         operator: Address(PublicKey([2; 32])),
-        params: ChainParams { block_interval_ms: 1000, empty_block_interval_ms: 5000, max_block_txs: 10 },
+        params: ChainParams {
+            block_interval_ms: 1000,
+            empty_block_interval_ms: 5000,
+            max_block_txs: 10,
+        },
         market: MarketParams::default(),
     }
 }
@@ -83,7 +91,10 @@ fn engine(index: usize) -> RaftEngine {
 }
 
 fn durable(term: u64, voted_for: Option<usize>) -> Command {
-    Command::SaveState(primitives::encode(&Durable { term: Term(term), voted_for: voted_for.map(public) }))
+    Command::SaveState(primitives::encode(&Durable {
+        term: Term(term),
+        voted_for: voted_for.map(public),
+    }))
 }
 
 fn entry(term: u64, height: u64, block: BlockHash) -> RaftEntry {
@@ -103,17 +114,42 @@ fn campaign(candidate: usize, term: u64, pre: bool, position: LogPosition) -> Me
 }
 
 fn ballot(voter: usize, term: u64, pre: bool, candidate: usize, granted: bool) -> Message {
-    let body = Ballot { term: Term(term), pre, candidate: public(candidate), height: Height(1), granted };
+    ballot_at(1, voter, term, pre, candidate, granted)
+}
+
+/// A ballot answering a campaign for `height`.
+fn ballot_at(
+    height: u64,
+    voter: usize,
+    term: u64,
+    pre: bool,
+    candidate: usize,
+    granted: bool,
+) -> Message {
+    let body = Ballot {
+        term: Term(term),
+        pre,
+        candidate: public(candidate),
+        height: Height(height),
+        granted,
+    };
     sign(&chain(), &key(voter), body, Message::Ballot)
 }
 
-fn heartbeat(leader: usize, term: u64, height: u64, sent_at: u64, commit: Option<Commit>) -> Message {
+fn heartbeat(
+    leader: usize,
+    term: u64,
+    height: u64,
+    sent_at: u64,
+    commit: Option<Commit>,
+) -> Message {
     let body = Heartbeat { term: Term(term), height: Height(height), sent_at: at(sent_at), commit };
     sign(&chain(), &key(leader), body, Message::Heartbeat)
 }
 
 fn reply(follower: usize, term: u64, leader: usize, sent_at: u64) -> Message {
-    let body = Reply { term: Term(term), leader: public(leader), height: Height(1), sent_at: at(sent_at) };
+    let body =
+        Reply { term: Term(term), leader: public(leader), height: Height(1), sent_at: at(sent_at) };
     sign(&chain(), &key(follower), body, Message::Reply)
 }
 
@@ -144,10 +180,17 @@ fn wake_of(commands: &[Command]) -> TimestampMs {
         .unwrap_or_else(|| panic!("no WakeAt in {commands:?}"))
 }
 
+/// `commands` without the wake-up requests (which every heard leader message renews).
+fn without_wake(commands: Vec<Command>) -> Vec<Command> {
+    commands.into_iter().filter(|command| !matches!(command, Command::WakeAt { .. })).collect()
+}
+
 /// Starts `engine` at `now` and lets its election timeout pass; returns the commands of the
 /// timeout and when it came.
 fn time_out(engine: &mut RaftEngine, now: u64) -> (Vec<Command>, TimestampMs) {
-    let deadline = wake_of(&engine.handle(at(now), Event::Tick));
+    // The deadline was asked for already if an earlier event set it.
+    engine.handle(at(now), Event::Tick);
+    let deadline = engine.election_at.expect("an election deadline");
     assert!((now + ELECTION_MS..now + 2 * ELECTION_MS).contains(&deadline.0), "{deadline:?}");
     (engine.handle(deadline, Event::Tick), deadline)
 }
@@ -193,9 +236,14 @@ fn a_lone_validator_leads_and_commits_each_block_alone() {
     sealed.proof = proof.clone();
     assert_eq!(verify_proof(&config, &sealed), Ok(()));
     // The next block is due one empty-block interval after this one.
+    let builds = |commands: Vec<Command>| {
+        commands.iter().any(|command| matches!(command, Command::BuildBlock { .. }))
+    };
+    assert!(!builds(engine.handle(now, Event::Committed { header: sealed })));
+    assert!(!builds(engine.handle(at(now.0 + 4999), Event::Tick)));
     assert_eq!(
-        engine.handle(now, Event::Committed { header: sealed }),
-        vec![Command::WakeAt { at: at(now.0 + 5000) }]
+        without_wake(engine.handle(at(now.0 + 5000), Event::Tick)),
+        vec![Command::BuildBlock { height: Height(2), timestamp: at(now.0 + 5000) }]
     );
 }
 
@@ -270,7 +318,10 @@ fn a_leader_commits_once_a_majority_has_the_block_and_the_certificate_checks_out
         header.proof = ConsensusProof::Raft(certificate);
         verify_proof(&config(), &header)
     };
-    assert_eq!(with(&|cert| cert.acks.clear()), Err(ProofError::NoMajority { signed: 1, total: 3 }));
+    assert_eq!(
+        with(&|cert| cert.acks.clear()),
+        Err(ProofError::NoMajority { signed: 1, total: 3 })
+    );
     assert_eq!(
         with(&|cert| cert.acks.push(cert.acks[0])),
         Err(ProofError::DuplicateSigner(Address(public(2))))
@@ -280,10 +331,16 @@ fn a_leader_commits_once_a_majority_has_the_block_and_the_certificate_checks_out
         Err(ProofError::DuplicateSigner(Address(public(0)))),
         "the leader does not acknowledge its own append"
     );
-    assert_eq!(with(&|cert| cert.acks[0].signature = Signature([1; 64])), Err(ProofError::BadAckSignature(Address(public(2)))));
+    assert_eq!(
+        with(&|cert| cert.acks[0].signature = Signature([1; 64])),
+        Err(ProofError::BadAckSignature(Address(public(2))))
+    );
     assert_eq!(with(&|cert| cert.term = Term(2)), Err(ProofError::BadLeaderSignature));
     let stranger = SecretKey::from_seed([99; 32]).public_key();
-    assert_eq!(with(&|cert| cert.leader = stranger), Err(ProofError::NotAValidator(Address(stranger))));
+    assert_eq!(
+        with(&|cert| cert.leader = stranger),
+        Err(ProofError::NotAValidator(Address(stranger)))
+    );
     let mut other_block = sealed.clone();
     other_block.state_root = Hash([8; 32]);
     assert_eq!(verify_proof(&config(), &other_block), Err(ProofError::BadLeaderSignature));
@@ -311,14 +368,24 @@ fn a_follower_logs_the_append_before_it_acknowledges_and_refuses_an_invalid_bloc
     assert_eq!(follower.position(), position(0, Some(1)));
     assert_eq!(follower.status().leader, Some(public(0)));
     // The same append again (the leader re-sends it): acknowledged again, not logged again.
-    assert_eq!(follower.handle(at(1200), with_block(&appended, hash, true)), vec![send(0, &ack(1, entry(1, 1, hash)))]);
+    assert_eq!(
+        without_wake(follower.handle(at(1200), with_block(&appended, hash, true))),
+        vec![send(0, &ack(1, entry(1, 1, hash)))]
+    );
 
-    for check in [Some(BlockCheck { hash, valid: false }), Some(BlockCheck { hash: block_hash(6), valid: true }), None] {
+    for check in [
+        Some(BlockCheck { hash, valid: false }),
+        Some(BlockCheck { hash: block_hash(6), valid: true }),
+        None,
+    ] {
         let mut follower = engine(1);
         follower.handle(at(HEAD_TIME), Event::Tick);
-        let commands = follower.handle(at(1100), Event::Message { message: encode(&appended), block: check });
+        let commands =
+            follower.handle(at(1100), Event::Message { message: encode(&appended), block: check });
         assert!(
-            commands.iter().all(|command| matches!(command, Command::SaveState(_) | Command::WakeAt { .. })),
+            commands
+                .iter()
+                .all(|command| matches!(command, Command::SaveState(_) | Command::WakeAt { .. })),
             "no log, no acknowledgement for {check:?}: {commands:?}"
         );
         assert_eq!(follower.pending(), None);
@@ -332,12 +399,19 @@ fn followers_commit_from_the_acknowledgements_they_see() {
     follower.handle(at(HEAD_TIME), Event::Tick);
     // An acknowledgement before the append is kept.
     assert_eq!(follower.handle(at(1100), message(&ack(1, entry(1, 1, hash)))), vec![]);
-    let commands = follower.handle(at(1101), with_block(&append(0, entry(1, 1, hash)), hash, true));
-    let Some(Command::Commit { hash: committed, proof: ConsensusProof::Raft(certificate) }) = commands.last() else {
+    let commands = without_wake(
+        follower.handle(at(1101), with_block(&append(0, entry(1, 1, hash)), hash, true)),
+    );
+    let Some(Command::Commit { hash: committed, proof: ConsensusProof::Raft(certificate) }) =
+        commands.last()
+    else {
         panic!("expected the commit last, got {commands:?}")
     };
     assert_eq!(*committed, hash);
-    assert_eq!(certificate.acks.iter().map(|ack| ack.validator).collect::<Vec<_>>(), vec![public(1)]);
+    assert_eq!(
+        certificate.acks.iter().map(|ack| ack.validator).collect::<Vec<_>>(),
+        vec![public(1)]
+    );
 }
 
 #[test]
@@ -345,13 +419,19 @@ fn a_full_node_follows_and_commits_but_never_signs() {
     let hash = block_hash(5);
     let mut full = engine_of(&config(), None);
     full.handle(at(HEAD_TIME), Event::Tick);
-    assert_eq!(full.handle(at(1100), with_block(&append(0, entry(1, 1, hash)), hash, true)), vec![durable(1, None)]);
-    let commands = full.handle(at(1101), message(&ack(1, entry(1, 1, hash))));
+    assert_eq!(
+        without_wake(full.handle(at(1100), with_block(&append(0, entry(1, 1, hash)), hash, true))),
+        vec![durable(1, None)]
+    );
+    let commands = without_wake(full.handle(at(1101), message(&ack(1, entry(1, 1, hash)))));
     assert!(matches!(commands.as_slice(), [Command::Commit { .. }]), "{commands:?}");
     // Its election timeouts pass without a campaign.
     for now in [5_000, 10_000, 20_000] {
         let commands = full.handle(at(now), Event::Tick);
-        assert!(commands.iter().all(|command| matches!(command, Command::WakeAt { .. })), "{commands:?}");
+        assert!(
+            commands.iter().all(|command| matches!(command, Command::WakeAt { .. })),
+            "{commands:?}"
+        );
     }
 }
 
@@ -364,7 +444,10 @@ fn a_validator_that_hears_its_leader_refuses_other_candidates() {
     // A node that was cut off (it did not hear the leader) asks, within the lease: no answer.
     for pre in [true, false] {
         let commands = follower.handle(at(2500), message(&campaign(2, 2, pre, position(0, None))));
-        assert!(commands.iter().all(|command| matches!(command, Command::WakeAt { .. })), "{commands:?}");
+        assert!(
+            commands.iter().all(|command| matches!(command, Command::WakeAt { .. })),
+            "{commands:?}"
+        );
     }
     assert_eq!(follower.term(), Term(1), "not moved to the candidate's term");
     // Once the leader has been silent for an election timeout, it would vote.
@@ -389,13 +472,16 @@ fn votes_go_once_per_term_to_candidates_at_least_as_far_on_and_are_durable_first
     assert_eq!(&commands[..2], &[durable(2, Some(0)), send(0, &ballot(1, 2, false, 0, true))]);
     // Further on, but we have voted in this term.
     let commands = voter.handle(at(late), message(&campaign(2, 2, false, position(1, None))));
-    assert_eq!(commands[0], send(2, &ballot(1, 2, false, 2, false)));
+    assert_eq!(commands[0], send(2, &ballot_at(2, 1, 2, false, 2, false)));
     // The next term is another vote.
     let commands = voter.handle(at(late), message(&campaign(2, 3, false, position(1, None))));
-    assert_eq!(&commands[..2], &[durable(3, Some(2)), send(2, &ballot(1, 3, false, 2, true))]);
+    assert_eq!(
+        &commands[..2],
+        &[durable(3, Some(2)), send(2, &ballot_at(2, 1, 3, false, 2, true))]
+    );
     // A pre-vote for a term not after ours is refused with our term.
     let commands = voter.handle(at(late), message(&campaign(0, 3, true, position(1, None))));
-    assert_eq!(commands[0], send(0, &ballot(1, 3, true, 0, false)));
+    assert_eq!(commands[0], send(0, &ballot_at(2, 1, 3, true, 0, false)));
 }
 
 #[test]
@@ -422,8 +508,14 @@ fn a_leader_that_hears_from_no_majority_steps_down() {
     assert!(leader.is_leader());
     let commands = leader.handle(at(now.0 + ELECTION_MS), Event::Tick);
     assert!(!leader.is_leader());
-    assert_eq!(leader.status(), EngineStatus { role: Some(Role::Follower), term: Some(1), leader: None });
-    assert!(commands.iter().all(|command| matches!(command, Command::WakeAt { .. })), "{commands:?}");
+    assert_eq!(
+        leader.status(),
+        EngineStatus { role: Some(Role::Follower), term: Some(1), leader: None }
+    );
+    assert!(
+        commands.iter().all(|command| matches!(command, Command::WakeAt { .. })),
+        "{commands:?}"
+    );
 }
 
 #[test]
@@ -432,14 +524,22 @@ fn a_leader_follows_a_newer_term_and_tells_a_stale_leader_of_it() {
     let later = now.0 + 50;
     let commands = leader.handle(at(later), message(&heartbeat(1, 2, 1, later, None)));
     assert_eq!(&commands[..2], &[durable(2, None), send(1, &reply(0, 2, 1, later))]);
-    assert_eq!(leader.status(), EngineStatus { role: Some(Role::Follower), term: Some(2), leader: Some(public(1)) });
+    assert_eq!(
+        leader.status(),
+        EngineStatus { role: Some(Role::Follower), term: Some(2), leader: Some(public(1)) }
+    );
 
     // It hears the old leader's append of term 1 (delayed): it tells it of term 2 and takes
     // nothing.
     let hash = block_hash(9);
     let stale = append(2, entry(1, 1, hash));
     let commands = leader.handle(at(later + 1), with_block(&stale, hash, true));
-    let told = sign(&chain(), &key(0), Reply { term: Term(2), leader: public(2), height: Height(1), sent_at: at(0) }, Message::Reply);
+    let told = sign(
+        &chain(),
+        &key(0),
+        Reply { term: Term(2), leader: public(2), height: Height(1), sent_at: at(0) },
+        Message::Reply,
+    );
     assert_eq!(commands, vec![send(2, &told)]);
     assert_eq!(leader.pending(), None);
 
@@ -461,13 +561,21 @@ fn a_new_leader_appends_its_inherited_entry_again_in_its_own_term() {
     engine.handle(now, message(&ballot(2, 2, true, 0, true)));
     let commands = engine.handle(now, message(&ballot(2, 2, false, 0, true)));
     let again = append(0, entry(2, 1, hash));
-    assert!(commands.contains(&Command::Broadcast { message: encode(&again), block: Some(hash) }), "{commands:?}");
-    assert!(!commands.iter().any(|command| matches!(command, Command::BuildBlock { .. })), "no new block first");
+    assert!(
+        commands.contains(&Command::Broadcast { message: encode(&again), block: Some(hash) }),
+        "{commands:?}"
+    );
+    assert!(
+        !commands.iter().any(|command| matches!(command, Command::BuildBlock { .. })),
+        "no new block first"
+    );
     assert_eq!(engine.position(), position(0, Some(2)));
     // Committed in term 2 once acknowledged in term 2 (an acknowledgement of term 1 is not one).
     assert_eq!(engine.handle(now, message(&ack(2, entry(1, 1, hash)))), vec![]);
     let commands = engine.handle(now, message(&ack(2, entry(2, 1, hash))));
-    let [Command::Commit { hash: committed, proof: ConsensusProof::Raft(certificate) }] = commands.as_slice() else {
+    let [Command::Commit { hash: committed, proof: ConsensusProof::Raft(certificate) }] =
+        commands.as_slice()
+    else {
         panic!("{commands:?}")
     };
     assert_eq!((*committed, certificate.term), (hash, Term(2)));
@@ -481,10 +589,14 @@ fn a_follower_commits_from_the_certificate_in_a_heartbeat_and_not_from_a_forged_
     let genuine = RaftCertificate {
         term: Term(1),
         leader: public(0),
-        leader_signature: key(0).sign(entry(1, 1, hash_1).signing_hash(&chain(), primitives::EntryRole::Append).as_bytes()),
+        leader_signature: key(0).sign(
+            entry(1, 1, hash_1).signing_hash(&chain(), primitives::EntryRole::Append).as_bytes(),
+        ),
         acks: vec![CommitSignature {
             validator: public(1),
-            signature: key(1).sign(entry(1, 1, hash_1).signing_hash(&chain(), primitives::EntryRole::Ack).as_bytes()),
+            signature: key(1).sign(
+                entry(1, 1, hash_1).signing_hash(&chain(), primitives::EntryRole::Ack).as_bytes(),
+            ),
         }],
     };
     let forged = RaftCertificate {
@@ -497,7 +609,8 @@ fn a_follower_commits_from_the_certificate_in_a_heartbeat_and_not_from_a_forged_
         follower.handle(at(HEAD_TIME), Event::Tick);
         let commit = Commit { height: Height(1), block: hash_1, certificate: certificate.clone() };
         let commands = follower.handle(at(1200), message(&heartbeat(0, 1, 2, 1200, Some(commit))));
-        let committed = commands.contains(&Command::Commit { hash: hash_1, proof: ConsensusProof::Raft(certificate) });
+        let committed = commands
+            .contains(&Command::Commit { hash: hash_1, proof: ConsensusProof::Raft(certificate) });
         assert_eq!(committed, commits, "{commands:?}");
     }
     let _ = hash;
@@ -508,18 +621,24 @@ fn a_restarted_node_keeps_its_term_its_vote_and_its_logged_entry() {
     let hash = block_hash(5);
     let state = primitives::encode(&Durable { term: Term(3), voted_for: Some(public(2)) });
     let restored = vec![append(0, entry(2, 1, hash)), append(0, entry(1, 1, block_hash(4)))];
-    let mut engine = RaftEngine::new(&config(), Some(key(1)), &genesis(), Some(&state), restored, timeouts());
+    let mut engine =
+        RaftEngine::new(&config(), Some(key(1)), &genesis(), Some(&state), restored, timeouts());
     assert_eq!((engine.term(), engine.position()), (Term(3), position(0, Some(2))));
     let late = 5_000;
     let commands = engine.handle(at(late), message(&campaign(0, 3, false, position(0, Some(2)))));
-    assert_eq!(commands[0], send(0, &ballot(1, 3, false, 0, false)), "it voted for validator 2 in term 3");
+    assert_eq!(
+        commands[0],
+        send(0, &ballot(1, 3, false, 0, false)),
+        "it voted for validator 2 in term 3"
+    );
     let commands = engine.handle(at(late), message(&campaign(2, 3, false, position(0, Some(2)))));
     assert_eq!(commands[0], send(2, &ballot(1, 3, false, 2, true)));
 
     // An entry logged in a later term than the one kept (the state was written first, so this
     // only happens with a state from before): the term is at least the entry's.
     let restored = vec![append(0, entry(4, 1, hash))];
-    let mut engine = RaftEngine::new(&config(), Some(key(1)), &genesis(), Some(&state), restored, timeouts());
+    let mut engine =
+        RaftEngine::new(&config(), Some(key(1)), &genesis(), Some(&state), restored, timeouts());
     assert_eq!(engine.term(), Term(4));
     assert_eq!(engine.handle(at(late), Event::Tick)[0], durable(4, None));
 }
@@ -561,12 +680,23 @@ fn a_node_that_catches_up_signs_nothing() {
     engine.handle(at(HEAD_TIME), Event::Syncing { behind: true });
     for now in [3_000, 6_000, 9_000] {
         let commands = engine.handle(at(now), Event::Tick);
-        assert!(commands.iter().all(|command| matches!(command, Command::WakeAt { .. })), "{commands:?}");
+        assert!(
+            commands.iter().all(|command| matches!(command, Command::WakeAt { .. })),
+            "{commands:?}"
+        );
     }
     let commands = engine.handle(at(9_001), with_block(&append(0, entry(1, 1, hash)), hash, true));
-    assert!(!commands.iter().any(|command| matches!(command, Command::Broadcast { .. } | Command::Send { .. })), "{commands:?}");
+    assert!(
+        !commands
+            .iter()
+            .any(|command| matches!(command, Command::Broadcast { .. } | Command::Send { .. })),
+        "{commands:?}"
+    );
     let commands = engine.handle(at(9_002), message(&campaign(2, 2, false, position(5, None))));
-    assert!(!commands.iter().any(|command| matches!(command, Command::Send { .. })), "{commands:?}");
+    assert!(
+        !commands.iter().any(|command| matches!(command, Command::Send { .. })),
+        "{commands:?}"
+    );
     // A leader that finds itself behind steps down.
     let (mut leader, now) = elected(0, 1);
     leader.handle(now, Event::Syncing { behind: true });
@@ -584,15 +714,23 @@ fn a_leader_sends_its_append_again_to_followers_that_have_not_acknowledged_it() 
     let mut time = now.0;
     while time < now.0 + 2 * ELECTION_MS {
         time += HEARTBEAT_MS;
-        leader.handle(at(time), message(&reply(1, 1, 0, time)));
-        let commands = leader.handle(at(time), Event::Tick);
+        // The reply wakes the leader as a tick would: what is due goes out with either.
+        let mut commands = leader.handle(at(time), message(&reply(1, 1, 0, time)));
+        commands.extend(leader.handle(at(time), Event::Tick));
         if commands.iter().any(|command| matches!(command, Command::Send { block: Some(_), .. })) {
             resent.push(time);
             let again = append(0, entry(1, 1, hash));
-            assert!(commands.contains(&send(1, &again)) && commands.contains(&send(2, &again)), "{commands:?}");
+            assert!(
+                commands.contains(&send(1, &again)) && commands.contains(&send(2, &again)),
+                "{commands:?}"
+            );
         }
     }
-    assert_eq!(resent, vec![now.0 + ELECTION_MS, now.0 + 2 * ELECTION_MS], "once per election timeout");
+    assert_eq!(
+        resent,
+        vec![now.0 + ELECTION_MS, now.0 + 2 * ELECTION_MS],
+        "once per election timeout"
+    );
 }
 
 #[test]
@@ -624,12 +762,28 @@ fn the_relay_check_wants_a_validator_of_the_height_and_its_signature() {
     let view = View(config().validators);
     let good = append(0, entry(1, 1, block_hash(5)));
     assert_eq!(rules.check_message(&chain(), &view, &encode(&good)), crate::Verdict::Relay);
-    let stranger = sign(&chain(), &SecretKey::from_seed([99; 32]), entry(1, 1, block_hash(5)), Message::Append);
+    let stranger = sign(
+        &chain(),
+        &SecretKey::from_seed([99; 32]),
+        entry(1, 1, block_hash(5)),
+        Message::Append,
+    );
     assert_eq!(rules.check_message(&chain(), &view, &encode(&stranger)), crate::Verdict::Invalid);
-    let far = sign(&chain(), &SecretKey::from_seed([99; 32]), entry(1, 9, block_hash(5)), Message::Append);
+    let far = sign(
+        &chain(),
+        &SecretKey::from_seed([99; 32]),
+        entry(1, 9, block_hash(5)),
+        Message::Append,
+    );
     assert_eq!(rules.check_message(&chain(), &view, &encode(&far)), crate::Verdict::Drop);
     let Message::Append(mut forged) = good else { unreachable!() };
     forged.signature = Signature([1; 64]);
-    assert_eq!(rules.check_message(&chain(), &view, &encode(&Message::Append(forged))), crate::Verdict::Invalid);
-    assert_eq!(rules.check_message(&chain(), &view, &EngineMessage(vec![1, 2, 3])), crate::Verdict::Invalid);
+    assert_eq!(
+        rules.check_message(&chain(), &view, &encode(&Message::Append(forged))),
+        crate::Verdict::Invalid
+    );
+    assert_eq!(
+        rules.check_message(&chain(), &view, &EngineMessage(vec![1, 2, 3])),
+        crate::Verdict::Invalid
+    );
 }

@@ -69,9 +69,9 @@ mod world;
 
 pub use checks::Safety;
 pub use scenario::{
-    Behaviour, Crash, EPOCH_MS, GENESIS_TIME_MS, LIVENESS_BOUND_MS, LIVENESS_HEIGHTS,
-    LeaderCrash, MAX_FAR_AHEAD_MS, MAX_FAULT_PHASE_MS, MAX_SKEW_MS, MAX_WRITE_MS, Partition,
-    Scenario, state_root_after,
+    Behaviour, Crash, EPOCH_MS, GENESIS_TIME_MS, LIVENESS_BOUND_MS, LIVENESS_HEIGHTS, LeaderCrash,
+    MAX_FAR_AHEAD_MS, MAX_FAULT_PHASE_MS, MAX_SKEW_MS, MAX_WRITE_MS, Partition, Scenario,
+    state_root_after,
 };
 pub use world::{Failure, Outcome, run, run_raft};
 

@@ -226,7 +226,14 @@ impl World {
                     own.iter().map(|(message, _)| message.clone()).collect();
                 let state_bytes = state.disk.engine_state.as_deref();
                 let key = state.key.clone();
-                Box::new(super::raft::engine(&scenario, key, &head, state_bytes, &logged, signatures))
+                Box::new(super::raft::engine(
+                    &scenario,
+                    key,
+                    &head,
+                    state_bytes,
+                    &logged,
+                    signatures,
+                ))
             }
             _ => {
                 let restored =

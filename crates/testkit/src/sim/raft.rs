@@ -72,8 +72,15 @@ pub(super) fn engine(
 ) -> RaftEngine {
     let next = Height(head.height.0 + 1);
     let restored = logged.iter().filter_map(raft::decode).collect();
-    RaftEngine::new(&scenario.config_at(next), Some(key), head, state, restored, RaftTimeouts::default())
-        .with_signature_check(signatures)
+    RaftEngine::new(
+        &scenario.config_at(next),
+        Some(key),
+        head,
+        state,
+        restored,
+        RaftTimeouts::default(),
+    )
+    .with_signature_check(signatures)
 }
 
 /// What the Raft checks remember across nodes.

@@ -127,7 +127,10 @@ fn describe_raft(message: &EngineMessage) -> String {
             signed.signer
         ),
         Some(Message::Reply(signed)) => {
-            format!("reply t{} to {:?} by {:?}", signed.body.term, signed.body.leader, signed.signer)
+            format!(
+                "reply t{} to {:?} by {:?}",
+                signed.body.term, signed.body.leader, signed.signer
+            )
         }
         None => format!("{} bytes that are no consensus message", message.0.len()),
     }
