@@ -461,8 +461,8 @@ impl RaftEngine {
             return false;
         }
         self.enter_term(term, now);
-        if self.is_leader() {
-            // Two leaders in one term cannot be: ignore it.
+        if self.is_leader() || self.leader.is_some_and(|known| known != leader) {
+            // Two leaders in one term cannot both be right: keep to the first one heard.
             return false;
         }
         self.become_follower(now);

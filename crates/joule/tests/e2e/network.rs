@@ -9,7 +9,7 @@ use testkit::{Devnet, Process, head, wait_for, wait_for_height};
 
 /// Every node in `urls` has the same block hash and state root at every height up to the
 /// lowest head among them; returns that height.
-async fn assert_same_chain(urls: &[String]) -> u64 {
+pub(crate) async fn assert_same_chain(urls: &[String]) -> u64 {
     let mut lowest = u64::MAX;
     for url in urls {
         lowest = lowest.min(head(url).await.expect("node answers").height);
@@ -31,7 +31,7 @@ async fn assert_same_chain(urls: &[String]) -> u64 {
 }
 
 /// Sends a transfer through node `via` and waits until it is committed there; returns its hash.
-fn send_committed(devnet: &Devnet, via: usize, amount: &str) -> String {
+pub(crate) fn send_committed(devnet: &Devnet, via: usize, amount: &str) -> String {
     let output = std::process::Command::new(joule())
         .args(["send", "--from", "alice", "--to", "bob", "--amount", amount, "--wait", "--json"])
         .env("JOULE_RPC", devnet.rpc_url(via))
@@ -45,11 +45,11 @@ fn send_committed(devnet: &Devnet, via: usize, amount: &str) -> String {
     sent["hash"].as_str().expect("hash").to_owned()
 }
 
-fn kill9(pid: u32) {
+pub(crate) fn kill9(pid: u32) {
     testkit::signal(pid, 9);
 }
 
-async fn wait_dead(pid: u32) {
+pub(crate) async fn wait_dead(pid: u32) {
     wait_for("the node to die", Duration::from_secs(10), || async {
         (!testkit::is_alive(pid)).then_some(())
     })
@@ -155,9 +155,19 @@ async fn four_validators_survive_crashes_and_a_late_node_catches_up() {
     assert!(devnet.stop().success());
 }
 
+/// The peer ids of the nodes at `urls`.
+pub(crate) async fn peer_ids(urls: &[String]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for url in urls {
+        let client = HttpClientBuilder::default().build(url).unwrap();
+        ids.push(client.node_status().await.unwrap().p2p.expect("p2p").id);
+    }
+    ids
+}
+
 /// Cuts the network into `groups` through each node's fault-injection switch (an empty group
 /// list heals it).
-async fn partition(urls: &[String], ids: &[String], groups: &[&[usize]]) {
+pub(crate) async fn partition(urls: &[String], ids: &[String], groups: &[&[usize]]) {
     for (index, url) in urls.iter().enumerate() {
         let blocked: Vec<String> = match groups.iter().find(|group| group.contains(&index)) {
             Some(group) => (0..urls.len())
@@ -177,11 +187,7 @@ async fn partitions_stop_the_minority_and_heal_without_forks() {
     let dir = temp.path().join("devnet");
     let devnet = Devnet::start(&joule(), &dir, FOUR).await;
     let urls: Vec<String> = (0..4).map(|index| devnet.rpc_url(index)).collect();
-    let mut ids = Vec::new();
-    for url in &urls {
-        let client = HttpClientBuilder::default().build(url).unwrap();
-        ids.push(client.node_status().await.unwrap().p2p.expect("p2p").id);
-    }
+    let ids = peer_ids(&urls).await;
     for url in &urls {
         wait_for_height(url, 2, Duration::from_secs(60)).await;
     }
