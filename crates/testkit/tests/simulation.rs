@@ -5,7 +5,7 @@
 //! proposal held during a write, a decided block whose body is missing, a sync batch cut at a
 //! validator change, …) exercised by some seed.
 //!
-//! - `JOULE_SIM_SEEDS` (default 10,000) BFT seeds and `JOULE_RAFT_SIM_SEEDS` (default 2,500)
+//! - `JOULE_SIM_SEEDS` (default 10,000) BFT seeds and `JOULE_RAFT_SIM_SEEDS` (default 2,000)
 //!   Raft seeds from `JOULE_SIM_SEED_START` (default 0), split over the available cores;
 //! - `JOULE_SIM_SEED=<n>` (`JOULE_RAFT_SIM_SEED=<n>`) replays one BFT (Raft) seed with a
 //!   verbose trace on stderr.
@@ -72,7 +72,7 @@ fn simulated_networks_agree_stay_valid_and_recover() {
 /// per term, log matching and leader completeness.
 #[test]
 fn simulated_raft_networks_agree_elect_one_leader_per_term_and_recover() {
-    run_seeds(EngineKind::Raft, "JOULE_RAFT_SIM_SEED", "JOULE_RAFT_SIM_SEEDS", 2_500);
+    run_seeds(EngineKind::Raft, "JOULE_RAFT_SIM_SEED", "JOULE_RAFT_SIM_SEEDS", 2_000);
 }
 
 /// Replays the seed `replay` names, or runs the number of seeds `seeds` names (`default`).

@@ -260,5 +260,15 @@ async fn a_partitioned_raft_leader_commits_nothing_and_a_rejoining_node_deposes_
     let (again, term_after, _) = leader(&urls, &all).await;
     assert_eq!((again, term_after), (leading, term), "the returning follower forced no election");
     assert_same_chain(&urls).await;
+
+    // `joule status` (here of node 0) tells the role, the term and the leader.
+    let status = devnet.joule_json(&["status", "--json"]);
+    assert_eq!(status["consensus"]["term"], term, "{status}");
+    let leader_address = status["consensus"]["leader"].as_str().expect("a leader").to_owned();
+    let printed = String::from_utf8_lossy(&devnet.joule(&["status"]).stdout).into_owned();
+    assert!(
+        printed.contains(&format!(" in term {term}\nleader     {leader_address}")),
+        "{printed}"
+    );
     assert!(devnet.stop().success());
 }
