@@ -99,7 +99,7 @@ pub struct Signed<T> {
     pub body: T,
     /// Who signed it.
     pub signer: PublicKey,
-    /// The signature over [`Message::signing_hash`].
+    /// The signature over the hash [`Message::signed`] gives for it.
     pub signature: Signature,
 }
 
