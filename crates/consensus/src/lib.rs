@@ -10,11 +10,14 @@
 //! Engines order opaque blocks: executing transactions is the ledger's job, and the node hands
 //! the engine a header that already carries the state root.
 //!
-//! There are two engines: [`SoloEngine`], in which one validator proposes and finalises every
-//! block, and [`TendermintEngine`], Tendermint-style BFT among several validators whose blocks
-//! carry a commit certificate of precommits from more than two thirds of the voting power.
+//! There are three engines: [`SoloEngine`], in which one validator proposes and finalises every
+//! block, [`TendermintEngine`], Tendermint-style BFT among several validators whose blocks
+//! carry a commit certificate of precommits from more than two thirds of the voting power, and
+//! [`PowEngine`], proof of work: anyone mines, the branch with the most work wins, and blocks
+//! are final once they are deeper than the chain's maximum reorg depth.
 
 mod engine;
+pub mod pow;
 mod power;
 mod proof;
 mod rules;
@@ -24,6 +27,7 @@ pub mod tendermint;
 pub use engine::{BlockCheck, Command, Engine, EngineMessage, Event, Restored};
 pub use proof::{ProofError, certificate_signatures, verify_proof};
 pub use rules::{HeaderError, Rules, ValidatorView, Verdict, rules};
+pub use pow::PowEngine;
 pub use solo::SoloEngine;
 pub use tendermint::{SignatureCheck, TendermintEngine, Timeouts, proposer};
 
@@ -54,5 +58,9 @@ pub fn engine_for(
             restored.messages.iter().filter_map(tendermint::decode).collect(),
             Timeouts::default().scaled(time),
         )),
+        // Mining starts when the node says so (`Event::Mining`).
+        EngineKind::Pow(params) => {
+            Box::new(PowEngine::new(params, key.as_ref(), head, &restored, false, time))
+        }
     }
 }

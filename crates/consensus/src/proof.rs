@@ -38,6 +38,10 @@ pub enum ProofError {
     /// A precommit signature in the commit certificate does not verify.
     #[error("the precommit signature of {0} does not verify")]
     BadPrecommitSignature(Address),
+    /// A proof-of-work header's proof hash does not meet its target, or the target is out of
+    /// bounds.
+    #[error("the proof of work does not meet the header's target")]
+    InsufficientWork,
 }
 
 /// Checks that `header` carries a valid proof for a chain configured by `config`. Block 0
@@ -77,6 +81,11 @@ pub fn certificate_signatures(
         }
         (ConsensusProof::Bft(certificate), EngineKind::Bft) => {
             bft_signatures(config, header, certificate)
+        }
+        // A proof of work carries no signature: its hash is checked here, whether its target is
+        // right for its parent by `Rules::check_successor`.
+        (ConsensusProof::Pow { .. }, EngineKind::Pow(_)) if header.height.0 > 0 => {
+            if crate::pow::meets_target(header) { Ok(vec![]) } else { Err(ProofError::InsufficientWork) }
         }
         (_, engine) => Err(ProofError::WrongKind { engine }),
     }

@@ -796,6 +796,7 @@ async fn register_meters(devnet: &DevnetFile) -> Result<()> {
             chain_id: chain_id.clone(),
             sender: operator_address,
             nonce: Nonce(nonce),
+            fee: primitives::Amount::ZERO,
             payload,
         }
         .sign(&key);

@@ -35,6 +35,8 @@ pub mod domain {
     pub const VOTE: &[u8] = b"joule/vote/v1";
     /// A BFT block proposal.
     pub const PROPOSAL: &[u8] = b"joule/proposal/v1";
+    /// A proof-of-work proof hash (a header with its target and nonce).
+    pub const POW: &[u8] = b"joule/pow/v1";
 }
 
 impl Hash {

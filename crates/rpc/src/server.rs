@@ -710,6 +710,7 @@ impl JouleApiServer for JouleRpc {
             engine: match config.engine {
                 EngineKind::Solo => "solo".into(),
                 EngineKind::Bft => "bft".into(),
+                EngineKind::Pow(_) => "pow".into(),
             },
             head: head_dto(&self.node.head()),
             mempool_size: status.mempool_size as u64,

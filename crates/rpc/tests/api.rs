@@ -69,6 +69,7 @@ impl Fixture {
                 p2p,
                 verify_threads: None,
                 clock: node::Clock::REAL,
+                mining: node::MiningConfig::default(),
             },
             metrics,
         )
@@ -334,6 +335,7 @@ async fn hostile_requests_get_errors_and_change_nothing() {
         chain_id: ChainId::new("other-chain").unwrap(),
         sender: address(1),
         nonce: Nonce(0),
+        fee: primitives::Amount::ZERO,
         payload: Payload::Transfer { to: address(2), amount: Amount(1) },
     }
     .sign(&key(1));

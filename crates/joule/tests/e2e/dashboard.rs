@@ -521,6 +521,7 @@ async fn a_member_and_the_operator_use_the_dashboard_in_chromium() {
             chain_id: chain_id.clone(),
             sender: alice_address,
             nonce: Nonce(nonce as u64 * 1_000_003),
+            fee: primitives::Amount::ZERO,
             payload: payload.clone(),
         };
         let expected = hex::encode(primitives::encode(&tx.clone().sign(&alice_key)));
