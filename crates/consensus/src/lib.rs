@@ -25,9 +25,9 @@ mod solo;
 pub mod tendermint;
 
 pub use engine::{BlockCheck, Command, Engine, EngineMessage, Event, Restored};
+pub use pow::PowEngine;
 pub use proof::{ProofError, certificate_signatures, verify_proof};
 pub use rules::{HeaderError, Rules, ValidatorView, Verdict, rules};
-pub use pow::PowEngine;
 pub use solo::SoloEngine;
 pub use tendermint::{SignatureCheck, TendermintEngine, Timeouts, proposer};
 

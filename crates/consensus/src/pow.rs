@@ -81,7 +81,8 @@ pub fn next_target(params: &PowParams, parent: &Header) -> Target {
             + (1 << 47))
             >> 48);
     let initial = params.initial_target().0;
-    let scaled = if initial < 1 << 110 { (initial * factor) >> 16 } else { (initial >> 16) * factor };
+    let scaled =
+        if initial < 1 << 110 { (initial * factor) >> 16 } else { (initial >> 16) * factor };
     let target = match shifts {
         shifts if shifts >= 0 => {
             let shifts = u32::try_from(shifts).unwrap_or(u32::MAX);
@@ -109,7 +110,12 @@ pub(crate) struct PowRules;
 impl Rules for PowRules {
     /// An announcement is worth giving to the node if its header's work meets its target; the
     /// node passes it on once it has checked the target against the parent.
-    fn check_message(&self, _: &ChainId, _: &dyn ValidatorView, message: &EngineMessage) -> Verdict {
+    fn check_message(
+        &self,
+        _: &ChainId,
+        _: &dyn ValidatorView,
+        message: &EngineMessage,
+    ) -> Verdict {
         match decode(message) {
             Some(header) if meets_target(&header) => Verdict::Deliver,
             _ => Verdict::Invalid,
@@ -309,7 +315,9 @@ impl PowEngine {
             cursor = known.header.parent;
         }
         path.reverse();
-        let (Some(fork), Some(head)) = (self.known.get(&cursor), self.head()) else { return vec![] };
+        let (Some(fork), Some(head)) = (self.known.get(&cursor), self.head()) else {
+            return vec![];
+        };
         let fork_height = fork.header.height;
         let undone = head.height.0.saturating_sub(fork_height.0);
         if undone > u64::from(self.params.max_reorg_depth) {
@@ -423,7 +431,8 @@ impl PowEngine {
 
     fn on_built(&mut self, now: TimestampMs, mut header: Header) -> Vec<Command> {
         let Some(head) = self.head().cloned() else { return vec![] };
-        let expected = matches!(self.template, Template::Building { parent, .. } if parent == head.hash());
+        let expected =
+            matches!(self.template, Template::Building { parent, .. } if parent == head.hash());
         if !expected
             || !self.is_mining()
             || header.parent != head.hash()

@@ -85,7 +85,11 @@ pub fn certificate_signatures(
         // A proof of work carries no signature: its hash is checked here, whether its target is
         // right for its parent by `Rules::check_successor`.
         (ConsensusProof::Pow { .. }, EngineKind::Pow(_)) if header.height.0 > 0 => {
-            if crate::pow::meets_target(header) { Ok(vec![]) } else { Err(ProofError::InsufficientWork) }
+            if crate::pow::meets_target(header) {
+                Ok(vec![])
+            } else {
+                Err(ProofError::InsufficientWork)
+            }
         }
         (_, engine) => Err(ProofError::WrongKind { engine }),
     }

@@ -112,19 +112,20 @@ fn address(field: &str, text: &str) -> Result<Address> {
 
 /// Parses and validates a genesis document.
 pub(crate) fn parse(text: &str) -> Result<Genesis> {
-    let file: GenesisFile = serde_json::from_str(text).context("not a valid genesis document")?;
+    let mut file: GenesisFile =
+        serde_json::from_str(text).context("not a valid genesis document")?;
     let genesis_time = TimestampMs(file.genesis_time_ms);
+    if file.engine != "pow" && file.pow.is_some() {
+        bail!("pow: only a proof-of-work chain (\"engine\": \"pow\") has a pow section");
+    }
     let engine = match file.engine.as_str() {
         "solo" => EngineKind::Solo,
         "bft" => EngineKind::Bft,
-        "pow" => EngineKind::Pow(pow_params(file.pow.unwrap_or_default(), genesis_time)?),
+        "pow" => EngineKind::Pow(pow_params(file.pow.take().unwrap_or_default(), genesis_time)?),
         other => {
             bail!("engine: unknown engine {other:?} (expected \"bft\", \"pow\" or \"solo\")")
         }
     };
-    if file.engine != "pow" && file.pow.is_some() {
-        bail!("pow: only a proof-of-work chain (\"engine\": \"pow\") has a pow section");
-    }
     let validators = file
         .validators
         .iter()

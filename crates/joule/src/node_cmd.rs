@@ -3,9 +3,7 @@
 use crate::genesis_file;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use node::{
-    DATABASE_FILE, MempoolLimits, MiningConfig, Node, NodeConfig, NodeMetrics, P2pConfig,
-};
+use node::{DATABASE_FILE, MempoolLimits, MiningConfig, Node, NodeConfig, NodeMetrics, P2pConfig};
 use primitives::{EngineKind, Genesis, SecretKey, TimestampMs};
 use prometheus_client::registry::Registry;
 use rpc::{RpcConfig, RpcServer};

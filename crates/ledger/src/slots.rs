@@ -26,7 +26,11 @@ impl State {
     /// pays a proof-of-work block's reward to `proposer` (who also collects the fees of the
     /// block's transactions), and clears and settles every slot that is due, before the block's
     /// transactions run. Returns what the market did, for the store and the API.
-    pub fn begin_block_by(&mut self, timestamp: TimestampMs, proposer: Address) -> Vec<MarketEvent> {
+    pub fn begin_block_by(
+        &mut self,
+        timestamp: TimestampMs,
+        proposer: Address,
+    ) -> Vec<MarketEvent> {
         self.proposer = Some(proposer);
         let mut cursor = self.cursor;
         cursor.time = cursor.time.max(timestamp);

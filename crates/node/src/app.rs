@@ -270,9 +270,9 @@ impl App for LedgerApp {
             undone.push((block, undo));
         }
         for (block, undo) in &undone {
-            self.state.undo_block(undo).map_err(|error| {
-                format!("undoing block {}: {error}", block.header.height)
-            })?;
+            self.state
+                .undo_block(undo)
+                .map_err(|error| format!("undoing block {}: {error}", block.header.height))?;
         }
         self.sealed.retain(|(block, _)| block.header.height <= to);
         Ok(undone.into_iter().map(|(block, _)| block).collect())
@@ -287,14 +287,19 @@ impl App for LedgerApp {
         let chain_id = self.state.config().chain_id.clone();
         let now = self.state.cursor().time;
         let mut readmitted = Vec::new();
-        for verified in SignedTransaction::verify_batch(txs, &chain_id, rand::rng()).into_iter().flatten() {
+        for verified in
+            SignedTransaction::verify_batch(txs, &chain_id, rand::rng()).into_iter().flatten()
+        {
             let signed = verified.signed().clone();
             if self.mempool.admit(verified, &mut self.state, now).is_ok() {
                 readmitted.push(signed);
             }
         }
         self.metrics.mempool_size.set(self.mempool.len() as i64);
-        debug!(readmitted = readmitted.len(), "returned the transactions of undone blocks to the mempool");
+        debug!(
+            readmitted = readmitted.len(),
+            "returned the transactions of undone blocks to the mempool"
+        );
         readmitted
     }
 

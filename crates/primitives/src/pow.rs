@@ -205,7 +205,9 @@ mod tests {
         for difficulty in [2u128, 3, 1000, 100_000, 1 << 40, MAX_DIFFICULTY] {
             let target = Target::from_difficulty(difficulty);
             let work = target.work();
-            assert!(work >= difficulty && work <= difficulty + 1, "{difficulty}: {work}");
+            // Exact for small difficulties; within one part in a million at the hardest.
+            let slack = (difficulty >> 20) + 1;
+            assert!(work >= difficulty && work <= difficulty + slack, "{difficulty}: {work}");
         }
         assert_eq!(Target::from_difficulty(0), Target::EASIEST);
         assert_eq!(Target::from_difficulty(u128::MAX), Target::HARDEST);
@@ -227,7 +229,10 @@ mod tests {
         let block = BlockHash(Hash([7; 32]));
         let base = proof_hash(&block, Target(5), 1);
         assert_eq!(ProofHasher::new(&block, Target(5)).hash(1), base);
-        assert_eq!(base, Hash::digest(domain::POW, &[&[7; 32], &5u128.to_be_bytes(), &1u64.to_le_bytes()]));
+        assert_eq!(
+            base,
+            Hash::digest(domain::POW, &[&[7; 32], &5u128.to_be_bytes(), &1u64.to_le_bytes()])
+        );
         assert_ne!(proof_hash(&BlockHash(Hash([8; 32])), Target(5), 1), base);
         assert_ne!(proof_hash(&block, Target(6), 1), base);
         assert_ne!(proof_hash(&block, Target(5), 2), base);

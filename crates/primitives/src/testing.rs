@@ -59,7 +59,7 @@ pub fn signed(chain: &str, sender: u8, nonce: u64, payload: Payload) -> SignedTr
         fee: Amount::ZERO,
         payload,
     }
-        .sign(&key(sender))
+    .sign(&key(sender))
 }
 
 /// A signed transfer of `amount` from `key(sender)` to `address(to)`.

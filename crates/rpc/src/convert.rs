@@ -36,6 +36,7 @@ pub(crate) fn block_dto(block: &Block) -> BlockDto {
                     certificate.signatures.len()
                 )
             }
+            ConsensusProof::Pow { target, nonce } => format!("pow: target {target}, nonce {nonce}"),
         },
     }
 }

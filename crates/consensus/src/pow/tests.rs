@@ -196,7 +196,18 @@ fn without_a_key_or_while_catching_up_the_engine_does_not_mine() {
         miner.handle(at(2), Event::Syncing { behind: false }),
         vec![Command::BuildBlock { height: Height(1), timestamp: at(2) }]
     );
-    miner.handle(at(3), Event::BlockBuilt { header: Header { proposer: Address(key(1).public_key()), timestamp: at(2), height: Height(1), parent: genesis().hash(), ..genesis() } });
+    miner.handle(
+        at(3),
+        Event::BlockBuilt {
+            header: Header {
+                proposer: Address(key(1).public_key()),
+                timestamp: at(2),
+                height: Height(1),
+                parent: genesis().hash(),
+                ..genesis()
+            },
+        },
+    );
     assert_eq!(miner.handle(at(4), Event::Mining { on: false }), vec![Command::StopMining]);
     assert_eq!(miner.handle(at(5), Event::Tick), vec![]);
 }

@@ -31,7 +31,6 @@ use crate::{
     wire::{MAX_BLOCKS_PER_MESSAGE, Wire},
 };
 use consensus::{EngineMessage, Event};
-use net::Misbehaviour;
 use primitives::{Block, BlockHash, ConsensusProof, Header, Height, TimestampMs};
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -226,7 +225,8 @@ impl<A: App> Core<A> {
                 self.request_from(now, from, from_height, last);
                 return;
             }
-        } else if let (Some(last), Some((peer_height, _))) = (last, self.forks().heads.get(&from).copied())
+        } else if let (Some(last), Some((peer_height, _))) =
+            (last, self.forks().heads.get(&from).copied())
             && peer_height > last
         {
             // More to come from this peer.
@@ -281,7 +281,9 @@ impl<A: App> Core<A> {
                 let lowest = forks
                     .orphans
                     .iter()
-                    .min_by_key(|(_, waiting)| waiting.iter().map(|(_, b, _)| b.header.height).min())
+                    .min_by_key(|(_, waiting)| {
+                        waiting.iter().map(|(_, b, _)| b.header.height).min()
+                    })
                     .map(|(parent, _)| *parent);
                 if let Some(parent) = lowest {
                     forks.orphans.remove(&parent);
@@ -398,7 +400,8 @@ impl<A: App> Core<A> {
                 return;
             };
             let head = self.head.clone();
-            let checked = self.check_successor(&head, &block).and_then(|()| self.app.execute(&head, &block));
+            let checked =
+                self.check_successor(&head, &block).and_then(|()| self.app.execute(&head, &block));
             if let Err(error) = checked {
                 tracing::warn!(height = block.header.height.0, %hash, %error, "a block does not execute on its parent");
                 self.counters.invalid_blocks += 1;
@@ -427,7 +430,11 @@ impl<A: App> Core<A> {
         let forks = self.forks();
         let Some(fork) = forks.main.get(&to).cloned().filter(|_| to >= forks.floor(head.height))
         else {
-            tracing::error!(to = to.0, head = head.height.0, "the engine asked to switch from a height this node cannot undo to");
+            tracing::error!(
+                to = to.0,
+                head = head.height.0,
+                "the engine asked to switch from a height this node cannot undo to"
+            );
             if let Some((hash, _)) = blocks.first() {
                 self.drive(now, Event::Invalid { hash: *hash });
             }
@@ -509,7 +516,10 @@ impl<A: App> Core<A> {
         }
         let mut parent = fork.clone();
         for block in undone.iter().rev() {
-            let applied = self.app.execute(&parent, block).map(|()| self.app.seal(block.header.proof.clone()));
+            let applied = self
+                .app
+                .execute(&parent, block)
+                .map(|()| self.app.seal(block.header.proof.clone()));
             if let Err(error) = applied {
                 tracing::error!(height = block.header.height.0, %error, "a block of this node's own chain no longer executes");
                 return;
@@ -566,7 +576,13 @@ impl<A: App> Core<A> {
     }
 
     /// A peer reported its head.
-    pub(super) fn fork_peer_status(&mut self, now: TimestampMs, peer: PeerId, height: Height, hash: BlockHash) {
+    pub(super) fn fork_peer_status(
+        &mut self,
+        now: TimestampMs,
+        peer: PeerId,
+        height: Height,
+        hash: BlockHash,
+    ) {
         let forks = self.forks();
         if forks.heads.get(&peer) != Some(&(height, hash)) {
             forks.asked_deep.remove(&peer);
@@ -601,7 +617,9 @@ impl<A: App> Core<A> {
                     && !forks.knows(hash, *height)
                     && self.peers.contains_key(peer)
             })
-            .min_by_key(|(peer, (height, _))| (Some(**peer) == stale, std::cmp::Reverse(*height), latency(peer)))
+            .min_by_key(|(peer, (height, _))| {
+                (Some(**peer) == stale, std::cmp::Reverse(*height), latency(peer))
+            })
             .map(|(peer, (height, hash))| (*peer, *height, *hash));
         let Some((peer, height, hash)) = candidate else { return };
         // A peer not ahead of this node is on another branch: ask from the floor.
@@ -615,9 +633,17 @@ impl<A: App> Core<A> {
     }
 
     /// Asks `peer` for blocks from `start` up to `until` (or as many as a message holds).
-    fn request_from(&mut self, now: TimestampMs, peer: PeerId, start: Height, until: Option<Height>) {
+    fn request_from(
+        &mut self,
+        now: TimestampMs,
+        peer: PeerId,
+        start: Height,
+        until: Option<Height>,
+    ) {
         let count = until
-            .map_or(MAX_BLOCKS_PER_MESSAGE as u64, |until| until.0.saturating_sub(start.0).saturating_add(1))
+            .map_or(MAX_BLOCKS_PER_MESSAGE as u64, |until| {
+                until.0.saturating_sub(start.0).saturating_add(1)
+            })
             .clamp(1, u64::from(MAX_BLOCKS_PER_MESSAGE));
         let count = u32::try_from(count).unwrap_or(MAX_BLOCKS_PER_MESSAGE);
         self.forks().in_flight = Some((peer, start, now));
@@ -655,11 +681,6 @@ impl<A: App> Core<A> {
     /// broadcasts.
     pub(super) fn fork_block(&self, hash: &BlockHash) -> Option<Arc<Block>> {
         self.forks.as_ref()?.side.get(hash).cloned()
-    }
-
-    /// The peers this node knows to be on a chain it can never take.
-    pub(super) fn diverged_peers(&self) -> usize {
-        self.forks.as_ref().map_or(0, |forks| forks.diverged.len())
     }
 }
 

@@ -368,11 +368,11 @@ impl Node {
         let core_config = CoreConfig { chain: chain_config.clone(), time: config.clock.scale() };
         let (found_sender, found) = mpsc::unbounded_channel();
         let miner = match (chain_config.engine, &config.validator_key) {
-            (primitives::EngineKind::Pow(_), Some(_)) => Some(
-                Miner::start(config.mining.hash_rate_limit, found_sender).map_err(|error| {
-                    NodeError::Panicked(format!("cannot start the miner: {error}"))
-                })?,
-            ),
+            (primitives::EngineKind::Pow(_), Some(_)) => {
+                Some(Miner::start(config.mining.hash_rate_limit, found_sender).map_err(
+                    |error| NodeError::Panicked(format!("cannot start the miner: {error}")),
+                )?)
+            }
             _ => None,
         };
         let manager = Manager {
