@@ -21,7 +21,8 @@
 //!   asks the node to build a block on the head, sets its target and hands it to the node's
 //!   miner ([`Command::Mine`]); a new head, or transactions waiting while the template is
 //!   older than [`REFRESH_MS`], gives a new template. A found block ([`Event::Mined`]) is
-//!   broadcast with its header as the message and appended.
+//!   appended and then broadcast with its header as the message (in that order: the node
+//!   sends the block as sealed, proof included).
 //!
 //! The engine's message ([`announce`]) is the block's header: the node's relay check
 //! ([`PowRules`]) verifies the work before anything else looks at the block.
@@ -453,8 +454,9 @@ impl PowEngine {
         let hash = header.hash();
         let message = announce(&header);
         self.insert(header);
-        let mut commands = vec![Command::Broadcast { message, block: Some(hash) }];
-        commands.extend(self.choose());
+        // Appended first, then announced: the node sends the block sealed with its proof.
+        let mut commands = self.choose();
+        commands.push(Command::Broadcast { message, block: Some(hash) });
         commands
     }
 

@@ -89,6 +89,41 @@ pub(crate) struct DevnetArgs {
     start: Option<u64>,
     #[command(flatten)]
     community: crate::community::CommunityArgs,
+    /// The consensus engine of a new devnet: BFT among the validators, or proof of work with
+    /// every node mining (--validators gives the number of miners).
+    #[arg(long, value_enum, default_value_t = DevnetEngine::Bft)]
+    engine: DevnetEngine,
+    /// Proof of work: most hashes per second each miner tries (the miners share this
+    /// machine); the first block's difficulty is set for one block per --block-ms at this rate.
+    #[arg(long, default_value_t = 20_000)]
+    hash_rate_limit: u64,
+}
+
+/// The engines a devnet runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DevnetEngine {
+    /// Tendermint-style BFT.
+    Bft,
+    /// Proof of work (issue 13).
+    Pow,
+}
+
+/// Proof-of-work parameters for a devnet of `miners` miners at `hash_rate` hashes per second
+/// each, a block every `block_ms` of wall time, chain time at `speed` times the wall clock.
+fn devnet_pow(
+    miners: usize,
+    hash_rate: u64,
+    block_ms: u64,
+    speed: u32,
+    genesis_time: primitives::TimestampMs,
+) -> primitives::PowParams {
+    let hashes = (miners as u64).saturating_mul(hash_rate).saturating_mul(block_ms) / 1000;
+    primitives::PowParams {
+        // The difficulty rule compares block timestamps: chain time.
+        target_block_ms: block_ms.saturating_mul(u64::from(speed)),
+        initial_difficulty: hashes.max(2),
+        ..primitives::PowParams::new(genesis_time)
+    }
 }
 
 impl DevnetArgs {
@@ -371,10 +406,23 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
             power: 1,
         });
     }
+    let genesis_time = primitives::TimestampMs(args.start.unwrap_or_else(|| node::now_ms().0));
+    let pow = args.engine == DevnetEngine::Pow;
+    let engine = if pow {
+        let households = args.households.unwrap_or(DEFAULT_HOUSEHOLDS);
+        let speed = args.speed.unwrap_or(if households > 0 { COMMUNITY_SPEED } else { 1 });
+        let pow =
+            devnet_pow(args.validators, args.hash_rate_limit, args.block_ms, speed, genesis_time);
+        // Anyone may mine: the nodes' keys are miners' keys, no validator set.
+        validators.clear();
+        EngineKind::Pow(pow)
+    } else {
+        EngineKind::Bft
+    };
     let genesis = Genesis {
         config: ChainConfig {
             chain_id: ChainId::new("joule-devnet").map_err(anyhow::Error::msg)?,
-            engine: EngineKind::Bft,
+            engine,
             validators,
             issuer: operator,
             operator,
@@ -390,7 +438,7 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
                 ..MarketParams::default()
             },
         },
-        genesis_time: primitives::TimestampMs(args.start.unwrap_or_else(|| node::now_ms().0)),
+        genesis_time,
         balances,
     };
     genesis.validate().context("the devnet options give an unusable genesis")?;
@@ -425,6 +473,10 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
         command.extend(["--verify-threads".into(), verify_threads.to_string()]);
         // Its nodes and their users share this machine: loopback callers are admins.
         command.push("--admin-from-loopback".into());
+        if pow {
+            command.extend(["--mine".into(), "--hash-rate-limit".into()]);
+            command.push(args.hash_rate_limit.to_string());
+        }
         let others: Vec<String> = addresses
             .iter()
             .enumerate()

@@ -168,8 +168,8 @@ fn a_miner_builds_mines_broadcasts_and_appends_then_mines_on_the_new_head() {
     assert_eq!(
         engine.handle(at(9), Event::Mined { header: found.clone() }),
         vec![
-            Command::Broadcast { message: announce(&found), block: Some(found.hash()) },
             Command::Extend { hash: found.hash(), proof: proof(&found) },
+            Command::Broadcast { message: announce(&found), block: Some(found.hash()) },
         ]
     );
     assert_eq!(

@@ -257,9 +257,10 @@ impl<A: App> Core<A> {
             return Kept::Nothing;
         }
         if let Err(error) = self.check_alone(&block) {
+            // The block hash covers neither the proof nor the body: a peer that sends a wrong
+            // proof or wrong transactions does not make the block with this hash invalid.
             tracing::warn!(height = height.0, %hash, %error, "a block from a peer is invalid");
             self.counters.invalid_blocks += 1;
-            self.forks().mark_invalid(hash);
             self.report(from, &error);
             return Kept::Nothing;
         }
@@ -296,7 +297,11 @@ impl<A: App> Core<A> {
         if let Err(error) = self.check_after(&parent, &block) {
             tracing::warn!(height = height.0, %hash, %error, "a block from a peer does not follow its parent");
             self.counters.invalid_blocks += 1;
-            self.forks().mark_invalid(hash);
+            // Height and time are in the hashed header: no block with this hash can follow
+            // its parent. The target is part of the proof, which the hash does not cover.
+            if !matches!(error, BlockError::Header(_)) {
+                self.forks().mark_invalid(hash);
+            }
             self.report(from, &error);
             return Kept::Nothing;
         }

@@ -653,8 +653,14 @@ impl<A: App> Core<A> {
         Some(block.header)
     }
 
-    /// The block with this hash, if this node has it for the next height.
+    /// The block with this hash, if this node has it for the next height (or, on a chain with
+    /// forks, is writing it, sealed).
     fn block_named(&self, hash: &BlockHash) -> Option<Arc<Block>> {
+        if self.forks.is_some()
+            && let Some(block) = self.writing.iter().flatten().find(|block| block.hash() == *hash)
+        {
+            return Some(block.clone());
+        }
         if let Some(block) = self.app.candidate().filter(|block| block.hash() == *hash) {
             return Some(Arc::new(block.clone()));
         }
