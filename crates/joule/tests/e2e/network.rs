@@ -62,7 +62,11 @@ fn free_addr() -> String {
 
 /// Starts one more `joule node` in `dir` that joins the devnet from its genesis file, with
 /// `extra` arguments; returns the process and its RPC URL.
-fn start_extra_node(devnet: &Devnet, dir: &std::path::Path, extra: &[String]) -> (Process, String) {
+pub(crate) fn start_extra_node(
+    devnet: &Devnet,
+    dir: &std::path::Path,
+    extra: &[String],
+) -> (Process, String) {
     let rpc_addr = free_addr();
     let bootstrap = devnet.file["nodes"][0]["p2p_addr"].as_str().unwrap().to_owned();
     let mut command = vec![
@@ -157,7 +161,7 @@ async fn four_validators_survive_crashes_and_a_late_node_catches_up() {
 
 /// Cuts the network into `groups` through each node's fault-injection switch (an empty group
 /// list heals it).
-async fn partition(urls: &[String], ids: &[String], groups: &[&[usize]]) {
+pub(crate) async fn partition(urls: &[String], ids: &[String], groups: &[&[usize]]) {
     for (index, url) in urls.iter().enumerate() {
         let blocked: Vec<String> = match groups.iter().find(|group| group.contains(&index)) {
             Some(group) => (0..urls.len())
