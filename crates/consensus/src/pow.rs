@@ -25,7 +25,7 @@
 //!   sends the block as sealed, proof included).
 //!
 //! The engine's message ([`announce`]) is the block's header: the node's relay check
-//! ([`PowRules`]) verifies the work before anything else looks at the block.
+//! (`PowRules`) verifies the work before anything else looks at the block.
 
 use crate::{
     engine::{Command, Engine, EngineMessage, Event, Restored},

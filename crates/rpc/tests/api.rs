@@ -669,7 +669,8 @@ async fn mining_is_started_stopped_and_reported_and_rewards_are_counted_apart() 
     );
 
     // A final engine's node refuses, and says why.
-    let solo = Fixture::start(RpcConfig { admin_from_loopback: true, ..RpcConfig::default() }).await;
+    let solo =
+        Fixture::start(RpcConfig { admin_from_loopback: true, ..RpcConfig::default() }).await;
     let error = solo.http().mining_start().await.unwrap_err();
     assert!(error.to_string().contains("does not mine"), "{error}");
     assert!(!solo.http().mining_status().await.unwrap().available);
