@@ -453,6 +453,10 @@ pub struct MarketStatusDto {
     pub gate_lead_minutes: u32,
     /// Slots after a slot's end until it is settled.
     pub settlement_delay_slots: u32,
+    /// Blocks a slot's settlement waits for on top of the block that passed its deadline:
+    /// proof of work settles only on confirmed blocks; 0 on final engines.
+    #[serde(default)]
+    pub settlement_confirmations: u32,
     /// `"uniform_price"` or `"pay_as_bid"`.
     pub clearing: String,
     /// Chain time of the head.

@@ -322,7 +322,7 @@ pub fn document() -> Value {
         }),
         json!({
             "name": "market_status",
-            "summary": "The market's rules (slot length, reading interval, gate lead, settlement delay, clearing rule), chain time, the current and next open slot and its gate closure, the tariffs in force and their schedule, the grid account's balance.",
+            "summary": "The market's rules (slot length, reading interval, gate lead, settlement delay, settlement confirmations: the blocks a slot's settlement waits for on top of the block that passed its deadline, on proof of work; clearing rule), chain time, the current and next open slot and its gate closure, the tariffs in force and their schedule, the grid account's balance.",
             "params": [],
             "result": { "name": "status", "schema": { "type": "object" } }
         }),

@@ -654,6 +654,9 @@ async fn mining_is_started_stopped_and_reported_and_rewards_are_counted_apart() 
     assert!(tx.confirmations >= Some(1), "{tx:?}");
     assert_eq!((tx.hidden, tx.fee), (true, None), "withheld, like the sender, from a non-party");
 
+    let market = api.market_status().await.unwrap();
+    assert_eq!(market.settlement_confirmations, 2, "the market says it waits for two blocks");
+
     let stopped = api.mining_stop().await.unwrap();
     assert!(!stopped.on && stopped.blocks_found >= 6 && stopped.hashes > 0, "{stopped:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
