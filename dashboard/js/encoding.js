@@ -92,14 +92,17 @@ function side(name) {
 }
 
 /**
- * The borsh encoding of a `Transaction`: `{chain_id, sender, nonce, payload}`, where payload is
- * shaped like the API's `PayloadDto` (`{type: "place_order", slot, side, energy_mwh, price}`).
+ * The borsh encoding of a `Transaction`: `{chain_id, sender, nonce, fee, payload}`, where `fee`
+ * (tokens for the block's proposer or miner, a decimal string or number) may be left out for 0,
+ * and payload is shaped like the API's `PayloadDto` (`{type: "place_order", slot, side,
+ * energy_mwh, price}`).
  */
 export function encodeTransaction(tx) {
   const writer = new Writer();
   writer.string(tx.chain_id);
   writer.address(tx.sender);
   writer.u64(tx.nonce);
+  writer.u128(tx.fee ?? 0);
   const index = PAYLOADS.findIndex(([type]) => type === tx.payload.type);
   if (index < 0) throw new Error(`unknown payload type ${tx.payload.type}`);
   writer.u8(index);

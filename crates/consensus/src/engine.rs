@@ -74,6 +74,33 @@ pub enum Event {
         /// The set.
         validators: Vec<primitives::Validator>,
     },
+    /// (Engines with forks.) Blocks the node now keeps, received or downloaded, each connected:
+    /// its parent is a block of the chain within the engine's reorg depth, a block stored
+    /// before, or one earlier in the list. The node has checked all it can without executing
+    /// them on their parent's state (structure, proof, the engine's rules against the parent);
+    /// it executes them when the engine asks to append them, and says [`Event::Invalid`] if one
+    /// fails.
+    Stored {
+        /// Their headers, proofs included, parents first.
+        headers: Vec<Header>,
+    },
+    /// (Engines with forks.) A stored block turned out invalid when the node executed it; so
+    /// are the blocks built on it. The node's chain is as it was before the command that tried.
+    Invalid {
+        /// The block.
+        hash: BlockHash,
+    },
+    /// (Engines with open block production.) The node's operator turned mining on or off.
+    Mining {
+        /// Whether to mine.
+        on: bool,
+    },
+    /// (Engines with open block production.) The search asked for with [`Command::Mine`]
+    /// found a proof: `header` is the template with it.
+    Mined {
+        /// The header, proof included.
+        header: Header,
+    },
 }
 
 /// Something the engine asks the node to do.
@@ -146,6 +173,16 @@ pub enum Command {
     /// message of a later command leaves the node: state that outlives a height, such as a
     /// Raft term and vote. A restarted engine is given it back.
     SaveState(Vec<u8>),
+    /// Search for a proof that makes `header` (a block the node built, with a proof whose
+    /// fields the engine filled in except the one searched for) valid, replacing any search
+    /// under way; answer with [`Event::Mined`]. A search goes on until it succeeds, is replaced
+    /// or is stopped.
+    Mine {
+        /// The header to complete.
+        header: Header,
+    },
+    /// Stop searching.
+    StopMining,
 }
 
 /// A consensus engine: a pure function of its own state, the events it is fed and the time it
@@ -203,4 +240,7 @@ pub struct Restored {
     pub messages: Vec<EngineMessage>,
     /// The state it last asked to keep ([`Command::SaveState`]).
     pub state: Option<Vec<u8>>,
+    /// (Engines with forks.) The headers of the newest stored blocks, oldest first, the head
+    /// last: as many as the engine's reorg depth allows to undo, and the block below them.
+    pub chain: Vec<Header>,
 }

@@ -12,12 +12,14 @@
 //!
 //! There are three engines: [`SoloEngine`], in which one validator proposes and finalises every
 //! block; [`TendermintEngine`], Tendermint-style BFT among several validators whose blocks
-//! carry a commit certificate of precommits from more than two thirds of the voting power; and
+//! carry a commit certificate of precommits from more than two thirds of the voting power;
 //! [`RaftEngine`], in which an elected leader proposes every block and a block is committed
 //! once validators with more than half of the voting power have it durably (crash faults
-//! only).
+//! only); and [`PowEngine`], proof of work: anyone mines, the branch with the most work wins,
+//! and blocks are final once they are deeper than the chain's maximum reorg depth.
 
 mod engine;
+pub mod pow;
 mod power;
 mod proof;
 pub mod raft;
@@ -26,6 +28,7 @@ mod solo;
 pub mod tendermint;
 
 pub use engine::{BlockCheck, Command, Engine, EngineMessage, EngineStatus, Event, Restored, Role};
+pub use pow::PowEngine;
 pub use proof::{ProofError, certificate_signatures, verify_proof};
 pub use raft::{RaftEngine, RaftTimeouts};
 pub use rules::{HeaderError, Rules, ValidatorView, Verdict, rules};
@@ -68,5 +71,9 @@ pub fn engine_for(
             restored.messages.iter().filter_map(raft::decode).collect(),
             RaftTimeouts::default().scaled(time),
         )),
+        // Mining starts when the node says so (`Event::Mining`).
+        EngineKind::Pow(params) => {
+            Box::new(PowEngine::new(params, key.as_ref(), head, &restored, false, time))
+        }
     }
 }

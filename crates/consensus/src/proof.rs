@@ -56,6 +56,10 @@ pub enum ProofError {
     /// A follower's acknowledgement in the Raft certificate does not verify.
     #[error("the acknowledgement of {0} does not verify")]
     BadAckSignature(Address),
+    /// A proof-of-work header's proof hash does not meet its target, or the target is out of
+    /// bounds.
+    #[error("the proof of work does not meet the header's target")]
+    InsufficientWork,
 }
 
 /// Checks that `header` carries a valid proof for a chain configured by `config`. Block 0
@@ -109,6 +113,15 @@ pub fn certificate_signatures(
             header.hash(),
             certificate,
         ),
+        // A proof of work carries no signature: its hash is checked here, whether its target is
+        // right for its parent by `Rules::check_successor`.
+        (ConsensusProof::Pow { .. }, EngineKind::Pow(_)) if header.height.0 > 0 => {
+            if crate::pow::meets_target(header) {
+                Ok(vec![])
+            } else {
+                Err(ProofError::InsufficientWork)
+            }
+        }
         (_, engine) => Err(ProofError::WrongKind { engine }),
     }
 }

@@ -1078,6 +1078,11 @@ impl Engine for RaftEngine {
                     self.upcoming.insert(from, validators);
                 }
             }
+            // Final blocks from the elected leader: no forks, no mining.
+            Event::Stored { .. }
+            | Event::Invalid { .. }
+            | Event::Mining { .. }
+            | Event::Mined { .. } => {}
         }
         self.on_time(now);
         self.save_if_changed();

@@ -7,13 +7,17 @@
 use crate::engine::EngineMessage;
 use crate::raft;
 use crate::tendermint::{self, Message, proposer};
-use primitives::{Address, ChainId, EngineKind, Header, Height, Validator};
+use primitives::{Address, ChainConfig, ChainId, EngineKind, Header, Height, Validator};
 
 /// What to do with a peer's message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Signed by someone entitled to send it: pass it on.
     Relay,
+    /// Worth giving to the node, which passes it on itself once it has checked it against its
+    /// chain: a proof-of-work block's work can be checked alone, but not whether its target is
+    /// the one its parent calls for.
+    Deliver,
     /// For a height whose validators this node cannot be sure of (before its head, or too far
     /// ahead): neither passed on nor held against the peer.
     Drop,
@@ -36,6 +40,21 @@ pub enum HeaderError {
     /// The proposer is not among the validators of the block's height.
     #[error("proposer {0} is not a validator")]
     NotAValidator(Address),
+    /// The proof is not of the kind the engine makes.
+    #[error("the header carries another kind of proof than this engine makes")]
+    WrongProof,
+    /// A proof-of-work header's target is not the one the difficulty rule sets after its
+    /// parent.
+    #[error("target {got}, but the difficulty rule sets {expected} after the parent")]
+    WrongTarget {
+        /// What the rule sets.
+        expected: primitives::Target,
+        /// What the header says.
+        got: primitives::Target,
+    },
+    /// A proof-of-work header's proof hash does not meet its target.
+    #[error("the proof of work does not meet the header's target")]
+    InsufficientWork,
 }
 
 /// An engine's rules for messages and headers.
@@ -50,6 +69,23 @@ pub trait Rules: Send + Sync {
 
     /// Whether `header` may be proposed at its height, `validators` being that height's.
     fn check_header(&self, validators: &[Validator], header: &Header) -> Result<(), HeaderError>;
+
+    /// Whether `header` may follow `parent` by the rules that depend on the parent (for proof
+    /// of work: the target the difficulty rule sets). Nothing, for engines without such rules.
+    fn check_successor(
+        &self,
+        _config: &ChainConfig,
+        _parent: &Header,
+        _header: &Header,
+    ) -> Result<(), HeaderError> {
+        Ok(())
+    }
+
+    /// How many of the newest blocks a branch may replace: 0 for engines whose blocks are
+    /// final.
+    fn reorg_depth(&self, _config: &ChainConfig) -> u64 {
+        0
+    }
 }
 
 /// The rules of engine `kind`.
@@ -59,6 +95,7 @@ pub fn rules(kind: EngineKind) -> &'static dyn Rules {
         EngineKind::Bft => &BftRules,
         // Raft (issue 14): every message is signed by a validator of the height it is about.
         EngineKind::Raft => &RaftRules,
+        EngineKind::Pow(_) => &crate::pow::PowRules,
     }
 }
 

@@ -95,7 +95,13 @@ impl Engine for SoloEngine {
             }
             // One validator needs no messages, never falls behind anyone, and is fixed by the
             // genesis (the ledger refuses to change a solo chain's validator).
-            Event::Message { .. } | Event::Syncing { .. } | Event::Validators { .. } => vec![],
+            Event::Message { .. }
+            | Event::Syncing { .. }
+            | Event::Validators { .. }
+            | Event::Stored { .. }
+            | Event::Invalid { .. }
+            | Event::Mining { .. }
+            | Event::Mined { .. } => vec![],
         }
     }
 }

@@ -1127,6 +1127,11 @@ impl Engine for TendermintEngine {
                     self.upcoming.insert(from, validators);
                 }
             }
+            // Final blocks, proposed by the validators in turn: no forks, no mining.
+            Event::Stored { .. }
+            | Event::Invalid { .. }
+            | Event::Mining { .. }
+            | Event::Mined { .. } => {}
         }
         if self.state.needs_start {
             let round = self.state.round;

@@ -695,6 +695,7 @@ async fn meters(args: MetersArgs) -> Result<MetersReport> {
                 chain_id: chain_id.clone(),
                 sender: operator_address,
                 nonce: Nonce(first + index),
+                fee: primitives::Amount::ZERO,
                 payload: Payload::RegisterMeter { meter: address, owner: address },
             }
             .sign(&operator_key)
@@ -742,6 +743,7 @@ async fn meters(args: MetersArgs) -> Result<MetersReport> {
                 chain_id: chain_id.clone(),
                 sender: Address(meter.public_key()),
                 nonce: Nonce(round),
+                fee: primitives::Amount::ZERO,
                 payload: Payload::Reading {
                     interval,
                     produced: Energy(*produced),
@@ -817,6 +819,7 @@ async fn sign_all(
                                 chain_id: chain_id.clone(),
                                 sender: addresses[sender],
                                 nonce: Nonce((k / senders.len()) as u64),
+                                fee: primitives::Amount::ZERO,
                                 payload: Payload::Transfer { to: addresses[to], amount: Amount(1) },
                             }
                             .sign(&senders[sender]);
@@ -873,6 +876,7 @@ async fn fund(
                     chain_id: chain_id.clone(),
                     sender: account.address,
                     nonce: Nonce(nonce),
+                    fee: primitives::Amount::ZERO,
                     payload: Payload::Transfer { to: Address(sender.public_key()), amount },
                 }
                 .sign(&key);

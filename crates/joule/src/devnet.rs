@@ -31,17 +31,10 @@ use std::{
 pub(crate) enum DevnetEngine {
     /// Tendermint-style BFT: more than two thirds of the validators must be up.
     Bft,
-    /// Raft (issue 14): an elected leader proposes, a majority commits; crash faults only.
+    /// Raft: an elected leader proposes, a majority commits; crash faults only.
     Raft,
-}
-
-impl DevnetEngine {
-    fn kind(self) -> EngineKind {
-        match self {
-            DevnetEngine::Bft => EngineKind::Bft,
-            DevnetEngine::Raft => EngineKind::Raft,
-        }
-    }
+    /// Proof of work: every node mines (--validators gives the number of miners).
+    Pow,
 }
 
 /// The file that describes a running devnet.
@@ -57,7 +50,9 @@ pub(crate) struct DevnetArgs {
     /// engine of --engine.
     #[arg(long, default_value_t = 4)]
     validators: usize,
-    /// The consensus engine of a new devnet (a resumed one keeps its genesis's).
+    /// The consensus engine of a new devnet (a resumed one keeps its genesis's): BFT or Raft
+    /// among the validators, or proof of work with every node mining (--validators gives the
+    /// number of miners).
     #[arg(long, value_enum, default_value_t = DevnetEngine::Bft)]
     engine: DevnetEngine,
     /// Delete what DIR holds and start a new chain.
@@ -110,6 +105,28 @@ pub(crate) struct DevnetArgs {
     start: Option<u64>,
     #[command(flatten)]
     community: crate::community::CommunityArgs,
+    /// Proof of work: most hashes per second each miner tries (the miners share this
+    /// machine); the first block's difficulty is set for one block per --block-ms at this rate.
+    #[arg(long, default_value_t = 20_000)]
+    hash_rate_limit: u64,
+}
+
+/// Proof-of-work parameters for a devnet of `miners` miners at `hash_rate` hashes per second
+/// each, a block every `block_ms` of wall time, chain time at `speed` times the wall clock.
+fn devnet_pow(
+    miners: usize,
+    hash_rate: u64,
+    block_ms: u64,
+    speed: u32,
+    genesis_time: primitives::TimestampMs,
+) -> primitives::PowParams {
+    let hashes = (miners as u64).saturating_mul(hash_rate).saturating_mul(block_ms) / 1000;
+    primitives::PowParams {
+        // The difficulty rule compares block timestamps: chain time.
+        target_block_ms: block_ms.saturating_mul(u64::from(speed)),
+        initial_difficulty: hashes.max(2),
+        ..primitives::PowParams::new(genesis_time)
+    }
 }
 
 impl DevnetArgs {
@@ -392,10 +409,30 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
             power: 1,
         });
     }
+    let genesis_time = primitives::TimestampMs(args.start.unwrap_or_else(|| node::now_ms().0));
+    let engine = match args.engine {
+        DevnetEngine::Bft => EngineKind::Bft,
+        DevnetEngine::Raft => EngineKind::Raft,
+        DevnetEngine::Pow => {
+            let households = args.households.unwrap_or(DEFAULT_HOUSEHOLDS);
+            let speed = args.speed.unwrap_or(if households > 0 { COMMUNITY_SPEED } else { 1 });
+            let pow = devnet_pow(
+                args.validators,
+                args.hash_rate_limit,
+                args.block_ms,
+                speed,
+                genesis_time,
+            );
+            // Anyone may mine: the nodes' keys are miners' keys, no validator set.
+            validators.clear();
+            EngineKind::Pow(pow)
+        }
+    };
+    let pow = args.engine == DevnetEngine::Pow;
     let genesis = Genesis {
         config: ChainConfig {
             chain_id: ChainId::new("joule-devnet").map_err(anyhow::Error::msg)?,
-            engine: args.engine.kind(),
+            engine,
             validators,
             issuer: operator,
             operator,
@@ -411,7 +448,7 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
                 ..MarketParams::default()
             },
         },
-        genesis_time: primitives::TimestampMs(args.start.unwrap_or_else(|| node::now_ms().0)),
+        genesis_time,
         balances,
     };
     genesis.validate().context("the devnet options give an unusable genesis")?;
@@ -446,6 +483,10 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
         command.extend(["--verify-threads".into(), verify_threads.to_string()]);
         // Its nodes and their users share this machine: loopback callers are admins.
         command.push("--admin-from-loopback".into());
+        if pow {
+            command.extend(["--mine".into(), "--hash-rate-limit".into()]);
+            command.push(args.hash_rate_limit.to_string());
+        }
         let others: Vec<String> = addresses
             .iter()
             .enumerate()
@@ -817,6 +858,7 @@ async fn register_meters(devnet: &DevnetFile) -> Result<()> {
             chain_id: chain_id.clone(),
             sender: operator_address,
             nonce: Nonce(nonce),
+            fee: primitives::Amount::ZERO,
             payload,
         }
         .sign(&key);

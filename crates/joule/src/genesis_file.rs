@@ -15,11 +15,19 @@
 //!   "balances": [{ "address": "joule1…", "amount": "1000000" }]
 //! }
 //! ```
+//!
+//! A proof-of-work chain (`"engine": "pow"`) names no validators and has a `pow` section (each
+//! field optional, with the defaults shown; `target_block_ms` is chain time):
+//!
+//! ```json
+//! "pow": { "target_block_ms": 2000, "block_reward": "100", "initial_difficulty": 100000,
+//!          "half_life_blocks": 16, "max_reorg_depth": 32, "settlement_confirmations": 6 }
+//! ```
 
 use anyhow::{Context, Result, anyhow, bail};
 use primitives::{
     Address, Amount, ChainConfig, ChainId, ChainParams, ClearingRule, EngineKind, Genesis,
-    MarketParams, Price, Tariffs, TimestampMs, Validator,
+    MarketParams, PowParams, Price, Tariffs, TimestampMs, Validator,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -37,8 +45,29 @@ struct GenesisFile {
     params: Option<ParamsEntry>,
     #[serde(default)]
     market: Option<MarketEntry>,
+    /// Proof-of-work parameters (`"engine": "pow"` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pow: Option<PowEntry>,
     #[serde(default)]
     balances: Vec<BalanceEntry>,
+}
+
+/// The `pow` section; a missing field takes its default (`PowParams::new`).
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PowEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target_block_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    block_reward: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    initial_difficulty: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    half_life_blocks: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_reorg_depth: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    settlement_confirmations: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -83,13 +112,21 @@ fn address(field: &str, text: &str) -> Result<Address> {
 
 /// Parses and validates a genesis document.
 pub(crate) fn parse(text: &str) -> Result<Genesis> {
-    let file: GenesisFile = serde_json::from_str(text).context("not a valid genesis document")?;
+    let mut file: GenesisFile =
+        serde_json::from_str(text).context("not a valid genesis document")?;
+    let genesis_time = TimestampMs(file.genesis_time_ms);
+    if file.engine != "pow" && file.pow.is_some() {
+        bail!("pow: only a proof-of-work chain (\"engine\": \"pow\") has a pow section");
+    }
     let engine = match file.engine.as_str() {
         "solo" => EngineKind::Solo,
         "bft" => EngineKind::Bft,
         "raft" => EngineKind::Raft,
+        "pow" => EngineKind::Pow(pow_params(file.pow.take().unwrap_or_default(), genesis_time)?),
         other => {
-            bail!("engine: unknown engine {other:?} (expected \"bft\", \"raft\" or \"solo\")")
+            bail!(
+                "engine: unknown engine {other:?} (expected \"bft\", \"pow\", \"raft\" or \"solo\")"
+            )
         }
     };
     let validators = file
@@ -153,11 +190,31 @@ pub(crate) fn parse(text: &str) -> Result<Genesis> {
             params,
             market,
         },
-        genesis_time: TimestampMs(file.genesis_time_ms),
+        genesis_time,
         balances,
     };
     genesis.validate().context("the genesis is inconsistent")?;
     Ok(genesis)
+}
+
+/// The proof-of-work parameters of a `pow` section.
+fn pow_params(entry: PowEntry, genesis_time: TimestampMs) -> Result<PowParams> {
+    let defaults = PowParams::new(genesis_time);
+    let block_reward = match entry.block_reward {
+        Some(text) => text.parse().context("pow.block_reward")?,
+        None => defaults.block_reward,
+    };
+    Ok(PowParams {
+        target_block_ms: entry.target_block_ms.unwrap_or(defaults.target_block_ms),
+        block_reward,
+        initial_difficulty: entry.initial_difficulty.unwrap_or(defaults.initial_difficulty),
+        half_life_blocks: entry.half_life_blocks.unwrap_or(defaults.half_life_blocks),
+        max_reorg_depth: entry.max_reorg_depth.unwrap_or(defaults.max_reorg_depth),
+        settlement_confirmations: entry
+            .settlement_confirmations
+            .unwrap_or(defaults.settlement_confirmations),
+        schedule_start: genesis_time,
+    })
 }
 
 /// Reads and validates a genesis file.
@@ -177,6 +234,18 @@ pub(crate) fn render(genesis: &Genesis) -> String {
             EngineKind::Solo => "solo".into(),
             EngineKind::Bft => "bft".into(),
             EngineKind::Raft => "raft".into(),
+            EngineKind::Pow(_) => "pow".into(),
+        },
+        pow: match config.engine {
+            EngineKind::Pow(pow) => Some(PowEntry {
+                target_block_ms: Some(pow.target_block_ms),
+                block_reward: Some(pow.block_reward.to_string()),
+                initial_difficulty: Some(pow.initial_difficulty),
+                half_life_blocks: Some(pow.half_life_blocks),
+                max_reorg_depth: Some(pow.max_reorg_depth),
+                settlement_confirmations: Some(pow.settlement_confirmations),
+            }),
+            EngineKind::Solo | EngineKind::Bft | EngineKind::Raft => None,
         },
         validators: config
             .validators
@@ -256,11 +325,37 @@ mod tests {
     }
 
     #[test]
+    fn a_proof_of_work_genesis_round_trips_and_takes_defaults() {
+        let mut genesis = sample();
+        genesis.config.validators.clear();
+        genesis.config.engine = EngineKind::Pow(PowParams {
+            target_block_ms: 500,
+            block_reward: Amount(7),
+            ..PowParams::new(genesis.genesis_time)
+        });
+        let text = render(&genesis);
+        assert!(text.contains("\"engine\": \"pow\""), "{text}");
+        assert_eq!(parse(&text).unwrap(), genesis);
+        // A short section takes the defaults for the rest.
+        let short = text.replacen("\"block_reward\": \"7\",", "", 1);
+        let EngineKind::Pow(params) = parse(&short).unwrap().config.engine else { panic!() };
+        assert_eq!(params.block_reward, PowParams::new(genesis.genesis_time).block_reward);
+        assert_eq!(params.target_block_ms, 500);
+        assert_eq!(params.schedule_start, genesis.genesis_time);
+        // Out of range, or on another engine: refused with the field's name.
+        let bad = text.replacen("\"max_reorg_depth\": 32", "\"max_reorg_depth\": 0", 1);
+        assert!(format!("{:#}", parse(&bad).unwrap_err()).contains("max_reorg_depth"));
+        let misplaced = render(&sample()).replacen("{", "{\"pow\": {},", 1);
+        assert!(format!("{:#}", parse(&misplaced).unwrap_err()).contains("pow"));
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let text = render(&sample());
         let cases = [
             (text.replacen("\"amount\": \"500\"", "\"amount\": \"-5\"", 1), "balances[0].amount"),
-            (text.replacen("\"engine\": \"solo\"", "\"engine\": \"pow\"", 1), "unknown engine"),
+            (text.replacen("\"engine\": \"solo\"", "\"engine\": \"work\"", 1), "unknown engine"),
+            (text.replacen("\"engine\": \"solo\"", "\"engine\": \"pow\"", 1), "no validator set"),
             (text.replacen("\"chain_id\": \"sample\"", "\"chain_id\": \"Bad Id\"", 1), "chain_id"),
             (text.replacen("\"power\": 1", "\"power\": 0", 1), "voting power"),
             (text.replacen("{", "{\"extra\": 1,", 1), "unknown field"),

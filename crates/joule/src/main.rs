@@ -18,6 +18,8 @@ mod members;
 mod node_cmd;
 mod output;
 mod peers_cmd;
+// Proof of work (issue 13).
+mod mining_cmd;
 mod replay;
 mod validators_cmd;
 mod wallet;
@@ -60,6 +62,9 @@ enum Command {
     Status(client::QueryArgs),
     /// Show a node's peers; add or remove one (admin).
     Peers(peers_cmd::PeersArgs),
+    /// Start or stop a proof-of-work node's miner, or show what it does (admin).
+    #[command(subcommand)]
+    Mining(mining_cmd::MiningCommand),
     /// Register meters and send or show readings.
     #[command(subcommand)]
     Meter(market_cmd::MeterCommand),
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
                     Command::History(args) => wallet::history(args).await,
                     Command::Status(args) => wallet::status(args).await,
                     Command::Peers(args) => peers_cmd::peers(args).await,
+                    Command::Mining(command) => mining_cmd::mining(command).await,
                     Command::Meter(command) => market_cmd::meter(command).await,
                     Command::Market(command) => market_cmd::market(command).await,
                     Command::Contract(command) => market_cmd::contract(command).await,

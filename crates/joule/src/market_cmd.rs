@@ -366,6 +366,9 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                     status.tariffs.grid_fee,
                     status.grid_balance
                 );
+                if status.settlement_confirmations > 0 {
+                    let _ = write!(text, "\nsettles on   blocks with {} confirmation(s) on top of the deadline's block", status.settlement_confirmations);
+                }
                 for change in status.tariff_schedule.iter().filter(|change| change.from_slot > status.next_open_slot) {
                     let _ = write!(text, "\nfrom slot {}: retail {}, feed-in {}, grid fee {}", change.from_slot, change.retail, change.feed_in, change.grid_fee);
                 }

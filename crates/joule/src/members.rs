@@ -208,6 +208,7 @@ pub(crate) async fn submit(
                     chain_id: chain.chain_id.clone(),
                     sender: signer.address,
                     nonce: Nonce(nonce),
+                    fee: primitives::Amount::ZERO,
                     payload: payload.clone(),
                 }
                 .sign(&signer.key);

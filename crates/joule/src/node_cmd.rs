@@ -3,7 +3,7 @@
 use crate::genesis_file;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use node::{DATABASE_FILE, MempoolLimits, Node, NodeConfig, NodeMetrics, P2pConfig};
+use node::{DATABASE_FILE, MempoolLimits, MiningConfig, Node, NodeConfig, NodeMetrics, P2pConfig};
 use primitives::{EngineKind, Genesis, SecretKey, TimestampMs};
 use prometheus_client::registry::Registry;
 use rpc::{RpcConfig, RpcServer};
@@ -41,9 +41,18 @@ pub(crate) struct NodeArgs {
     #[arg(long, default_value = "127.0.0.1:8645")]
     rpc_addr: SocketAddr,
     /// Validator key file (64 hex characters). Defaults to DIR/validator.key if it exists;
-    /// without one the node follows but does not propose.
+    /// without one the node follows but does not propose. On a proof-of-work chain it is the
+    /// key the node mines with: its blocks pay the key's address.
     #[arg(long)]
     validator_key: Option<PathBuf>,
+    /// Start mining (proof-of-work chains; needs a key). `joule mining start|stop` changes it
+    /// while the node runs.
+    #[arg(long)]
+    mine: bool,
+    /// Most hashes per second the miner tries, so that several nodes can share one machine.
+    /// Unlimited by default (one core).
+    #[arg(long)]
+    hash_rate_limit: Option<u64>,
     /// Address to listen on for peers. Defaults to 127.0.0.1:8646 on a BFT chain; a solo
     /// chain runs without a network unless this is given.
     #[arg(long)]
@@ -230,7 +239,9 @@ async fn serve(args: NodeArgs) -> Result<()> {
         default.exists().then_some(default)
     });
     let validator_key = key_path.as_deref().map(read_validator_key).transpose()?;
+    let pow = matches!(genesis.config.engine, EngineKind::Pow(_));
     if let Some(key) = &validator_key
+        && !pow
         && !genesis.config.validators.iter().any(|validator| validator.key == key.public_key())
     {
         warn!(
@@ -270,7 +281,13 @@ async fn serve(args: NodeArgs) -> Result<()> {
         p2p,
         verify_threads: args.verify_threads,
         clock,
+        mining: MiningConfig { start: args.mine, hash_rate_limit: args.hash_rate_limit },
     };
+    if args.mine && !pow {
+        warn!("--mine is for proof-of-work chains; this chain's engine does not mine");
+    } else if args.mine && config.validator_key.is_none() {
+        bail!("--mine needs a key to mine with (--validator-key, or DIR/{VALIDATOR_KEY_FILE})");
+    }
     let node = match Node::start(config.clone(), metrics.clone()).await {
         Ok(node) => node,
         Err(error) if is_damage(&error) && args.resync => {

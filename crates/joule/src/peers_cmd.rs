@@ -31,7 +31,7 @@ enum PeersCommand {
 
 /// Who may change the node's peers.
 #[derive(Args)]
-struct AdminArgs {
+pub(crate) struct AdminArgs {
     /// The node's admin token, sent as `Authorization: Bearer` (a devnet's nodes do not ask
     /// for it on their own host).
     #[arg(long, env = "JOULE_ADMIN_TOKEN", hide_env_values = true)]
@@ -43,7 +43,7 @@ struct AdminArgs {
 
 impl AdminArgs {
     /// The token given, read from its file if need be.
-    fn token(&self) -> Result<Option<String>> {
+    pub(crate) fn token(&self) -> Result<Option<String>> {
         match &self.admin_token_file {
             Some(path) => std::fs::read_to_string(path)
                 .map(|text| Some(text.trim().to_owned()))
@@ -112,7 +112,7 @@ async fn remove(args: RemoveArgs) -> Result<()> {
 }
 
 /// A client for the admin methods: the usual one, plus the bearer token when there is one.
-fn admin_client(url: &str, token: Option<&str>) -> Result<HttpClient> {
+pub(crate) fn admin_client(url: &str, token: Option<&str>) -> Result<HttpClient> {
     connect_with_bearer(url, token)
 }
 

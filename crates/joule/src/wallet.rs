@@ -322,6 +322,9 @@ pub(crate) struct SubmitArgs {
     /// How long `--wait` waits, in seconds.
     #[arg(long, default_value_t = 60)]
     pub(crate) timeout: u64,
+    /// Whole tokens paid to the proposer (or miner) of the block that includes it.
+    #[arg(long, default_value = "0")]
+    pub(crate) fee: Amount,
     #[command(flatten)]
     pub(crate) keystore: KeystoreArgs,
     #[command(flatten)]
@@ -428,8 +431,14 @@ pub(crate) async fn submit(args: &SubmitArgs, from: &str, payload: Payload) -> R
     let status = client.node_status().await.rpc(url)?;
     let chain_id = ChainId::new(&status.chain_id).map_err(anyhow::Error::msg)?;
     let next = client.account_get(account.address.to_string()).await.rpc(url)?.next_nonce;
-    let signed =
-        Transaction { chain_id, sender: account.address, nonce: Nonce(next), payload }.sign(&key);
+    let signed = Transaction {
+        chain_id,
+        sender: account.address,
+        nonce: Nonce(next),
+        fee: args.fee,
+        payload,
+    }
+    .sign(&key);
     let hash = client.tx_submit(hex::encode(encode(&signed))).await.rpc(url)?;
     if !args.wait {
         args.output.print(&json!({ "hash": hash, "status": "pending" }), || {

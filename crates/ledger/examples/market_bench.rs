@@ -75,6 +75,7 @@ fn setup(
                     chain_id: chain_id.clone(),
                     sender: Address(operator.public_key()),
                     nonce: Nonce(index),
+                    fee: primitives::Amount::ZERO,
                     payload: Payload::RegisterMeter {
                         meter: Address(meters[index as usize].public_key()),
                         owner: Address(keys[index as usize].public_key()),
@@ -106,6 +107,7 @@ fn setup(
                     chain_id: chain_id.clone(),
                     sender: Address(keys[member as usize].public_key()),
                     nonce: Nonce(nonce),
+                    fee: primitives::Amount::ZERO,
                     payload: Payload::PlaceOrder {
                         slot: Slot(slot),
                         side,
@@ -164,6 +166,7 @@ fn main() {
                     chain_id: chain_id.clone(),
                     sender: Address(meter.public_key()),
                     nonce: Nonce(0),
+                    fee: primitives::Amount::ZERO,
                     payload: Payload::Reading {
                         interval: slot,
                         produced: Energy(produced),

@@ -158,6 +158,13 @@ pub enum TxError {
     /// A count of zero.
     #[error("the count must be greater than zero")]
     ZeroCount,
+    /// The issuer redeems only tokens backed by fiat: never more than were minted (block
+    /// rewards are not backed).
+    #[error("only {backed} fiat-backed tokens are left to redeem")]
+    RedeemExceedsBacking {
+        /// `minted - redeemed`.
+        backed: Amount,
+    },
 }
 
 impl TxError {
@@ -201,6 +208,7 @@ impl TxError {
             TxError::SlotRange => "slot_range",
             TxError::InsufficientCertificates { .. } => "insufficient_certificates",
             TxError::ZeroCount => "zero_count",
+            TxError::RedeemExceedsBacking { .. } => "redeem_exceeds_backing",
         }
     }
 }
@@ -219,6 +227,9 @@ pub enum InclusionError {
     /// The sender has used every nonce (2^64 transactions).
     #[error("the sender's nonce is exhausted")]
     NonceExhausted,
+    /// The sender cannot pay the transaction's fee.
+    #[error("the sender cannot pay the fee: {0}")]
+    FeeUnpaid(TxError),
 }
 
 /// Persisted state entries that cannot be read back.

@@ -36,9 +36,32 @@ impl State {
         let mut cursor = self.cursor;
         cursor.time = cursor.time.max(now);
         self.set_cursor(cursor);
-        let result = self.run(tx).map(drop);
+        // The fee leaves the sender's balance before the payload runs, as in a block.
+        let fee = if tx.fee.is_zero() { Ok(()) } else { self.spend(tx.sender, tx.fee) };
+        let result = fee.and_then(|()| self.run(tx).map(drop));
         self.rollback_tx();
         result
+    }
+
+    /// Pays a transaction's fee from its sender to the block's proposer: all of it or, if the
+    /// sender cannot pay, nothing.
+    fn pay_fee(&mut self, tx: &Transaction) -> Result<(), InclusionError> {
+        if tx.fee.is_zero() {
+            return Ok(());
+        }
+        let proposer = self.proposer.unwrap_or(self.config.operator);
+        self.begin_tx(false);
+        let paid = self.spend(tx.sender, tx.fee).and_then(|()| self.receive(proposer, tx.fee));
+        match paid {
+            Ok(()) => {
+                self.commit_tx();
+                Ok(())
+            }
+            Err(error) => {
+                self.rollback_tx();
+                Err(InclusionError::FeeUnpaid(error))
+            }
+        }
     }
 
     /// Executes one transaction as the next one of the current block.
@@ -52,6 +75,7 @@ impl State {
             return Err(InclusionError::WrongNonce { expected: sender.nonce, got: tx.nonce });
         }
         let next_nonce = sender.nonce.next().ok_or(InclusionError::NonceExhausted)?;
+        self.pay_fee(tx)?;
         self.begin_tx(false);
         let receipt = match self.run(tx) {
             Ok(outcome) => {
@@ -69,15 +93,28 @@ impl State {
         Ok(receipt)
     }
 
-    /// Executes a whole block with timestamp `timestamp`: the market's clearing and settlement
-    /// first, then the transactions. On an inclusion error the block is discarded and the state
-    /// is as before.
+    /// [`State::apply_block_by`] for a block without a named proposer (tools and tests): its
+    /// fees go to the operator.
     pub fn apply_block(
         &mut self,
         timestamp: TimestampMs,
         txs: &[VerifiedTransaction],
     ) -> Result<BlockOutcome, (usize, InclusionError)> {
-        let events = self.begin_block(timestamp);
+        let operator = self.config.operator;
+        self.apply_block_by(timestamp, operator, txs)
+    }
+
+    /// Executes a whole block with timestamp `timestamp`, proposed (or mined) by `proposer`:
+    /// the block reward and the market's clearing and settlement first, then the transactions,
+    /// whose fees go to `proposer`. On an inclusion error the block is discarded and the state
+    /// is as before.
+    pub fn apply_block_by(
+        &mut self,
+        timestamp: TimestampMs,
+        proposer: Address,
+        txs: &[VerifiedTransaction],
+    ) -> Result<BlockOutcome, (usize, InclusionError)> {
+        let events = self.begin_block_by(timestamp, proposer);
         let mut receipts = Vec::with_capacity(txs.len());
         for (index, tx) in txs.iter().enumerate() {
             match self.execute(tx) {
@@ -111,6 +148,8 @@ impl State {
             Payload::Redeem { amount, fiat_ref } => {
                 self.require(sender == self.config.issuer, TxError::NotIssuer)?;
                 self.use_reference(FiatKind::Redeem, fiat_ref)?;
+                let backed = self.supply.fiat_backed();
+                self.require(*amount <= backed, TxError::RedeemExceedsBacking { backed })?;
                 self.spend(sender, *amount)?;
                 let mut supply = self.supply;
                 supply.redeemed =

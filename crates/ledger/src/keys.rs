@@ -20,6 +20,7 @@ pub(crate) const READINGS: u8 = 0x13;
 pub(crate) const ORDER: u8 = 0x14;
 pub(crate) const CLEARED: u8 = 0x15;
 pub(crate) const CONTRACT: u8 = 0x16;
+pub(crate) const SETTLE_BOUNDS: u8 = 0x17;
 
 /// Which operation a fiat reference backed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,6 +44,8 @@ pub(crate) enum Key {
     Order(Slot, OrderId),
     Cleared(Slot),
     Contract(ContractId),
+    /// The settlement bounds of the last blocks, for chains that settle only on confirmed blocks.
+    SettleBounds,
 }
 
 fn with_prefix(prefix: u8, capacity: usize) -> Vec<u8> {
@@ -139,6 +142,12 @@ pub fn cleared(slot: Slot) -> Vec<u8> {
     key
 }
 
+/// The key of the settlement bounds recent blocks saw (only on chains that wait for
+/// confirmations before they settle).
+pub fn settle_bounds() -> Vec<u8> {
+    vec![SETTLE_BOUNDS]
+}
+
 /// The key of a contract.
 pub fn contract(id: ContractId) -> Vec<u8> {
     let mut key = with_prefix(CONTRACT, 9);
@@ -168,6 +177,7 @@ pub(crate) fn parse(key: &[u8]) -> Option<Key> {
         (SUPPLY, 0) => Key::Supply,
         (CURSOR, 0) => Key::Cursor,
         (NEXT_VALIDATORS, 0) => Key::NextValidators,
+        (SETTLE_BOUNDS, 0) => Key::SettleBounds,
         (ACCOUNT, 32) => Key::Account(address_at(rest)?),
         (METER, 32) => Key::Meter(address_at(rest)?),
         (TARIFFS, 8) => Key::Tariffs(Slot(u64_at(rest)?)),
@@ -205,6 +215,7 @@ pub(crate) fn render(key: &Key) -> Vec<u8> {
         Key::Order(slot, id) => order(*slot, *id),
         Key::Cleared(slot) => cleared(*slot),
         Key::Contract(id) => contract(*id),
+        Key::SettleBounds => settle_bounds(),
     }
 }
 
@@ -228,6 +239,7 @@ mod tests {
             Key::Order(Slot(3), OrderId(9)),
             Key::Cleared(Slot(1)),
             Key::Contract(ContractId(2)),
+            Key::SettleBounds,
         ];
         for key in keys {
             assert_eq!(parse(&render(&key)), Some(key.clone()), "{key:?}");

@@ -9,18 +9,35 @@ use market::{
     book::{Order, clear_uniform},
     settlement::{ContractTerms, MeterSlot, SlotInput, settle},
 };
-use primitives::{Amount, ClearingRule, Energy, OrderId, Side, Slot, TimestampMs};
+use primitives::{
+    Address, Amount, ClearingRule, Energy, EngineKind, OrderId, Side, Slot, TimestampMs,
+};
 use std::collections::HashMap;
 
 impl State {
-    /// Advances chain time to `timestamp` and clears and settles every slot that is due, before
-    /// the block's transactions run. Returns what happened, for the store and the API.
+    /// [`State::begin_block_by`] for a block without a named proposer (tools and tests): its
+    /// fees go to the operator.
     pub fn begin_block(&mut self, timestamp: TimestampMs) -> Vec<MarketEvent> {
+        let operator = self.config.operator;
+        self.begin_block_by(timestamp, operator)
+    }
+
+    /// Starts a block proposed (or mined) by `proposer`: advances chain time to `timestamp`,
+    /// pays a proof-of-work block's reward to `proposer` (who also collects the fees of the
+    /// block's transactions), and clears and settles every slot that is due, before the block's
+    /// transactions run. Returns what the market did, for the store and the API.
+    pub fn begin_block_by(
+        &mut self,
+        timestamp: TimestampMs,
+        proposer: Address,
+    ) -> Vec<MarketEvent> {
+        self.proposer = Some(proposer);
         let mut cursor = self.cursor;
         cursor.time = cursor.time.max(timestamp);
         cursor.height = primitives::Height(cursor.height.0.saturating_add(1));
         self.set_cursor(cursor);
         self.hand_over_validators();
+        self.pay_reward(proposer);
         let params = self.config.market.clone();
         let mut events = Vec::new();
         // Clear every slot whose gate has closed (skipping slots with nothing to clear).
@@ -38,9 +55,10 @@ impl State {
         // Settle every cleared slot whose deadline has passed: those before `settle_bound`.
         // Slots with nothing to settle are skipped, but never past a slot whose deadline is still
         // ahead: its readings may yet arrive.
-        let settle_bound = Slot(
+        let deadline_bound = Slot(
             params.slot_of(cursor.time).0.saturating_sub(u64::from(params.settlement_delay_slots)),
         );
+        let settle_bound = self.confirmed_bound(deadline_bound);
         while self.cursor.next_settle < self.cursor.next_clear.min(settle_bound) {
             let slot = self.cursor.next_settle;
             if let Some(event) = self.settle_slot(slot) {
@@ -55,6 +73,50 @@ impl State {
             self.set_cursor(cursor);
         }
         events
+    }
+
+    /// A proof-of-work block creates its reward for its miner.
+    fn pay_reward(&mut self, miner: Address) {
+        let EngineKind::Pow(pow) = self.config.engine else { return };
+        let Some(rewarded) = self.supply.rewarded.checked_add(pow.block_reward) else { return };
+        if pow.block_reward.is_zero() || self.receive(miner, pow.block_reward).is_err() {
+            // A balance at the largest amount takes nothing more: no reward is created.
+            return;
+        }
+        let mut supply = self.supply;
+        supply.rewarded = rewarded;
+        self.set_supply(supply);
+    }
+
+    /// The first slot not to settle yet. Slots settle once their deadline has passed
+    /// (`deadline_bound` is the first slot whose deadline has not); on a chain that waits for
+    /// confirmations, only once the block that passed the deadline has that many blocks on top:
+    /// the bound this block may use is the one the block `settlement_confirmations` below it
+    /// saw. Each block that raises the bound records it with its height.
+    fn confirmed_bound(&mut self, deadline_bound: Slot) -> Slot {
+        let confirmations = match self.config.engine {
+            EngineKind::Pow(pow) => u64::from(pow.settlement_confirmations),
+            EngineKind::Solo | EngineKind::Bft | EngineKind::Raft => 0,
+        };
+        if confirmations == 0 {
+            return deadline_bound;
+        }
+        let height = self.cursor.height;
+        let mut bounds = self.settle_bounds.clone();
+        if bounds.last().is_none_or(|(_, bound)| *bound < deadline_bound) {
+            bounds.push((height, deadline_bound));
+        }
+        let confirmed_at = height.0.saturating_sub(confirmations);
+        // The newest bound recorded at or below the confirmed height, and everything after it.
+        let base = bounds.iter().rposition(|(at, _)| at.0 <= confirmed_at);
+        let bound = base.and_then(|index| bounds.get(index)).map_or(Slot(0), |(_, bound)| *bound);
+        if let Some(index) = base {
+            bounds.drain(..index);
+        }
+        if bounds != self.settle_bounds {
+            self.set_settle_bounds(bounds);
+        }
+        bound
     }
 
     fn next_slot_with_orders(&self, from: Slot) -> Slot {

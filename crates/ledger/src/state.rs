@@ -52,6 +52,13 @@ pub struct State {
     pub(crate) orders: BTreeMap<(Slot, OrderId), OpenOrder>,
     pub(crate) cleared: BTreeMap<Slot, ClearedSlot>,
     pub(crate) contracts: BTreeMap<ContractId, Contract>,
+    /// On chains that settle only on confirmed blocks: the settlement bound (the first slot
+    /// whose deadline had not passed) each of the last blocks saw when it raised it, oldest
+    /// first, as `(height, bound)`.
+    pub(crate) settle_bounds: Vec<(primitives::Height, Slot)>,
+    /// The proposer of the block being executed: it collects the fees (and a proof-of-work
+    /// block's reward). Not part of the state's entries.
+    pub(crate) proposer: Option<Address>,
     /// Derived: active meters per owner.
     pub(crate) active_meters: HashMap<Address, u32>,
     /// Derived: the slot of each open order.
@@ -94,6 +101,8 @@ impl State {
             orders: BTreeMap::new(),
             cleared: BTreeMap::new(),
             contracts: BTreeMap::new(),
+            settle_bounds: Vec::new(),
+            proposer: None,
             active_meters: HashMap::new(),
             order_slots: HashMap::new(),
             slot_sides: HashMap::new(),
@@ -117,7 +126,7 @@ impl State {
                 minted.checked_add(*balance).ok_or(primitives::GenesisError::SupplyOverflow)?;
             state.accounts.insert(*address, Account { balance: *balance, ..Account::default() });
         }
-        state.supply = Supply { minted, redeemed: Amount::ZERO };
+        state.supply = Supply { minted, ..Supply::default() };
         let first_slot = genesis.config.market.slot_of(genesis.genesis_time);
         state.cursor = Cursor {
             time: genesis.genesis_time,
@@ -173,6 +182,7 @@ impl State {
         keys.extend(self.orders.keys().map(|(slot, id)| Key::Order(*slot, *id)));
         keys.extend(self.cleared.keys().map(|slot| Key::Cleared(*slot)));
         keys.extend(self.contracts.keys().map(|id| Key::Contract(*id)));
+        keys.push(Key::SettleBounds);
         let mut entries: Vec<(Vec<u8>, Vec<u8>)> = keys
             .iter()
             .filter_map(|key| self.value_of(key).map(|value| (keys::render(key), value)))
@@ -207,6 +217,9 @@ impl State {
             Key::Order(slot, id) => self.orders.get(&(*slot, *id)).map(encode),
             Key::Cleared(slot) => self.cleared.get(slot).map(encode),
             Key::Contract(id) => self.contracts.get(id).map(encode),
+            Key::SettleBounds => {
+                (!self.settle_bounds.is_empty()).then(|| encode(&self.settle_bounds))
+            }
         }
     }
 
@@ -314,6 +327,7 @@ impl State {
                     self.contracts.remove(&id);
                 }
             },
+            Key::SettleBounds => self.settle_bounds = typed(raw_key, value)?.unwrap_or_default(),
         }
         Ok(())
     }
@@ -341,6 +355,11 @@ impl State {
 
     pub(crate) fn set_cursor(&mut self, cursor: Cursor) {
         self.put(Key::Cursor, Some(encode(&cursor)));
+    }
+
+    pub(crate) fn set_settle_bounds(&mut self, bounds: Vec<(primitives::Height, Slot)>) {
+        let value = (!bounds.is_empty()).then(|| encode(&bounds));
+        self.put(Key::SettleBounds, value);
     }
 
     pub(crate) fn set_next_validators(&mut self, change: Option<ValidatorChange>) {
@@ -420,6 +439,7 @@ impl State {
     /// Ends the current block: returns the entries it changed, the new state root, and the
     /// entries' bytes before the block ([`UndoData`], for [`State::undo_block`]).
     pub fn finish_block(&mut self) -> StateDiff {
+        self.proposer = None;
         let journal = std::mem::take(&mut self.journal);
         let mut changes = Vec::with_capacity(journal.len());
         let mut undo = Vec::with_capacity(journal.len());
@@ -504,6 +524,7 @@ impl State {
 
     /// Undoes everything since the last [`State::finish_block`].
     pub fn discard_block(&mut self) {
+        self.proposer = None;
         if self.savepoint != Savepoint::None {
             self.rollback_tx();
         }
@@ -598,8 +619,8 @@ impl State {
         })
     }
 
-    /// The identity `Σ (balance + reserved) + grid − Σ arrears = minted − redeemed`, checked:
-    /// `Ok(())` or the two sides that differ.
+    /// The identity `Σ (balance + reserved) + grid − Σ arrears = minted − redeemed + rewarded`,
+    /// checked: `Ok(())` or the two sides that differ.
     pub fn check_conservation(&self) -> Result<(), (i128, i128)> {
         let mut held: i128 = self.cursor.grid;
         for account in self.accounts.values() {

@@ -27,19 +27,27 @@ pub struct Account {
     pub retired: u64,
 }
 
-/// Token issuance counters. `minted - redeemed` always equals the sum of all balances and
-/// reservations, plus the grid's balance, minus all arrears.
+/// Token issuance counters. `minted - redeemed + rewarded` always equals the sum of all
+/// balances and reservations, plus the grid's balance, minus all arrears.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
 pub struct Supply {
-    /// Tokens ever created (genesis balances included).
+    /// Tokens ever created against fiat (genesis balances included).
     pub minted: Amount,
-    /// Tokens ever destroyed.
+    /// Tokens ever destroyed against fiat paid out.
     pub redeemed: Amount,
+    /// Tokens ever created as block rewards (proof of work): not backed by fiat.
+    pub rewarded: Amount,
 }
 
 impl Supply {
-    /// `minted - redeemed`.
+    /// The tokens that exist: `minted - redeemed + rewarded`.
     pub fn circulating(&self) -> Amount {
+        self.fiat_backed().checked_add(self.rewarded).unwrap_or(Amount(u128::MAX))
+    }
+
+    /// The tokens backed by fiat the issuer holds: `minted - redeemed`. The issuer never
+    /// redeems more than this.
+    pub fn fiat_backed(&self) -> Amount {
         self.minted.checked_sub(self.redeemed).unwrap_or(Amount::ZERO)
     }
 }

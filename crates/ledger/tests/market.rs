@@ -144,6 +144,7 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         chain_id: chain_id(CHAIN),
         sender: address(101),
         nonce: primitives::Nonce(0),
+        fee: primitives::Amount::ZERO,
         payload: reading.clone(),
     }
     .sign(&testing::key(1));

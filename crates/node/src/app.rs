@@ -10,12 +10,13 @@ use crate::{
     metrics::NodeMetrics,
     validators::{ValidatorSchedule, config_at},
 };
-use ledger::{MarketEvent, Receipt, State, StateDiff};
+use ledger::{MarketEvent, Receipt, State, StateDiff, UndoData};
 use primitives::{
     Address, Block, ChainConfig, ConsensusProof, Header, Height, Payload, SignedTransaction,
     TimestampMs, TxRejection, VerifiedTransaction,
 };
 use std::{sync::Arc, time::Instant};
+use store::Store;
 use tracing::{debug, warn};
 
 /// A block executed on the state: what the store must write for it.
@@ -37,6 +38,11 @@ pub(crate) struct LedgerApp {
     metrics: NodeMetrics,
     /// The block executed on the state and not yet sealed.
     candidate: Option<(Block, Executed)>,
+    /// The chain's store, read for the undo data of written blocks (chains with forks).
+    store: Option<Arc<Store>>,
+    /// Blocks sealed since the last write finished, oldest first, with what undoes each: the
+    /// store does not have them yet.
+    sealed: Vec<(Arc<Block>, Arc<UndoData>)>,
 }
 
 impl LedgerApp {
@@ -45,10 +51,46 @@ impl LedgerApp {
         mempool: Mempool,
         proposer: Option<Address>,
         metrics: NodeMetrics,
+        store: Option<Arc<Store>>,
     ) -> LedgerApp {
         let max_block_txs =
             usize::try_from(state.config().params.max_block_txs).unwrap_or(usize::MAX);
-        LedgerApp { state, mempool, proposer, max_block_txs, metrics, candidate: None }
+        LedgerApp {
+            state,
+            mempool,
+            proposer,
+            max_block_txs,
+            metrics,
+            candidate: None,
+            store,
+            sealed: Vec::new(),
+        }
+    }
+
+    /// The block at `height` the state has applied, with what undoes it: sealed and not yet
+    /// written, or from the store.
+    fn applied(&self, height: Height) -> Result<(Arc<Block>, Arc<UndoData>), String> {
+        if let Some((block, undo)) =
+            self.sealed.iter().rev().find(|(block, _)| block.header.height == height)
+        {
+            return Ok((block.clone(), undo.clone()));
+        }
+        let store = self.store.as_ref().ok_or("no store to read undo data from")?;
+        let reader = store.read().map_err(|error| error.to_string())?;
+        let block = reader
+            .block(height)
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| format!("block {height} is not stored"))?;
+        let undo = reader
+            .undo_data(height)
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| format!("no undo data is kept for block {height}"))?;
+        Ok((Arc::new(block), Arc::new(undo)))
+    }
+
+    /// The address of this node's key: who its blocks pay.
+    pub(crate) fn proposer(&self) -> Option<Address> {
+        self.proposer
     }
 
     /// Whether this node's key validates `height`, by `schedule`.
@@ -114,7 +156,8 @@ impl App for LedgerApp {
     fn build(&mut self, parent: &Header, height: Height, timestamp: TimestampMs) -> Option<Block> {
         self.discard_candidate();
         let started = Instant::now();
-        let events = self.state.begin_block(timestamp);
+        let proposer = self.proposer.unwrap_or(parent.proposer);
+        let events = self.state.begin_block_by(timestamp, proposer);
         let selected = self.mempool.select_block(&self.state, self.max_block_txs);
         let mut txs = Vec::with_capacity(selected.len());
         let mut receipts = Vec::with_capacity(selected.len());
@@ -134,7 +177,7 @@ impl App for LedgerApp {
             height,
             parent: parent.hash(),
             timestamp,
-            proposer: self.proposer.unwrap_or(parent.proposer),
+            proposer,
             tx_root: Block::tx_root(&txs),
             state_root: diff.root,
             proof: ConsensusProof::Genesis,
@@ -158,7 +201,7 @@ impl App for LedgerApp {
         let header = &block.header;
         let outcome = self
             .state
-            .apply_block(header.timestamp, &verified)
+            .apply_block_by(header.timestamp, header.proposer, &verified)
             .map_err(|(index, error)| BlockError::Inclusion { index, reason: error.to_string() })?;
         if outcome.diff.root != header.state_root {
             self.state.revert_block();
@@ -196,12 +239,68 @@ impl App for LedgerApp {
     fn seal(&mut self, proof: ConsensusProof) -> Option<(Arc<Block>, Executed)> {
         let (mut block, executed) = self.candidate.take()?;
         block.header.proof = proof;
-        Some((Arc::new(block), executed))
+        let block = Arc::new(block);
+        if self.store.is_some() {
+            self.sealed.push((block.clone(), executed.diff.undo.clone()));
+        }
+        Some((block, executed))
     }
 
     fn committed(&mut self, _blocks: &[Arc<Block>]) {
+        self.sealed.clear();
         self.mempool.prune(&self.state);
         self.metrics.mempool_size.set(self.mempool.len() as i64);
+    }
+
+    fn rewind(&mut self, to: Height) -> Result<Vec<Arc<Block>>, String> {
+        self.discard_candidate();
+        let height = self.state.cursor().height;
+        if to > height {
+            return Err(format!("the state is at {height}, below {to}"));
+        }
+        // Everything needed, checked to fit together, before anything changes.
+        let mut undone = Vec::new();
+        let mut root = self.state.root();
+        for at in (to.0.saturating_add(1)..=height.0).rev() {
+            let (block, undo) = self.applied(Height(at))?;
+            if undo.root_after != root || block.header.state_root != root {
+                return Err(format!("the undo data of block {at} is not for this state"));
+            }
+            root = undo.root_before;
+            undone.push((block, undo));
+        }
+        for (block, undo) in &undone {
+            self.state
+                .undo_block(undo)
+                .map_err(|error| format!("undoing block {}: {error}", block.header.height))?;
+        }
+        self.sealed.retain(|(block, _)| block.header.height <= to);
+        Ok(undone.into_iter().map(|(block, _)| block).collect())
+    }
+
+    fn reverted(&mut self, blocks: &[Arc<Block>]) -> Vec<SignedTransaction> {
+        let txs: Vec<SignedTransaction> =
+            blocks.iter().rev().flat_map(|block| block.txs.iter().cloned()).collect();
+        if txs.is_empty() {
+            return Vec::new();
+        }
+        let chain_id = self.state.config().chain_id.clone();
+        let now = self.state.cursor().time;
+        let mut readmitted = Vec::new();
+        for verified in
+            SignedTransaction::verify_batch(txs, &chain_id, rand::rng()).into_iter().flatten()
+        {
+            let signed = verified.signed().clone();
+            if self.mempool.admit(verified, &mut self.state, now).is_ok() {
+                readmitted.push(signed);
+            }
+        }
+        self.metrics.mempool_size.set(self.mempool.len() as i64);
+        debug!(
+            readmitted = readmitted.len(),
+            "returned the transactions of undone blocks to the mempool"
+        );
+        readmitted
     }
 
     fn has_ready(&self) -> bool {

@@ -22,6 +22,7 @@ pub mod core;
 mod manager;
 mod mempool;
 mod metrics;
+mod miner;
 mod p2p;
 mod replay;
 mod validators;
@@ -29,10 +30,12 @@ pub mod wire;
 
 pub use chain::{Clock, genesis_block, now_ms};
 pub use manager::{
-    DATABASE_FILE, Node, NodeConfig, NodeError, NodeHandle, NodeStatus, NodeStopped, SubmitError,
+    DATABASE_FILE, MiningConfig, MiningStatus, Node, NodeConfig, NodeError, NodeHandle, NodeStatus,
+    NodeStopped, Reorg, SubmitError,
 };
 pub use mempool::{AdmitError, Mempool, MempoolLimits};
 pub use metrics::NodeMetrics;
+pub use miner::MinerStats;
 pub use p2p::{P2pConfig, PeerId, max_frame_bytes};
 pub use replay::{ReplayError, ReplayReport, replay_chain};
 pub use validators::ValidatorSchedule;

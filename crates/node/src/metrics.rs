@@ -26,6 +26,8 @@ pub struct NodeMetrics {
     pub txs_failed: Counter,
     /// Blocks committed.
     pub blocks_committed: Counter,
+    /// Blocks taken off the chain by switches to another branch (chains with forks).
+    pub blocks_reverted: Counter,
     /// Height of the head.
     pub head_height: Gauge,
     /// Transactions waiting in the mempool.
@@ -49,6 +51,7 @@ impl NodeMetrics {
             txs_committed: Counter::default(),
             txs_failed: Counter::default(),
             blocks_committed: Counter::default(),
+            blocks_reverted: Counter::default(),
             head_height: Gauge::default(),
             mempool_size: Gauge::default(),
             block_build_seconds: seconds(),
@@ -79,6 +82,11 @@ impl NodeMetrics {
             metrics.txs_failed.clone(),
         );
         node.register("blocks_committed", "Blocks committed", metrics.blocks_committed.clone());
+        node.register(
+            "blocks_reverted",
+            "Blocks taken off the chain by switches to another branch",
+            metrics.blocks_reverted.clone(),
+        );
         node.register("head_height", "Height of the chain head", metrics.head_height.clone());
         node.register(
             "mempool_size",

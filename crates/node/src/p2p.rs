@@ -353,14 +353,16 @@ async fn on_payload(
             return;
         }
         Wire::Consensus { message, block } => {
-            if !checks_out(node, chain_id, net, from, &message) {
-                return;
+            match checks_out(node, chain_id, net, from, &message) {
+                Some(Verdict::Relay) => net.gossip(payload, Some(from)),
+                // The node passes it on itself once it has checked it against its chain.
+                Some(_) => {}
+                None => return,
             }
-            net.gossip(payload, Some(from));
             NodeMessage::Consensus { from, message, block }
         }
-        Wire::Status { height, .. } => {
-            NodeMessage::PeerStatus { peer: from, height, latency_ms: peer.latency_ms }
+        Wire::Status { height, hash } => {
+            NodeMessage::PeerStatus { peer: from, height, hash, latency_ms: peer.latency_ms }
         }
         Wire::GetBlocks { from: first, count } => {
             // One answer per peer at a time, until it is written: a peer that asks and never
@@ -447,14 +449,14 @@ fn checks_out(
     net: &NetHandle,
     from: PeerId,
     message: &EngineMessage,
-) -> bool {
+) -> Option<Verdict> {
     let rules = consensus::rules(node.chain_config().engine);
     match rules.check_message(chain_id, node.validators().as_ref(), message) {
-        Verdict::Relay => true,
-        Verdict::Drop => false,
+        verdict @ (Verdict::Relay | Verdict::Deliver) => Some(verdict),
+        Verdict::Drop => None,
         Verdict::Invalid => {
             net.report(from, Misbehaviour::InvalidMessage);
-            false
+            None
         }
     }
 }

@@ -100,7 +100,7 @@ pub fn replay_chain(
             }
         }
         let outcome = state
-            .apply_block(header.timestamp, &verified)
+            .apply_block_by(header.timestamp, header.proposer, &verified)
             .map_err(|(index, error)| problem(height, format!("transaction {index}: {error}")))?;
         if outcome.diff.root != header.state_root {
             return Err(problem(height, "state root does not match re-execution"));

@@ -40,6 +40,7 @@ async fn start(dir: &Path, genesis: &Genesis, seed: u8, bootstrap: Vec<SocketAdd
         }),
         verify_threads: Some(1),
         clock: node::Clock::REAL,
+        mining: node::MiningConfig::default(),
     };
     Node::start(config, NodeMetrics::register(&mut Registry::default())).await.unwrap()
 }

@@ -28,6 +28,7 @@ async fn start(dir: &Path, genesis: &Genesis) -> Node {
         p2p: None,
         verify_threads: None,
         clock: node::Clock::REAL,
+        mining: node::MiningConfig::default(),
     };
     Node::start(config, NodeMetrics::register(&mut Registry::default())).await.unwrap()
 }
@@ -159,6 +160,7 @@ async fn bad_submissions_are_refused_and_change_nothing() {
         chain_id: ChainId::new("elsewhere").unwrap(),
         sender: address(1),
         nonce: Nonce(0),
+        fee: primitives::Amount::ZERO,
         payload: Payload::Transfer { to: address(2), amount: Amount(5) },
     }
     .sign(&key(1));
@@ -173,6 +175,7 @@ async fn bad_submissions_are_refused_and_change_nothing() {
                 chain_id: chain_id(CHAIN),
                 sender: address(4),
                 nonce: Nonce(0),
+                fee: primitives::Amount::ZERO,
                 payload: Payload::Mint {
                     to: address(4),
                     amount: Amount(1),
@@ -236,6 +239,7 @@ async fn a_database_of_another_chain_is_refused() {
         p2p: None,
         verify_threads: None,
         clock: node::Clock::REAL,
+        mining: node::MiningConfig::default(),
     };
     let error =
         Node::start(config, NodeMetrics::register(&mut Registry::default())).await.err().unwrap();

@@ -34,6 +34,15 @@ pub enum ConsensusProof {
     /// Raft: the leader's append and the acknowledgements of followers that have the block
     /// durably, holding more than half of the voting power together.
     Raft(RaftCertificate),
+    /// Proof of work: the target the header meets and the nonce that meets it (see
+    /// [`crate::pow`]). The proof hash covers the block hash, so the work vouches for the whole
+    /// header.
+    Pow {
+        /// The target, as the difficulty rule sets it for the block's height and parent.
+        target: crate::pow::Target,
+        /// The nonce the miner found.
+        nonce: u64,
+    },
 }
 
 /// A block header.

@@ -22,6 +22,9 @@ pub enum EngineKind {
     /// more than half of the voting power have it durably. Tolerates crashes, not lying
     /// validators.
     Raft,
+    /// Proof of work: anyone may mine, the chain with the most work wins (issue 13). No
+    /// validator set; its parameters travel with the choice.
+    Pow(crate::pow::PowParams),
 }
 
 /// A validator and its voting power.
@@ -233,6 +236,9 @@ pub enum GenesisError {
     /// The solo engine takes exactly one validator.
     #[error("the solo engine needs exactly one validator, the genesis names {0}")]
     SoloNeedsOneValidator(usize),
+    /// A proof-of-work chain is open to any miner: it names no validators.
+    #[error("a proof-of-work chain has no validator set, the genesis names {0} validators")]
+    PowHasNoValidators(usize),
     /// A validator entry is unusable.
     #[error("validator {index}: {reason}")]
     BadValidator {
@@ -257,10 +263,16 @@ pub enum GenesisError {
     },
 }
 
-/// Checks a validator set for `engine`: not empty (exactly one for the solo engine), names of 1
-/// to 32 bytes, voting power of at least 1 each, no key twice. The genesis set and every set an
+/// Checks a validator set for `engine`: not empty (exactly one for the solo engine, none for
+/// proof of work), names of 1 to 32 bytes, voting power of at least 1 each, no key twice. The genesis set and every set an
 /// operator installs later pass the same checks.
 pub fn check_validators(engine: EngineKind, validators: &[Validator]) -> Result<(), GenesisError> {
+    if let EngineKind::Pow(_) = engine {
+        return match validators.len() {
+            0 => Ok(()),
+            count => Err(GenesisError::PowHasNoValidators(count)),
+        };
+    }
     if validators.is_empty() {
         return Err(GenesisError::NoValidators);
     }
@@ -290,6 +302,10 @@ impl Genesis {
     pub fn validate(&self) -> Result<(), GenesisError> {
         let config = &self.config;
         check_validators(config.engine, &config.validators)?;
+        if let EngineKind::Pow(pow) = &config.engine {
+            pow.validate(self.genesis_time)
+                .map_err(|reason| GenesisError::BadParameter { name: "pow", reason })?;
+        }
         let params = &config.params;
         if !(10..=60_000).contains(&params.block_interval_ms) {
             return Err(GenesisError::BadParameter {

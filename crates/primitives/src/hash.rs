@@ -41,6 +41,8 @@ pub mod domain {
     pub const RAFT_ACK: &[u8] = b"joule/raft/ack/v1";
     /// Every other Raft message (campaigns, ballots, heartbeats and their replies).
     pub const RAFT_MESSAGE: &[u8] = b"joule/raft/message/v1";
+    /// A proof-of-work proof hash (a header with its target and nonce).
+    pub const POW: &[u8] = b"joule/pow/v1";
 }
 
 impl Hash {

@@ -16,6 +16,7 @@ pub mod genesis;
 pub mod hash;
 pub mod login;
 pub mod market;
+pub mod pow;
 pub mod raft;
 pub mod time;
 pub mod tx;
@@ -36,6 +37,7 @@ pub use genesis::{
 pub use hash::{Hash, merkle_root};
 pub use login::LoginChallenge;
 pub use market::{ContractId, OrderId, Side};
+pub use pow::{PowParams, Target};
 pub use raft::{EntryRole, RaftCertificate, RaftEntry, Term};
 pub use time::{TimeScale, TimeScaleError};
 pub use tx::{

@@ -52,8 +52,14 @@ pub fn genesis(
 
 /// Transaction `nonce` of `key(sender)` on `chain`, carrying `payload`, signed.
 pub fn signed(chain: &str, sender: u8, nonce: u64, payload: Payload) -> SignedTransaction {
-    Transaction { chain_id: chain_id(chain), sender: address(sender), nonce: Nonce(nonce), payload }
-        .sign(&key(sender))
+    Transaction {
+        chain_id: chain_id(chain),
+        sender: address(sender),
+        nonce: Nonce(nonce),
+        fee: Amount::ZERO,
+        payload,
+    }
+    .sign(&key(sender))
 }
 
 /// A signed transfer of `amount` from `key(sender)` to `address(to)`.

@@ -245,6 +245,9 @@ pub struct Transaction {
     pub sender: Address,
     /// Must equal the sender's nonce when the transaction executes.
     pub nonce: Nonce,
+    /// Tokens the sender pays the block's proposer (or miner) for including it; 0 for none.
+    /// Paid whether the payload succeeds or fails, like the nonce it uses up.
+    pub fee: Amount,
     /// What it does.
     pub payload: Payload,
 }
@@ -451,6 +454,7 @@ mod tests {
             chain_id: chain(),
             sender: Address(key.public_key()),
             nonce: Nonce(nonce),
+            fee: Amount::ZERO,
             payload: Payload::Transfer { to: Address(PublicKey([9; 32])), amount: Amount(amount) },
         }
         .sign(key)
@@ -498,6 +502,23 @@ mod tests {
     }
 
     #[test]
+    fn the_fee_is_signed_and_encoded_between_the_nonce_and_the_payload() {
+        let key = SecretKey::from_seed([1; 32]);
+        let free = transfer(&key, 0, 10);
+        let mut paid = free.tx.clone();
+        paid.fee = Amount(3);
+        assert_ne!(paid.hash(), free.hash(), "the fee is part of what is signed");
+        let mut tampered = paid.clone().sign(&key);
+        tampered.tx.fee = Amount(1);
+        assert_eq!(tampered.verify(&chain()), Err(TxRejection::BadSignature));
+        // chain id (length-prefixed), sender (32 bytes), nonce (8 bytes), fee (16 bytes).
+        let bytes = encode(&paid);
+        let fee_at = 4 + chain().as_str().len() + 32 + 8;
+        assert_eq!(&bytes[fee_at..fee_at + 16], &3u128.to_le_bytes());
+        assert_eq!(&encode(&paid.payload)[..], &bytes[fee_at + 16..]);
+    }
+
+    #[test]
     fn invalid_text_fields_cannot_be_decoded() {
         assert!(ChainId::new("Upper").is_err());
         assert!(ChainId::new("").is_err());
@@ -527,11 +548,12 @@ mod tests {
         fn encoding_round_trips(
             sender in any::<[u8; 32]>(),
             nonce in any::<u64>(),
+            fee in any::<u128>(),
             payload in arbitrary_payload(),
             signature in proptest::collection::vec(any::<u8>(), 64),
         ) {
             let signed = SignedTransaction {
-                tx: Transaction { chain_id: chain(), sender: Address(PublicKey(sender)), nonce: Nonce(nonce), payload },
+                tx: Transaction { chain_id: chain(), sender: Address(PublicKey(sender)), nonce: Nonce(nonce), fee: Amount(fee), payload },
                 signature: Signature(signature.try_into().unwrap()),
             };
             let bytes = signed.encode();

@@ -8,6 +8,8 @@ use crate::dto::{
     SessionDto, SettlementDto, StatementDto, StatusDto, SubmitResultDto, SupplyDto, TradeDto,
     TxDto, TxStatusDto, ValidatorsDto,
 };
+// Proof-of-work additions (issue 13).
+use crate::dto::{MiningDto, ReorgDto};
 use jsonrpsee::{core::SubscriptionResult, proc_macros::rpc, types::ErrorObjectOwned};
 
 /// The result of an API call.
@@ -106,6 +108,18 @@ pub trait JouleApi {
     /// `joule1…` id) until called again; `[]` clears. Returns how many peers are now blocked.
     #[method(name = "node_setBlockedPeers", with_extensions)]
     async fn node_set_blocked_peers(&self, ids: Vec<String>) -> RpcResult<u64>;
+
+    /// Admin: what this node's miner is doing (proof-of-work chains).
+    #[method(name = "mining_status", with_extensions)]
+    async fn mining_status(&self) -> RpcResult<MiningDto>;
+
+    /// Admin: starts mining (a proof-of-work chain and a node with a key); the new status.
+    #[method(name = "mining_start", with_extensions)]
+    async fn mining_start(&self) -> RpcResult<MiningDto>;
+
+    /// Admin: stops mining; the new status.
+    #[method(name = "mining_stop", with_extensions)]
+    async fn mining_stop(&self) -> RpcResult<MiningDto>;
 
     /// The market's rules, clock, tariffs and the grid's balance.
     #[method(name = "market_status")]
@@ -218,6 +232,15 @@ pub trait JouleApi {
         item = HeadDto
     )]
     async fn subscribe_new_heads(&self) -> SubscriptionResult;
+
+    /// A notification for every switch to another branch (proof of work), once it is durable:
+    /// which blocks were reverted and which replaced them.
+    #[subscription(
+        name = "chain_subscribeReorgs" => "chain_reorg",
+        unsubscribe = "chain_unsubscribeReorgs",
+        item = ReorgDto
+    )]
+    async fn subscribe_reorgs(&self) -> SubscriptionResult;
 
     /// A notification for every slot cleared: price and volume, with the subscriber's trades
     /// (every trade for the operator).

@@ -4,8 +4,10 @@ use crate::dto::{AccountDto, BlockDto, HeadDto, PayloadDto, ReceiptDto, Validato
 use ledger::{Account, Outcome, Receipt};
 use primitives::{Address, Block, ConsensusProof, Nonce, Payload, Validator};
 
-pub(crate) fn head_dto(block: &Block) -> HeadDto {
+/// The head `block` of a chain on which branches may replace up to `reorg_depth` blocks.
+pub(crate) fn head_dto(block: &Block, reorg_depth: u64) -> HeadDto {
     HeadDto {
+        final_height: block.header.height.0.saturating_sub(reorg_depth),
         height: block.header.height.0,
         hash: block.hash().to_string(),
         timestamp_ms: block.header.timestamp.0,
@@ -42,6 +44,7 @@ pub(crate) fn block_dto(block: &Block) -> BlockDto {
                 primitives::Address(certificate.leader),
                 certificate.acks.len()
             ),
+            ConsensusProof::Pow { target, nonce } => format!("pow: target {target}, nonce {nonce}"),
         },
     }
 }

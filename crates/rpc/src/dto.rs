@@ -17,6 +17,10 @@ pub struct HeadDto {
     pub state_root: String,
     /// Transactions in the block.
     pub tx_count: u64,
+    /// The highest block that can no longer be replaced by another branch: the head itself on
+    /// chains whose blocks are final, the maximum reorg depth below it on proof of work.
+    #[serde(default)]
+    pub final_height: u64,
 }
 
 /// Which block: a height, a hash, or `"latest"`.
@@ -226,6 +230,13 @@ pub struct TxDto {
     /// What it did, once committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<ReceiptDto>,
+    /// The fee it paid the block's proposer or miner, once committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee: Option<String>,
+    /// How many blocks are on top of its block, that block included (1 in the head), once
+    /// committed. On proof of work it is final once this exceeds the maximum reorg depth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
 }
 
 /// An account.
@@ -292,7 +303,14 @@ pub struct SupplyDto {
     pub minted: String,
     /// Tokens ever redeemed.
     pub redeemed: String,
-    /// `minted - redeemed`, which equals the sum of all balances.
+    /// Tokens ever created as block rewards (proof of work): not backed by fiat.
+    #[serde(default)]
+    pub rewarded: String,
+    /// `minted - redeemed`: the tokens backed by fiat, the most the issuer redeems.
+    #[serde(default)]
+    pub fiat_backed: String,
+    /// `minted - redeemed + rewarded`, which equals the sum of all balances (and reservations,
+    /// and the grid's balance, minus arrears).
     pub circulating: String,
     /// The issuer account.
     pub issuer: String,
@@ -449,6 +467,10 @@ pub struct MarketStatusDto {
     pub gate_lead_minutes: u32,
     /// Slots after a slot's end until it is settled.
     pub settlement_delay_slots: u32,
+    /// Blocks a slot's settlement waits for on top of the block that passed its deadline:
+    /// proof of work settles only on confirmed blocks; 0 on final engines.
+    #[serde(default)]
+    pub settlement_confirmations: u32,
     /// `"uniform_price"` or `"pay_as_bid"`.
     pub clearing: String,
     /// Chain time of the head.
@@ -834,4 +856,46 @@ pub struct TxStatusDto {
     /// The transaction, once committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx: Option<TxDto>,
+}
+
+/// What a proof-of-work node's miner is doing (`mining_status`, `mining_start`, `mining_stop`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MiningDto {
+    /// Whether this node can mine: a proof-of-work chain and a key.
+    pub available: bool,
+    /// Whether its operator wants it to mine.
+    pub on: bool,
+    /// Whether it is searching for a proof right now (not while catching up).
+    pub searching: bool,
+    /// The address its blocks pay; `null` without a key.
+    pub miner: Option<String>,
+    /// Hashes per second over the last few seconds.
+    pub hash_rate: u64,
+    /// Hashes tried since the node started.
+    pub hashes: u64,
+    /// Blocks it found since the node started (that were still on its head when found).
+    pub blocks_found: u64,
+    /// Expected hashes for the next block on the head: the current difficulty (decimal).
+    pub difficulty: String,
+    /// The next block's target (32 hex digits); `null` on other engines.
+    pub target: Option<String>,
+}
+
+/// A block of a reorganisation: height and hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReorgBlockDto {
+    /// Height.
+    pub height: u64,
+    /// Hash.
+    pub hash: String,
+}
+
+/// A switch to another branch (`chain_subscribeReorgs`), sent once it is durable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReorgDto {
+    /// The blocks taken off the chain, newest first: their transactions that are still valid
+    /// are pending again, unless the new branch holds them.
+    pub reverted: Vec<ReorgBlockDto>,
+    /// The blocks of the new branch, first to last (each also comes as a `chain_newHead`).
+    pub applied: Vec<ReorgBlockDto>,
 }

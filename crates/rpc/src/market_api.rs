@@ -97,6 +97,12 @@ pub(crate) fn status(node: &NodeHandle) -> RpcResult<MarketStatusDto> {
         reading_minutes: params.reading_minutes,
         gate_lead_minutes: params.gate_lead_minutes,
         settlement_delay_slots: params.settlement_delay_slots,
+        settlement_confirmations: match node.chain_config().engine {
+            primitives::EngineKind::Pow(pow) => pow.settlement_confirmations,
+            primitives::EngineKind::Solo
+            | primitives::EngineKind::Bft
+            | primitives::EngineKind::Raft => 0,
+        },
         clearing: match params.clearing {
             ClearingRule::UniformPrice => "uniform_price".into(),
             ClearingRule::PayAsBid => "pay_as_bid".into(),

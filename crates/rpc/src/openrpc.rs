@@ -21,7 +21,8 @@ fn head_schema() -> Value {
             "hash": string("block hash, 64 hex characters"),
             "timestamp_ms": { "type": "integer" },
             "state_root": string("state root after the block"),
-            "tx_count": { "type": "integer" }
+            "tx_count": { "type": "integer" },
+            "final_height": { "type": "integer", "description": "the highest block no other branch can replace (the head on final engines, the maximum reorg depth below it on proof of work)" }
         }
     })
 }
@@ -211,7 +212,8 @@ pub fn document() -> Value {
             "summary": "Tokens minted, redeemed and circulating (the sum of all balances).",
             "params": [],
             "result": { "name": "supply", "schema": { "type": "object", "properties": {
-                "minted": amount(), "redeemed": amount(), "circulating": amount(), "issuer": address()
+                "minted": amount(), "redeemed": amount(), "rewarded": amount(), "fiat_backed": amount(),
+                "circulating": amount(), "issuer": address()
             } } }
         }),
         json!({
@@ -294,6 +296,24 @@ pub fn document() -> Value {
             "result": { "name": "added", "schema": { "type": "boolean" } }
         }),
         json!({
+            "name": "mining_status",
+            "summary": "Admin only: what this node's miner is doing (proof of work): whether it can and does mine, hash rate, hashes tried, blocks found, and the next block's difficulty and target.",
+            "params": [],
+            "result": { "name": "mining", "schema": mining_schema() }
+        }),
+        json!({
+            "name": "mining_start",
+            "summary": "Admin only: starts mining (a proof-of-work chain and a node with a key; otherwise cannot_mine). Returns the new status.",
+            "params": [],
+            "result": { "name": "mining", "schema": mining_schema() }
+        }),
+        json!({
+            "name": "mining_stop",
+            "summary": "Admin only: stops mining. Returns the new status.",
+            "params": [],
+            "result": { "name": "mining", "schema": mining_schema() }
+        }),
+        json!({
             "name": "node_removePeer",
             "summary": "Admin only: disconnects a connected peer and stops redialling it. An id that is not connected is refused (unknown_peer).",
             "params": [param("id", true, peer_id())],
@@ -307,7 +327,7 @@ pub fn document() -> Value {
         }),
         json!({
             "name": "market_status",
-            "summary": "The market's rules (slot length, reading interval, gate lead, settlement delay, clearing rule), chain time, the current and next open slot and its gate closure, the tariffs in force and their schedule, the grid account's balance.",
+            "summary": "The market's rules (slot length, reading interval, gate lead, settlement delay, settlement confirmations: the blocks a slot's settlement waits for on top of the block that passed its deadline, on proof of work; clearing rule), chain time, the current and next open slot and its gate closure, the tariffs in force and their schedule, the grid account's balance.",
             "params": [],
             "result": { "name": "status", "schema": { "type": "object" } }
         }),
@@ -394,6 +414,13 @@ pub fn document() -> Value {
             "params": [param("subscription", true, string("subscription id"))],
             "result": { "name": "cancelled", "schema": { "type": "boolean" } }
         }),
+        subscription(
+            "chain_subscribeReorgs",
+            "chain_reorg",
+            "a notification for every switch to another branch (proof of work), once it is durable: {reverted: [{height, hash}] newest first, applied: [{height, hash}]}. The reverted blocks' transactions that are still valid are pending again unless the new branch holds them.",
+            vec![],
+        ),
+        unsubscribe("chain_unsubscribeReorgs", "chain_subscribeReorgs"),
         json!({
             "name": "rpc.discover",
             "summary": "This document.",
@@ -412,4 +439,15 @@ pub fn document() -> Value {
         "methods": methods,
         "components": { "errors": errors() }
     })
+}
+
+/// The result of the mining methods.
+fn mining_schema() -> Value {
+    json!({ "type": "object", "properties": {
+        "available": { "type": "boolean" }, "on": { "type": "boolean" },
+        "searching": { "type": "boolean" }, "miner": { "type": ["string", "null"] },
+        "hash_rate": { "type": "integer" }, "hashes": { "type": "integer" },
+        "blocks_found": { "type": "integer" }, "difficulty": { "type": "string" },
+        "target": { "type": ["string", "null"] }
+    } })
 }

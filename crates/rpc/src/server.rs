@@ -16,13 +16,16 @@ use crate::{
         StatusDto, SubmitErrorDto, SubmitResultDto, SupplyDto, TradeDto, TxDto,
         UpcomingValidatorsDto, ValidatorsDto,
     },
+    // Proof-of-work additions (issue 13).
+    dto::{MiningDto, ReorgBlockDto, ReorgDto},
     errors::{
         self, internal, invalid_params, invalid_params_because, limit_exceeded, no_p2p,
         submit_error, unavailable,
     },
     http::PlainHttpLayer,
     limits::ConnectionCaps,
-    market_api as market, openrpc,
+    market_api as market,
+    openrpc,
     subscriptions::{self, Private},
 };
 use jsonrpsee::{
@@ -420,10 +423,19 @@ impl JouleRpc {
         }
     }
 
+    async fn set_mining(&self, on: bool) -> RpcResult<MiningDto> {
+        let status = self.node.set_mining(on).await.map_err(|_| unavailable())?;
+        let status = status.map_err(|reason| invalid_params_because("cannot_mine", reason))?;
+        info!(on, "mining turned {} through the API", if on { "on" } else { "off" });
+        Ok(mining_dto(&status))
+    }
+
     fn tx_dto(&self, hash: TxHash, caller: &Caller) -> RpcResult<Option<TxDto>> {
         let reader = self.node.store().read().map_err(internal)?;
         let Some(record) = reader.transaction(&hash).map_err(internal)? else { return Ok(None) };
-        Ok(Some(committed_tx_dto(&reader, &record, caller)?))
+        let mut dto = committed_tx_dto(&reader, &record, caller)?;
+        dto.confirmations = Some(self.node.confirmations(record.height));
+        Ok(Some(dto))
     }
 
     fn accounts(&self) -> RpcResult<Vec<AccountSummaryDto>> {
@@ -512,6 +524,8 @@ pub(crate) fn committed_tx_dto(
         sender: visible.then(|| tx.sender.to_string()),
         nonce: visible.then_some(tx.nonce.0),
         payload: visible.then(|| payload_dto(&tx.payload)),
+        fee: visible.then(|| tx.fee.to_string()),
+        confirmations: None,
         receipt: Some(if visible {
             receipt
         } else {
@@ -536,7 +550,7 @@ fn hex_array<const N: usize>(text: &str, what: &str) -> RpcResult<[u8; N]> {
 #[async_trait]
 impl JouleApiServer for JouleRpc {
     async fn chain_head(&self) -> RpcResult<HeadDto> {
-        Ok(head_dto(&self.node.head()))
+        Ok(head_dto(&self.node.head(), self.node.reorg_depth()))
     }
 
     async fn chain_block(&self, id: BlockId) -> RpcResult<Option<BlockDto>> {
@@ -558,6 +572,8 @@ impl JouleApiServer for JouleRpc {
         Ok(SupplyDto {
             minted: supply.minted.to_string(),
             redeemed: supply.redeemed.to_string(),
+            rewarded: supply.rewarded.to_string(),
+            fiat_backed: supply.fiat_backed().to_string(),
             circulating: supply.circulating().to_string(),
             issuer: self.node.chain_config().issuer.to_string(),
         })
@@ -644,6 +660,8 @@ impl JouleApiServer for JouleRpc {
                 nonce: None,
                 payload: None,
                 receipt: None,
+                fee: None,
+                confirmations: None,
             }));
         }
         // It may have been committed between the two looks.
@@ -711,8 +729,9 @@ impl JouleApiServer for JouleRpc {
                 EngineKind::Solo => "solo".into(),
                 EngineKind::Bft => "bft".into(),
                 EngineKind::Raft => "raft".into(),
+                EngineKind::Pow(_) => "pow".into(),
             },
-            head: head_dto(&self.node.head()),
+            head: head_dto(&self.node.head(), self.node.reorg_depth()),
             mempool_size: status.mempool_size as u64,
             is_validator: status.is_validator,
             version: env!("CARGO_PKG_VERSION").into(),
@@ -771,6 +790,21 @@ impl JouleApiServer for JouleRpc {
         })?;
         info!(%addr, "peer added through the API");
         Ok(true)
+    }
+
+    async fn mining_status(&self, extensions: &Extensions) -> RpcResult<MiningDto> {
+        require_admin(extensions, "mining_status")?;
+        Ok(mining_dto(&self.node.mining().await.map_err(|_| unavailable())?))
+    }
+
+    async fn mining_start(&self, extensions: &Extensions) -> RpcResult<MiningDto> {
+        require_admin(extensions, "mining_start")?;
+        self.set_mining(true).await
+    }
+
+    async fn mining_stop(&self, extensions: &Extensions) -> RpcResult<MiningDto> {
+        require_admin(extensions, "mining_stop")?;
+        self.set_mining(false).await
     }
 
     async fn node_remove_peer(&self, extensions: &Extensions, id: String) -> RpcResult<bool> {
@@ -1031,6 +1065,26 @@ impl JouleApiServer for JouleRpc {
         })
     }
 
+    async fn subscribe_reorgs(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut reorgs = self.node.subscribe_reorgs();
+        let sink = pending.accept().await?;
+        loop {
+            tokio::select! {
+                () = sink.closed() => return Ok(()),
+                received = reorgs.recv() => match received {
+                    Ok(reorg) => {
+                        let message = serde_json::value::to_raw_value(&reorg_dto(&reorg))?;
+                        if sink.send(message).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    // Too slow to keep up: say so by ending, rather than skip a reorg.
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+
     async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
         let mut blocks = self.node.subscribe_blocks();
         let sink = pending.accept().await?;
@@ -1039,7 +1093,7 @@ impl JouleApiServer for JouleRpc {
                 () = sink.closed() => return Ok(()),
                 received = blocks.recv() => match received {
                     Ok(block) => {
-                        let message = serde_json::value::to_raw_value(&head_dto(&block))?;
+                        let message = serde_json::value::to_raw_value(&head_dto(&block, self.node.reorg_depth()))?;
                         if sink.send(message).await.is_err() {
                             return Ok(());
                         }
@@ -1096,4 +1150,27 @@ impl JouleApiServer for JouleRpc {
     ) -> SubscriptionResult {
         subscriptions::tx_status(self.context(extensions), pending, hash).await
     }
+}
+
+fn mining_dto(status: &node::MiningStatus) -> MiningDto {
+    MiningDto {
+        available: status.available,
+        on: status.on,
+        searching: status.searching,
+        miner: status.miner.map(|miner| miner.to_string()),
+        hash_rate: status.hash_rate,
+        hashes: status.hashes,
+        blocks_found: status.blocks_found,
+        difficulty: status.difficulty.to_string(),
+        target: status.target.map(|target| target.to_string()),
+    }
+}
+
+fn reorg_dto(reorg: &node::Reorg) -> ReorgDto {
+    let blocks = |list: &[(Height, BlockHash)]| {
+        list.iter()
+            .map(|(height, hash)| ReorgBlockDto { height: height.0, hash: hash.to_string() })
+            .collect()
+    };
+    ReorgDto { reverted: blocks(&reorg.reverted), applied: blocks(&reorg.applied) }
 }

@@ -57,6 +57,17 @@ impl Fixture {
         p2p: Option<P2pConfig>,
         config: RpcConfig,
     ) -> Fixture {
+        Fixture::start_miner(genesis, validator, p2p, config, node::MiningConfig::default()).await
+    }
+
+    /// [`Fixture::start_node`] with a choice of how it mines (proof-of-work chains).
+    async fn start_miner(
+        genesis: Genesis,
+        validator: Option<u8>,
+        p2p: Option<P2pConfig>,
+        config: RpcConfig,
+        mining: node::MiningConfig,
+    ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let mut registry = Registry::default();
         let metrics = NodeMetrics::register(&mut registry);
@@ -69,6 +80,7 @@ impl Fixture {
                 p2p,
                 verify_threads: None,
                 clock: node::Clock::REAL,
+                mining,
             },
             metrics,
         )
@@ -334,6 +346,7 @@ async fn hostile_requests_get_errors_and_change_nothing() {
         chain_id: ChainId::new("other-chain").unwrap(),
         sender: address(1),
         nonce: Nonce(0),
+        fee: primitives::Amount::ZERO,
         payload: Payload::Transfer { to: address(2), amount: Amount(1) },
     }
     .sign(&key(1));
@@ -596,3 +609,72 @@ async fn admin_methods_need_the_token_when_loopback_is_not_trusted() {
 
 #[path = "api/access.rs"]
 mod access;
+
+/// A proof-of-work node mining alone: the admin's mining methods turn it on and off and report
+/// it, its blocks pay rewards that `chain_supply` counts apart from fiat-backed tokens, and
+/// `chain_head` and `tx_get` say how deep blocks are. A node of a final engine cannot mine.
+#[tokio::test]
+async fn mining_is_started_stopped_and_reported_and_rewards_are_counted_apart() {
+    let mut genesis = test_genesis();
+    genesis.config.validators.clear();
+    let pow = primitives::PowParams {
+        target_block_ms: 100,
+        initial_difficulty: 200,
+        block_reward: Amount(10),
+        max_reorg_depth: 4,
+        settlement_confirmations: 2,
+        ..primitives::PowParams::new(genesis.genesis_time)
+    };
+    genesis.config.engine = primitives::EngineKind::Pow(pow);
+    let trusting = RpcConfig { admin_from_loopback: true, ..RpcConfig::default() };
+    let mining = node::MiningConfig { start: false, hash_rate_limit: Some(20_000) };
+    let fixture = Fixture::start_miner(genesis, Some(7), None, trusting, mining).await;
+    let api = fixture.http();
+
+    let status = api.mining_status().await.unwrap();
+    assert!(status.available && !status.on && !status.searching, "{status:?}");
+    assert_eq!(status.miner, Some(Address(key(7).public_key()).to_string()));
+    assert_eq!(status.difficulty, "200", "the first block's difficulty");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(api.chain_head().await.unwrap().height, 0, "nothing mined while off");
+
+    assert!(api.mining_start().await.unwrap().on);
+    let mut head = api.chain_head().await.unwrap();
+    for _ in 0..300 {
+        if head.height >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        head = api.chain_head().await.unwrap();
+    }
+    assert!(head.height >= 6, "six blocks mined in 30 s: {head:?}");
+    assert_eq!(head.final_height, head.height - 4);
+    let hash = api.tx_submit(hex::encode(transfer(1, 0, 2, 5).encode())).await.unwrap();
+    let tx = fixture.wait_committed(&api, &hash).await;
+    assert!(tx.confirmations >= Some(1), "{tx:?}");
+    assert_eq!((tx.hidden, tx.fee), (true, None), "withheld, like the sender, from a non-party");
+
+    let market = api.market_status().await.unwrap();
+    assert_eq!(market.settlement_confirmations, 2, "the market says it waits for two blocks");
+
+    let stopped = api.mining_stop().await.unwrap();
+    assert!(!stopped.on && stopped.blocks_found >= 6 && stopped.hashes > 0, "{stopped:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let halted = api.chain_head().await.unwrap().height;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(api.chain_head().await.unwrap().height, halted, "mined while stopped");
+    let supply = api.chain_supply().await.unwrap();
+    assert_eq!(supply.rewarded, (10 * u128::from(halted)).to_string());
+    assert_eq!(supply.fiat_backed, supply.minted);
+    assert_eq!(
+        supply.circulating.parse::<u128>().unwrap(),
+        supply.minted.parse::<u128>().unwrap() + 10 * u128::from(halted)
+    );
+
+    // A final engine's node refuses, and says why.
+    let solo =
+        Fixture::start(RpcConfig { admin_from_loopback: true, ..RpcConfig::default() }).await;
+    let error = solo.http().mining_start().await.unwrap_err();
+    assert!(error.to_string().contains("does not mine"), "{error}");
+    assert!(!solo.http().mining_status().await.unwrap().available);
+}

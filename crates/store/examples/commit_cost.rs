@@ -84,6 +84,7 @@ fn main() {
                         chain_id: chain_id.clone(),
                         sender: address(counter % accounts),
                         nonce: Nonce(counter),
+                        fee: primitives::Amount::ZERO,
                         payload: Payload::Transfer {
                             to: address((counter * 7) % accounts),
                             amount: Amount(1),

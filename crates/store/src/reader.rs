@@ -464,6 +464,7 @@ mod tests {
                 chain_id: ChainId::new("t").unwrap(),
                 sender: Address(PublicKey([1; 32])),
                 nonce: Nonce(nonce),
+                fee: primitives::Amount::ZERO,
                 payload: Payload::Transfer { to: Address(PublicKey([2; 32])), amount: Amount(1) },
             },
             signature: Signature([0; 64]),

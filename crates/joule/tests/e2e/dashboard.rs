@@ -521,6 +521,8 @@ async fn a_member_and_the_operator_use_the_dashboard_in_chromium() {
             chain_id: chain_id.clone(),
             sender: alice_address,
             nonce: Nonce(nonce as u64 * 1_000_003),
+            // No fee, a small one, and one beyond what a JavaScript number holds exactly.
+            fee: primitives::Amount([0, 25, u128::from(u64::MAX) * 3][nonce % 3]),
             payload: payload.clone(),
         };
         let expected = hex::encode(primitives::encode(&tx.clone().sign(&alice_key)));
@@ -528,6 +530,7 @@ async fn a_member_and_the_operator_use_the_dashboard_in_chromium() {
             "chain_id": chain_id.as_str(),
             "sender": alice,
             "nonce": tx.nonce.0,
+            "fee": tx.fee.to_string(),
             "payload": PayloadDto::from(&payload),
         });
         let from_page = browser

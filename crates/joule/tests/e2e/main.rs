@@ -12,6 +12,7 @@ mod hostile_peers;
 mod load;
 mod market;
 mod network;
+mod pow;
 mod raft;
 mod walkthrough;
 

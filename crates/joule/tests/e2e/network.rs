@@ -62,7 +62,11 @@ fn free_addr() -> String {
 
 /// Starts one more `joule node` in `dir` that joins the devnet from its genesis file, with
 /// `extra` arguments; returns the process and its RPC URL.
-fn start_extra_node(devnet: &Devnet, dir: &std::path::Path, extra: &[String]) -> (Process, String) {
+pub(crate) fn start_extra_node(
+    devnet: &Devnet,
+    dir: &std::path::Path,
+    extra: &[String],
+) -> (Process, String) {
     let rpc_addr = free_addr();
     let bootstrap = devnet.file["nodes"][0]["p2p_addr"].as_str().unwrap().to_owned();
     let mut command = vec![

@@ -19,6 +19,7 @@
 //! logged ([`Effect::Log`]) before it is sent, and a block is announced only once its write
 //! ([`Effect::Persist`]) has finished and the shell has said so ([`Core::persisted`]).
 
+mod forks;
 mod proposals;
 mod sync;
 
@@ -137,6 +138,23 @@ pub trait App {
     /// The chain's configuration as it applies to `height` (the state's next height or a
     /// later one): with that height's validators.
     fn config_at(&self, height: Height) -> ChainConfig;
+
+    /// (Engines with forks.) Undoes the blocks the state has applied above `to` (written, or
+    /// sealed since), newest first, and returns them, newest first: the state is then at `to`.
+    /// The candidate has been discarded. Fails, changing nothing, if `to` is deeper than the
+    /// undo data kept reaches.
+    fn rewind(&mut self, to: Height) -> Result<Vec<Arc<Block>>, String> {
+        let _ = to;
+        Err("this application keeps final blocks only".into())
+    }
+
+    /// (Engines with forks.) `blocks` (newest first) were undone for good: a switch to another
+    /// branch is durable. Their transactions that the state has not executed since go back to
+    /// the pool where they are still valid; returns those, for passing on to peers.
+    fn reverted(&mut self, blocks: &[Arc<Block>]) -> Vec<primitives::SignedTransaction> {
+        let _ = blocks;
+        Vec::new()
+    }
 }
 
 /// What the shell must do, in order.
@@ -189,6 +207,23 @@ pub enum Effect<W> {
     },
     /// Who validates the next heights changed: publish it for the other tasks.
     Schedule(Arc<ValidatorSchedule>),
+    /// (Engines with forks.) Take the blocks above `to` off the store and write these on top,
+    /// in one durable transaction; then call [`Core::persisted`]. The state is already on the
+    /// new branch.
+    Switch {
+        /// The height that stays.
+        to: Height,
+        /// The new branch's blocks and what to write for each.
+        blocks: Vec<(Arc<Block>, W)>,
+    },
+    /// Search for the proof that completes `header` (the block built on the head, its target
+    /// set) on a worker, replacing any search under way; report a find with [`Core::mined`].
+    Mine {
+        /// The header to complete.
+        header: Header,
+    },
+    /// Stop searching.
+    StopMining,
 }
 
 /// What the core needs to know of the chain and the node.
@@ -211,6 +246,12 @@ pub struct CoreStatus {
     pub best_peer_height: Option<Height>,
     /// What the engine says of its role, term and leader (nothing for engines without them).
     pub engine: EngineStatus,
+    /// Whether its operator wants it to mine (engines with open block production).
+    pub mining: bool,
+    /// Blocks of other branches it keeps, and blocks waiting for their parent.
+    pub side_blocks: usize,
+    /// Blocks waiting for their parent.
+    pub orphans: usize,
 }
 
 /// How often the core took its less common paths (for tests, the simulator's coverage and
@@ -233,6 +274,16 @@ pub struct CoreCounters {
     pub sync_cut_at_validator_change: u64,
     /// Proposed blocks found invalid.
     pub invalid_blocks: u64,
+    /// Switches to another branch that undid at least one block.
+    pub reorgs: u64,
+    /// Blocks undone by those switches.
+    pub blocks_reverted: u64,
+    /// Blocks that arrived before their parent.
+    pub orphans: u64,
+    /// Peers asked again from the lowest height a branch may fork off at.
+    pub fork_searches: u64,
+    /// Blocks this node mined that were still on its head when found.
+    pub blocks_mined: u64,
 }
 
 /// What the core knows of a peer.
@@ -279,6 +330,10 @@ pub struct Core<A: App> {
     own: Vec<(EngineMessage, Option<Arc<Block>>)>,
     counters: CoreCounters,
     effects: Vec<Effect<A::Write>>,
+    /// For engines with forks: the blocks of every branch within the reorg depth.
+    forks: Option<forks::Forks>,
+    /// Whether the operator wants this node to mine.
+    mining: bool,
 }
 
 impl<A: App> Core<A> {
@@ -300,8 +355,13 @@ impl<A: App> Core<A> {
             .filter_map(|(_, block)| block.clone())
             .map(|block| (block.hash(), block))
             .collect();
+        let rules = consensus::rules(config.chain.engine);
+        let depth = rules.reorg_depth(&config.chain);
+        let forks = (depth > 0).then(|| forks::Forks::new(depth, &head));
         Core {
-            rules: consensus::rules(config.chain.engine),
+            rules,
+            forks,
+            mining: false,
             app,
             engine,
             config,
@@ -324,6 +384,39 @@ impl<A: App> Core<A> {
             counters: CoreCounters::default(),
             effects: Vec::new(),
         }
+    }
+
+    /// For engines with forks: the newest headers of the durable chain, oldest first, ending
+    /// with the head (as many as the reorg depth allows to undo, and the one below). Without
+    /// them the node can only switch to branches that fork off at its head.
+    pub fn with_chain(mut self, headers: Vec<Header>) -> Core<A> {
+        if let Some(forks) = self.forks.as_mut()
+            && headers.last().is_some_and(|last| last.hash() == self.head.hash())
+        {
+            *forks = forks::Forks::new(self.rules.reorg_depth(&self.config.chain), &self.head);
+            forks.extend_main(headers);
+        }
+        self
+    }
+
+    /// Whether the chain's engine has forks (proof of work).
+    pub fn has_forks(&self) -> bool {
+        self.forks.is_some()
+    }
+
+    /// Turns mining on or off (for engines with open block production; others ignore it).
+    pub fn set_mining(&mut self, now: TimestampMs, on: bool) -> Vec<Effect<A::Write>> {
+        self.mining = on;
+        self.drive(now, Event::Mining { on });
+        self.take()
+    }
+
+    /// The miner found the proof for the header it was given ([`Effect::Mine`]).
+    pub fn mined(&mut self, now: TimestampMs, header: Header) -> Vec<Effect<A::Write>> {
+        if self.forks.is_some() {
+            self.fork_mined(now, header);
+        }
+        self.take()
     }
 
     /// The application.
@@ -359,11 +452,15 @@ impl<A: App> Core<A> {
 
     /// Where the node stands.
     pub fn status(&self) -> CoreStatus {
+        let (side_blocks, orphans) = self.fork_counts();
         CoreStatus {
             head: self.head.clone(),
             syncing: self.sync.behind,
             best_peer_height: self.peers.values().map(|peer| peer.height).max(),
             engine: self.engine.status(),
+            mining: self.mining,
+            side_blocks,
+            orphans,
         }
     }
 
@@ -374,7 +471,10 @@ impl<A: App> Core<A> {
 
     /// When the core wants to be woken with [`Core::tick`] (chain time).
     pub fn wake(&self) -> Option<TimestampMs> {
-        let held = self.held_release();
+        let held = match (self.held_release(), self.future_release()) {
+            (Some(held), Some(future)) => Some(held.min(future)),
+            (held, future) => held.or(future),
+        };
         match (self.engine_wake, held) {
             (Some(engine), Some(held)) => Some(engine.min(held)),
             (engine, held) => engine.or(held),
@@ -396,7 +496,11 @@ impl<A: App> Core<A> {
             self.engine_wake = None;
             self.drive(now, Event::Tick);
         }
-        self.release_held(now);
+        if self.forks.is_some() {
+            self.release_future(now);
+        } else {
+            self.release_held(now);
+        }
         self.take()
     }
 
@@ -415,6 +519,9 @@ impl<A: App> Core<A> {
         self.app.committed(&blocks);
         let Some(last) = blocks.last() else { return self.take() };
         self.head = last.header.clone();
+        if self.forks.is_some() {
+            self.fork_persisted(&blocks);
+        }
         self.candidates.clear();
         self.invalid.clear();
         self.own.clear();
@@ -438,7 +545,11 @@ impl<A: App> Core<A> {
             self.drive(now, Event::PendingChanged { ready: usize::from(ready) });
         }
         if self.writing.is_none() {
-            self.resume_after_write(now);
+            if self.forks.is_some() {
+                self.fork_resume(now);
+            } else {
+                self.resume_after_write(now);
+            }
         }
         self.take()
     }
@@ -480,19 +591,39 @@ impl<A: App> Core<A> {
                         commands.extend(self.engine.handle(now, Event::BlockBuilt { header }));
                     }
                 }
+                Command::Extend { hash, proof } if self.forks.is_some() => {
+                    self.fork_extend(now, hash, proof)
+                }
                 Command::Commit { hash, proof } | Command::Extend { hash, proof } => {
                     self.commit_decided(now, hash, proof)
                 }
-                // Engines whose blocks are final never ask for these. Carrying them out (undo
-                // the app's state and the store to a height, apply the other branch) comes with
-                // the first engine that forks; until then an engine that asks is a bug.
+                Command::SwitchBranch { to, blocks } if self.forks.is_some() => {
+                    self.fork_switch(now, to, blocks)
+                }
+                // Engines whose blocks are final never ask for these.
                 Command::SwitchBranch { to, .. } => {
                     tracing::error!(
                         to = to.0,
-                        "the engine asked to switch branches; this node only appends final blocks"
+                        "the engine asked to switch branches, but its blocks are final"
                     )
                 }
-                Command::Finalize { .. } => {}
+                Command::Finalize { .. } => {
+                    if self.forks.is_some() {
+                        self.fork_finalize();
+                    }
+                }
+                Command::Mine { header } => self.effects.push(Effect::Mine { header }),
+                Command::StopMining => self.effects.push(Effect::StopMining),
+                // An engine with forks signs nothing that must not be signed twice: its
+                // announcements are not logged, only sent.
+                Command::Broadcast { message, block } if self.forks.is_some() => {
+                    let block = block.and_then(|hash| self.block_named(&hash));
+                    let wire = Wire::Consensus {
+                        message,
+                        block: block.map(|block| Box::new((*block).clone())),
+                    };
+                    self.effects.push(Effect::Gossip { wire, except: None });
+                }
                 Command::Broadcast { message, block } => {
                     let block = block.and_then(|hash| self.block_named(&hash));
                     let height = self.head.height.next().unwrap_or(self.head.height);
@@ -530,12 +661,18 @@ impl<A: App> Core<A> {
         Some(block.header)
     }
 
-    /// The block with this hash, if this node has it for the next height.
+    /// The block with this hash, if this node has it for the next height (or, on a chain with
+    /// forks, is writing it, sealed).
     fn block_named(&self, hash: &BlockHash) -> Option<Arc<Block>> {
+        if self.forks.is_some()
+            && let Some(block) = self.writing.iter().flatten().find(|block| block.hash() == *hash)
+        {
+            return Some(block.clone());
+        }
         if let Some(block) = self.app.candidate().filter(|block| block.hash() == *hash) {
             return Some(Arc::new(block.clone()));
         }
-        self.candidates.get(hash).cloned()
+        self.candidates.get(hash).cloned().or_else(|| self.fork_block(hash))
     }
 
     /// The engine decided `hash` for the next height: seal it with `proof` and write it. The
@@ -599,8 +736,9 @@ impl<A: App> Core<A> {
         if block.txs.len() > max {
             return Err(BlockError::TooManyTransactions { count: block.txs.len(), max });
         }
-        let validators = self.app.config_at(header.height).validators;
-        self.rules.check_header(&validators, header)?;
+        let config = self.app.config_at(header.height);
+        self.rules.check_header(&config.validators, header)?;
+        self.rules.check_successor(&config, parent, header)?;
         if Block::tx_root(&block.txs) != header.tx_root {
             return Err(BlockError::TxRoot);
         }

@@ -40,6 +40,9 @@ impl<A: App> Core<A> {
         block: Option<Block>,
     ) -> Vec<Effect<A::Write>> {
         match block {
+            Some(block) if self.forks.is_some() => {
+                self.fork_block_message(now, from, message, block)
+            }
             None => self.drive(now, Event::Message { message, block: None }),
             Some(block) => self.on_block_message(now, from, message, block),
         }
@@ -100,7 +103,7 @@ impl<A: App> Core<A> {
 
     /// Says what a peer did wrong: a block that cannot be valid anywhere. (A block that fails
     /// only on this node's state is not held against the peer.)
-    fn report(&mut self, peer: PeerId, error: &BlockError) {
+    pub(super) fn report(&mut self, peer: PeerId, error: &BlockError) {
         let misbehaviour = match error {
             BlockError::Time | BlockError::Parent(_) | BlockError::Height { .. } => return,
             _ => Misbehaviour::InvalidBlock,

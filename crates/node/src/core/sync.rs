@@ -10,7 +10,7 @@ use crate::{
 };
 use consensus::{Event, certificate_signatures};
 use net::Misbehaviour;
-use primitives::{Block, Height, TimestampMs, crypto::verify_batch};
+use primitives::{Block, BlockHash, Height, TimestampMs, crypto::verify_batch};
 
 /// How long an answer to a block request may take before another peer is asked (wall time).
 const REQUEST_TIMEOUT_MS: u64 = 3_000;
@@ -35,9 +35,14 @@ impl<A: App> Core<A> {
         now: TimestampMs,
         peer: PeerId,
         height: Height,
+        hash: BlockHash,
         latency_ms: u64,
     ) -> Vec<Effect<A::Write>> {
         let before = self.peers.insert(peer, PeerView { height, latency_ms });
+        if self.forks.is_some() {
+            self.fork_peer_status(now, peer, height, hash);
+            return self.take();
+        }
         // A peer that has just caught up with the head could not use what this node signed for
         // the next height while it was behind (gossip is not repeated): repeat it, as to a peer
         // that connects.
@@ -51,12 +56,21 @@ impl<A: App> Core<A> {
     /// A peer went away.
     pub fn peer_gone(&mut self, peer: PeerId) -> Vec<Effect<A::Write>> {
         self.peers.remove(&peer);
+        if let Some(forks) = self.forks.as_mut() {
+            forks.forget_peer(&peer);
+        }
         self.take()
     }
 
     /// Now and then: ask again for blocks if an answer is overdue.
     pub fn housekeeping(&mut self, now: TimestampMs) -> Vec<Effect<A::Write>> {
-        self.maybe_sync(now);
+        if self.forks.is_some() {
+            if self.writing.is_none() {
+                self.fork_sync(now);
+            }
+        } else {
+            self.maybe_sync(now);
+        }
         self.take()
     }
 
@@ -89,7 +103,11 @@ impl<A: App> Core<A> {
     /// Whether the node is two or more blocks behind its best peer (and that peer's height);
     /// tells the engine when that changes.
     pub(super) fn update_behind(&mut self, now: TimestampMs) -> (Height, bool) {
-        let best = self.peers.values().map(|peer| peer.height).max().unwrap_or(Height(0));
+        let best = match self.forks {
+            Some(_) => self.fork_best_peer(),
+            None => self.peers.values().map(|peer| peer.height).max(),
+        }
+        .unwrap_or(Height(0));
         let behind = best.0 > self.head.height.0.saturating_add(1);
         if behind != self.sync.behind {
             self.sync.behind = behind;
@@ -145,6 +163,11 @@ impl<A: App> Core<A> {
 
     /// Committed blocks from a peer: check proofs, execute, write.
     pub(super) fn on_blocks(&mut self, now: TimestampMs, from: PeerId, blocks: Vec<Block>) {
+        if self.forks.is_some() {
+            // Keeping blocks needs no state: they are stored at once, written or not.
+            self.fork_blocks(now, from, blocks);
+            return;
+        }
         if self.writing.is_some() {
             if self.received.len() < MAX_RECEIVED {
                 self.received.push((from, blocks));

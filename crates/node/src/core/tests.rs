@@ -262,7 +262,7 @@ fn a_decided_block_that_never_came_is_fetched_from_a_peer_and_committed() {
     let script = Script::default();
     let mut core = core(&script, None);
     let blocks = chain(&genesis(), 1);
-    core.peer_status(TimestampMs(1_600), peer(), Height(1), 5);
+    core.peer_status(TimestampMs(1_600), peer(), Height(1), BlockHash(Hash::ZERO), 5);
     // More than two thirds precommitted a block this node never received.
     script.on(is_message, vec![commit(&blocks[0])]);
     let effects = core.message(TimestampMs(2_100), peer(), message(9), None);
@@ -295,7 +295,7 @@ fn a_downloaded_batch_ends_at_a_block_that_changes_the_validators() {
     let script = Script::default();
     let mut core = core(&script, Some(Height(2)));
     let blocks = chain(&genesis(), 5);
-    core.peer_status(TimestampMs(1_600), peer(), Height(5), 5);
+    core.peer_status(TimestampMs(1_600), peer(), Height(5), BlockHash(Hash::ZERO), 5);
     assert_eq!(script.seen(), vec![Event::Syncing { behind: true }]);
     let effects = core.blocks(TimestampMs(2_000), peer(), blocks.clone());
     assert_eq!(persisted_heights(&effects), vec![1, 2], "the batch stops at the change");

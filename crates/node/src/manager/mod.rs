@@ -10,6 +10,7 @@ use crate::{
     validators::{PublishedSchedule, ValidatorSchedule},
 };
 use crate::{
+    miner::{Found, Miner},
     p2p::{Outgoing, P2pConfig, PeerId},
     wire::{WalEntry, Wire},
 };
@@ -54,6 +55,50 @@ pub struct NodeConfig {
     /// The node's clock: how chain time relates to the wall clock (the wall clock itself in
     /// production; faster on a devnet).
     pub clock: Clock,
+    /// Whether and how fast it mines (proof-of-work chains, with a key).
+    pub mining: MiningConfig,
+}
+
+/// How a node mines on a proof-of-work chain (other engines ignore it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MiningConfig {
+    /// Whether to mine from the start (it needs a key); `NodeHandle::set_mining` changes it.
+    pub start: bool,
+    /// Most hashes per second: for nodes that share a machine (a devnet). `None`: as fast as
+    /// one core hashes.
+    pub hash_rate_limit: Option<u64>,
+}
+
+/// What the miner of a proof-of-work node is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MiningStatus {
+    /// Whether this node can mine at all: a proof-of-work chain and a key.
+    pub available: bool,
+    /// Whether its operator wants it to mine.
+    pub on: bool,
+    /// Whether the miner is searching now (not while catching up, or between blocks).
+    pub searching: bool,
+    /// The address its blocks pay.
+    pub miner: Option<Address>,
+    /// Hashes per second over the last few seconds.
+    pub hash_rate: u64,
+    /// Hashes tried since the node started.
+    pub hashes: u64,
+    /// Blocks it found since the node started.
+    pub blocks_found: u64,
+    /// The expected hashes of the next block on the head (its difficulty).
+    pub difficulty: u128,
+    /// The next block's target.
+    pub target: Option<primitives::Target>,
+}
+
+/// A switch to another branch, as announced to subscribers once it is durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reorg {
+    /// The blocks taken off, newest first.
+    pub reverted: Vec<(Height, BlockHash)>,
+    /// The blocks of the new branch, first to last.
+    pub applied: Vec<(Height, BlockHash)>,
 }
 
 /// Why a node cannot start or had to stop.
@@ -164,6 +209,7 @@ pub(crate) enum NodeMessage {
     PeerStatus {
         peer: PeerId,
         height: Height,
+        hash: BlockHash,
         latency_ms: u64,
     },
     /// A peer went away.
@@ -175,6 +221,15 @@ pub(crate) enum NodeMessage {
         from: PeerId,
         blocks: Vec<Block>,
     },
+    /// Turn mining on or off.
+    SetMining {
+        on: bool,
+        reply: oneshot::Sender<Result<MiningStatus, String>>,
+    },
+    /// What the miner is doing.
+    Mining {
+        reply: oneshot::Sender<MiningStatus>,
+    },
 }
 
 struct Shared {
@@ -182,6 +237,7 @@ struct Shared {
     config: ChainConfig,
     genesis_hash: BlockHash,
     blocks: broadcast::Sender<Arc<Block>>,
+    reorgs: broadcast::Sender<Arc<Reorg>>,
     head: watch::Receiver<Arc<Block>>,
     shutdown: watch::Sender<bool>,
     verify_permits: Semaphore,
@@ -229,7 +285,7 @@ impl Node {
         let genesis = config.genesis.clone();
         let shown = path.display().to_string();
         // redb panics on some damaged pages: reading the chain that way means it is damaged.
-        let (store, state, head_block, genesis_hash) =
+        let (store, state, head_block, genesis_hash, recent) =
             tokio::task::spawn_blocking(move || open_chain(&path, &genesis)).await.map_err(
                 |error| StoreError::Damaged {
                     path: shown,
@@ -253,6 +309,7 @@ impl Node {
         let restored = Restored {
             messages: own.iter().map(|(message, _)| message.clone()).collect(),
             state: store.read()?.engine_state()?,
+            chain: recent.clone(),
         };
         // The engine starts with the validators of the height after the head.
         let engine_config =
@@ -267,6 +324,7 @@ impl Node {
         let proposer = config.validator_key.as_ref().map(|key| Address(key.public_key()));
         let (head_sender, head_receiver) = watch::channel(Arc::new(head_block));
         let (blocks, _) = broadcast::channel(256);
+        let (reorgs, _) = broadcast::channel(64);
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let (inbox_sender, inbox) = mpsc::channel(1024);
         let (peer_inbox_sender, peer_inbox) = mpsc::channel(1024);
@@ -289,6 +347,7 @@ impl Node {
             config: chain_config.clone(),
             genesis_hash,
             blocks: blocks.clone(),
+            reorgs: reorgs.clone(),
             head: head_receiver,
             shutdown,
             verify_permits: Semaphore::new(parallelism),
@@ -300,10 +359,30 @@ impl Node {
         });
         let (index_sender, to_index) = std::sync::mpsc::channel();
         let indexer_store = store.clone();
-        let app = LedgerApp::new(state, Mempool::new(config.mempool), proposer, metrics.clone());
+        let forks = consensus::rules(chain_config.engine).reorg_depth(&chain_config) > 0;
+        let app = LedgerApp::new(
+            state,
+            Mempool::new(config.mempool),
+            proposer,
+            metrics.clone(),
+            forks.then(|| store.clone()),
+        );
         let core_config = CoreConfig { chain: chain_config.clone(), time: config.clock.scale() };
+        let (found_sender, found) = mpsc::unbounded_channel();
+        let miner = match (chain_config.engine, &config.validator_key) {
+            (primitives::EngineKind::Pow(_), Some(_)) => {
+                Some(Miner::start(config.mining.hash_rate_limit, found_sender).map_err(
+                    |error| NodeError::Panicked(format!("cannot start the miner: {error}")),
+                )?)
+            }
+            _ => None,
+        };
         let manager = Manager {
-            core: Core::new(core_config, app, engine, head, own),
+            core: Core::new(core_config, app, engine, head, own).with_chain(recent),
+            miner,
+            found,
+            mine_at_start: config.mining.start,
+            reorgs,
             store,
             validators,
             head_sender,
@@ -444,14 +523,20 @@ fn restored_messages(
     Ok(own)
 }
 
-/// Opens the database, writes the genesis if it is new, and rebuilds and checks the state.
+/// The newest headers of a stored chain, oldest first, the head last: for an engine with
+/// forks, as many as it may undo and the one below.
+type Recent = Vec<primitives::Header>;
+
+/// Opens the database (keeping undo data for as many blocks as the engine may undo), writes
+/// the genesis if it is new, and rebuilds and checks the state.
 fn open_chain(
     path: &std::path::Path,
     genesis: &Genesis,
-) -> Result<(Store, State, Block, BlockHash), NodeError> {
+) -> Result<(Store, State, Block, BlockHash, Recent), NodeError> {
     let genesis_state = State::from_genesis(genesis)?;
     let block0 = genesis_block(genesis, &genesis_state);
-    let store = Store::open(path)?;
+    let undo_depth = consensus::rules(genesis.config.engine).reorg_depth(&genesis.config);
+    let store = Store::open_with(path, store::StoreConfig { undo_depth })?;
     store.initialize(genesis, &block0, &genesis_state.entries())?;
     let reader = store.read()?;
     let head_height =
@@ -471,8 +556,17 @@ fn open_chain(
     }
     verify_proof(state.config(), head)
         .map_err(|error| NodeError::Inconsistent(format!("head block {}: {error}", head.height)))?;
+    let mut recent = Vec::new();
+    if undo_depth > 0 {
+        for height in head.height.0.saturating_sub(undo_depth)..=head.height.0 {
+            let header = reader.header(Height(height))?.ok_or_else(|| {
+                NodeError::Inconsistent(format!("block {height} is missing below the head"))
+            })?;
+            recent.push(header);
+        }
+    }
     drop(reader);
-    Ok((store, state, head_block, block0.hash()))
+    Ok((store, state, head_block, block0.hash(), recent))
 }
 
 impl NodeHandle {
@@ -511,6 +605,35 @@ impl NodeHandle {
     /// A receiver that always holds the latest committed block.
     pub fn watch_head(&self) -> watch::Receiver<Arc<Block>> {
         self.shared.head.clone()
+    }
+
+    /// Every switch to another branch from now on, once it is durable (chains with forks).
+    /// The new branch's blocks also come through [`NodeHandle::subscribe_blocks`].
+    pub fn subscribe_reorgs(&self) -> broadcast::Receiver<Arc<Reorg>> {
+        self.shared.reorgs.subscribe()
+    }
+
+    /// How many blocks are on top of the block at `height` of the node's chain, itself
+    /// included (1 for the head; 0 above the head). On a chain with forks a block is final
+    /// once this exceeds the maximum reorg depth; on other chains every block is final.
+    pub fn confirmations(&self, height: Height) -> u64 {
+        let head = self.head().header.height;
+        if height > head { 0 } else { head.0 - height.0 + 1 }
+    }
+
+    /// How many blocks below the head a branch may fork off: 0 if every block is final.
+    pub fn reorg_depth(&self) -> u64 {
+        consensus::rules(self.shared.config.engine).reorg_depth(&self.shared.config)
+    }
+
+    /// Turns mining on or off; refused on a chain that does not mine or without a key.
+    pub async fn set_mining(&self, on: bool) -> Result<Result<MiningStatus, String>, NodeStopped> {
+        self.request(|reply| NodeMessage::SetMining { on, reply }).await
+    }
+
+    /// What the miner is doing.
+    pub async fn mining(&self) -> Result<MiningStatus, NodeStopped> {
+        self.request(|reply| NodeMessage::Mining { reply }).await
     }
 
     /// The node's clock (chain time).
@@ -753,7 +876,8 @@ fn verify_decoded(
 /// Blocks being written to the store.
 struct Persisting {
     blocks: Vec<(Arc<Block>, usize)>,
-    task: JoinHandle<Result<(), StoreError>>,
+    /// The blocks a switch takes off (empty for an append).
+    task: JoinHandle<Result<Vec<store::UnwoundBlock>, StoreError>>,
     started: Instant,
 }
 
@@ -778,6 +902,12 @@ struct Manager {
     persisting: Option<Persisting>,
     /// The engine's role, term and leader as last logged.
     engine_status: consensus::EngineStatus,
+    /// The miner's thread, on a proof-of-work chain with a key.
+    miner: Option<Miner>,
+    /// What the miner found.
+    found: mpsc::UnboundedReceiver<Found>,
+    mine_at_start: bool,
+    reorgs: broadcast::Sender<Arc<Reorg>>,
 }
 
 impl Manager {
@@ -789,6 +919,10 @@ impl Manager {
     ) -> Result<(), NodeError> {
         let effects = self.core.start(self.clock.now());
         self.carry_out(effects)?;
+        if self.mine_at_start && self.miner.is_some() {
+            let effects = self.core.set_mining(self.clock.now(), true);
+            self.carry_out(effects)?;
+        }
         let mut housekeeping = tokio::time::interval(Duration::from_millis(500));
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let has_peers = self.outbox.is_some();
@@ -810,6 +944,15 @@ impl Manager {
                 // The engine's wake-up comes before messages: a flood of submissions must not
                 // hold back block production.
                 () = sleep, if wake.is_some() => self.core.tick(self.clock.now()),
+                Some(found) = self.found.recv(), if self.miner.is_some() => {
+                    let current = self.miner.as_ref().is_some_and(|miner| miner.current() == found.job);
+                    if current {
+                        info!(height = found.header.height.0, hash = %found.header.hash(), "mined a block");
+                        self.core.mined(self.clock.now(), found.header)
+                    } else {
+                        Vec::new()
+                    }
+                }
                 _ = housekeeping.tick(), if has_peers => self.core.housekeeping(self.clock.now()),
                 Some(message) = peer_inbox.recv() => self.on_message(message),
                 message = inbox.recv() => match message {
@@ -826,8 +969,30 @@ impl Manager {
             let result = (&mut last.task).await;
             self.on_persisted(last, result)?;
         }
+        if let Some(miner) = self.miner.as_mut() {
+            miner.shutdown();
+        }
         info!(height = self.core.head().height.0, "node stopped");
         Ok(())
+    }
+
+    /// What the miner is doing.
+    fn mining_status(&self) -> MiningStatus {
+        let stats = self.miner.as_ref().map(Miner::stats).unwrap_or_default();
+        let status = self.core.status();
+        let target = consensus::pow::params(self.core.app().state.config())
+            .map(|params| consensus::pow::next_target(&params, &status.head));
+        MiningStatus {
+            available: self.miner.is_some(),
+            on: status.mining && self.miner.is_some(),
+            searching: stats.searching,
+            miner: self.core.app().proposer(),
+            hash_rate: stats.hash_rate,
+            hashes: stats.hashes,
+            blocks_found: self.core.counters().blocks_mined,
+            difficulty: target.map_or(0, primitives::Target::work),
+            target,
+        }
     }
 
     fn on_message(&mut self, message: NodeMessage) -> Vec<Effect<Executed>> {
@@ -875,11 +1040,32 @@ impl Manager {
                 return self.core.message(now, from, message, block.map(|block| *block));
             }
             NodeMessage::PeerConnected { peer } => return self.core.peer_connected(peer),
-            NodeMessage::PeerStatus { peer, height, latency_ms } => {
-                return self.core.peer_status(now, peer, height, latency_ms);
+            NodeMessage::PeerStatus { peer, height, hash, latency_ms } => {
+                return self.core.peer_status(now, peer, height, hash, latency_ms);
             }
             NodeMessage::PeerGone { peer } => return self.core.peer_gone(peer),
             NodeMessage::Blocks { from, blocks } => return self.core.blocks(now, from, blocks),
+            NodeMessage::SetMining { on, reply } => {
+                if self.miner.is_none() {
+                    let reason = if self.core.has_forks() {
+                        "this node has no key to mine with"
+                    } else {
+                        "this chain's engine does not mine"
+                    };
+                    let _ = reply.send(Err(reason.into()));
+                    return Vec::new();
+                }
+                info!(on, "mining turned {}", if on { "on" } else { "off" });
+                let effects = self.core.set_mining(now, on);
+                // The effects (a new job, or a stop) are carried out before the answer.
+                if let Err(error) = self.carry_out(effects) {
+                    error!(%error, "cannot carry out a change of mining");
+                }
+                let _ = reply.send(Ok(self.mining_status()));
+            }
+            NodeMessage::Mining { reply } => {
+                let _ = reply.send(self.mining_status());
+            }
         }
         Vec::new()
     }
@@ -924,7 +1110,19 @@ impl Manager {
                 Effect::Report { peer, misbehaviour } => {
                     self.send(Outgoing::Report { peer, misbehaviour })
                 }
-                Effect::Persist { blocks } => self.persist(blocks),
+                Effect::Persist { blocks } => self.persist(None, blocks),
+                Effect::Switch { to, blocks } => self.persist(Some(to), blocks),
+                Effect::Mine { header } => {
+                    if let Some(miner) = &self.miner {
+                        debug!(height = header.height.0, "mining");
+                        miner.mine(header);
+                    }
+                }
+                Effect::StopMining => {
+                    if let Some(miner) = &self.miner {
+                        miner.stop_search();
+                    }
+                }
                 Effect::Schedule(schedule) => {
                     if self.validators.get().as_ref() != schedule.as_ref() {
                         info!(
@@ -941,8 +1139,9 @@ impl Manager {
         Ok(())
     }
 
-    /// Starts writing sealed blocks, proofs included, in one store transaction.
-    fn persist(&mut self, sealed: Vec<(Arc<Block>, Executed)>) {
+    /// Starts writing sealed blocks, proofs included, in one store transaction; above `switch`
+    /// if the blocks replace others.
+    fn persist(&mut self, switch: Option<Height>, sealed: Vec<(Arc<Block>, Executed)>) {
         let started = sealed.first().map_or_else(Instant::now, |(_, executed)| executed.started);
         let mut blocks = Vec::with_capacity(sealed.len());
         let mut writes = Vec::with_capacity(sealed.len());
@@ -963,7 +1162,10 @@ impl Manager {
                     diff,
                 })
                 .collect();
-            store.commit_blocks(&batch)
+            match switch {
+                Some(to) => store.switch_branch(to, &batch),
+                None => store.commit_blocks(&batch).map(|()| Vec::new()),
+            }
         });
         if let Some((last, _)) = blocks.last() {
             debug!(height = last.header.height.0, blocks = blocks.len(), "writing blocks");
@@ -975,16 +1177,37 @@ impl Manager {
     fn on_persisted(
         &mut self,
         done: Persisting,
-        result: Result<Result<(), StoreError>, tokio::task::JoinError>,
+        result: Result<Result<Vec<store::UnwoundBlock>, StoreError>, tokio::task::JoinError>,
     ) -> Result<(), NodeError> {
         let height = done.blocks.last().map_or(0, |(block, _)| block.header.height.0);
-        match result {
-            Ok(Ok(())) => {}
+        let unwound = match result {
+            Ok(Ok(unwound)) => unwound,
             Ok(Err(error)) => {
                 error!(%error, height, "cannot write block; stopping");
                 return Err(error.into());
             }
             Err(error) => return Err(NodeError::Panicked(error.to_string())),
+        };
+        if !unwound.is_empty() {
+            let reorg = Reorg {
+                reverted: unwound
+                    .iter()
+                    .map(|undone| (undone.block.header.height, undone.block.hash()))
+                    .collect(),
+                applied: done
+                    .blocks
+                    .iter()
+                    .map(|(block, _)| (block.header.height, block.hash()))
+                    .collect(),
+            };
+            info!(
+                reverted = reorg.reverted.len(),
+                applied = reorg.applied.len(),
+                height,
+                "switched to another branch"
+            );
+            self.metrics.blocks_reverted.inc_by(reorg.reverted.len() as u64);
+            let _ = self.reorgs.send(Arc::new(reorg));
         }
         let elapsed = done.started.elapsed().as_secs_f64();
         let _ = self.indexer.send(done.blocks.iter().map(|(block, _)| block.clone()).collect());

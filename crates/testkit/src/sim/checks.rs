@@ -30,6 +30,8 @@ impl Safety {
     pub fn of(kind: EngineKind) -> Safety {
         match kind {
             EngineKind::Solo | EngineKind::Bft | EngineKind::Raft => Safety::Final,
+            // No scenario runs proof of work yet: its chains are not final.
+            EngineKind::Pow(_) => panic!("the simulator has no safety rule for proof of work"),
         }
     }
 }

@@ -375,8 +375,8 @@ impl World {
                 core.message(now, from, message, block.map(|block| *block))
             }
             Input::PeerConnected(peer) => core.peer_connected(peer),
-            Input::PeerStatus { peer, height, latency_ms } => {
-                core.peer_status(now, peer, height, latency_ms)
+            Input::PeerStatus { peer, height, hash, latency_ms } => {
+                core.peer_status(now, peer, height, hash, latency_ms)
             }
             Input::PeerGone(peer) => core.peer_gone(peer),
             Input::Blocks { from, blocks } => core.blocks(now, from, blocks),
@@ -440,6 +440,11 @@ impl World {
                 if let Some(running) = self.nodes[node].running.as_mut() {
                     running.schedule = schedule;
                 }
+            }
+            // Only engines with forks (proof of work) ask for these, and the simulator's
+            // scenarios run final engines only.
+            Effect::Switch { .. } | Effect::Mine { .. } | Effect::StopMining => {
+                panic!("the simulator runs final engines only: {}", describe_effect(&effect))
             }
         }
     }
@@ -616,6 +621,14 @@ impl World {
                             Input::Message { from: peer, message: message.clone(), block },
                         );
                     }
+                    // The core passes it on itself once it has checked it (as p2p does).
+                    Verdict::Deliver => {
+                        let block = block.clone();
+                        self.feed(
+                            to,
+                            Input::Message { from: peer, message: message.clone(), block },
+                        );
+                    }
                     Verdict::Drop => {}
                     Verdict::Invalid => {
                         self.log(|| {
@@ -624,9 +637,10 @@ impl World {
                     }
                 }
             }
-            Wire::Status { height, .. } => {
+            Wire::Status { height, hash } => {
                 let latency_ms = self.latency[to][from];
-                self.feed(to, Input::PeerStatus { peer, height: *height, latency_ms });
+                let (height, hash) = (*height, *hash);
+                self.feed(to, Input::PeerStatus { peer, height, hash, latency_ms });
             }
             Wire::GetBlocks { from: first, count } => {
                 let chain = &self.nodes[to].disk.chain;

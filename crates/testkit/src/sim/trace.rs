@@ -5,7 +5,7 @@
 use borsh::BorshSerialize;
 use consensus::{EngineMessage, raft, tendermint};
 use node::{PeerId, core::Effect, wire::Wire};
-use primitives::{Block, Hash, Height, TimestampMs, encode};
+use primitives::{Block, BlockHash, Hash, Height, TimestampMs, encode};
 
 /// One input to a node's core: a call of one of its methods, with its arguments.
 #[derive(Debug, BorshSerialize)]
@@ -23,7 +23,7 @@ pub(crate) enum Input {
     /// `Core::peer_connected`.
     PeerConnected(PeerId),
     /// `Core::peer_status`.
-    PeerStatus { peer: PeerId, height: Height, latency_ms: u64 },
+    PeerStatus { peer: PeerId, height: Height, hash: BlockHash, latency_ms: u64 },
     /// `Core::peer_gone`.
     PeerGone(PeerId),
     /// `Core::blocks`: committed blocks a peer sent in answer to a request.
@@ -73,6 +73,12 @@ fn effect_bytes(effect: &Effect<()>) -> Vec<u8> {
         Effect::Schedule(schedule) => {
             encode(&(7u8, schedule.next_height, &schedule.current, &schedule.upcoming))
         }
+        Effect::Switch { to, blocks } => {
+            let blocks: Vec<&Block> = blocks.iter().map(|(block, ())| block.as_ref()).collect();
+            encode(&(8u8, to, blocks))
+        }
+        Effect::Mine { header } => encode(&(9u8, header)),
+        Effect::StopMining => encode(&10u8),
     }
 }
 
@@ -201,5 +207,12 @@ pub(crate) fn describe_effect(effect: &Effect<()>) -> String {
             schedule.current.len(),
             schedule.upcoming.as_ref().map(|change| change.from.0)
         ),
+        Effect::Switch { to, blocks } => {
+            let blocks: Vec<String> =
+                blocks.iter().map(|(block, ())| describe_block(block)).collect();
+            format!("switch above h{}: {}", to.0, blocks.join(", "))
+        }
+        Effect::Mine { header } => format!("mine h{} on {:?}", header.height.0, header.parent),
+        Effect::StopMining => "stop mining".into(),
     }
 }
