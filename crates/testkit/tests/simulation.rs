@@ -51,7 +51,7 @@ fn check_seed(
         if again.digest != outcome.digest {
             return Err(Failure {
                 seed,
-                engine,
+                replay_with: sim::replay_variable(&engine),
                 at_ms: outcome.end_ms,
                 message: format!(
                     "determinism: the same seed gave trace digests {:?} and {:?}",

@@ -73,7 +73,7 @@ pub use scenario::{
     MAX_FAR_AHEAD_MS, MAX_FAULT_PHASE_MS, MAX_SKEW_MS, MAX_WRITE_MS, Partition, Scenario,
     state_root_after,
 };
-pub use world::{Failure, Outcome, run, run_raft};
+pub use world::{Failure, Outcome, replay_variable, run, run_raft};
 
 use primitives::EngineKind;
 

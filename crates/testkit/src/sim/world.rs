@@ -52,8 +52,16 @@ pub struct Failure {
     pub at_ms: u64,
     /// What went wrong.
     pub message: String,
-    /// The engine of the run (which says how to replay it).
-    pub engine: primitives::EngineKind,
+    /// The environment variable that replays this seed (it depends on the engine of the run).
+    pub replay_with: &'static str,
+}
+
+/// The environment variable that replays a seed of a run with `engine`.
+pub fn replay_variable(engine: &primitives::EngineKind) -> &'static str {
+    match engine {
+        primitives::EngineKind::Raft => "JOULE_RAFT_SIM_SEED",
+        _ => "JOULE_SIM_SEED",
+    }
 }
 
 impl fmt::Display for Failure {
@@ -61,14 +69,7 @@ impl fmt::Display for Failure {
         write!(
             formatter,
             "seed {} failed at virtual {} ms: {}\nreplay it with: {}={} cargo test -p testkit --test simulation -- --nocapture",
-            self.seed,
-            self.at_ms,
-            self.message,
-            match self.engine {
-                primitives::EngineKind::Raft => "JOULE_RAFT_SIM_SEED",
-                _ => "JOULE_SIM_SEED",
-            },
-            self.seed
+            self.seed, self.at_ms, self.message, self.replay_with, self.seed
         )
     }
 }
@@ -86,7 +87,7 @@ pub fn run_raft(seed: u64, verbose: bool) -> Result<Outcome, Failure> {
 
 fn run_scenario(scenario: Scenario, verbose: bool) -> Result<Outcome, Failure> {
     let seed = scenario.seed;
-    let engine = scenario.config.engine;
+    let replay_with = replay_variable(&scenario.config.engine);
     match catch_unwind(AssertUnwindSafe(|| World::new(scenario, verbose).run())) {
         Ok(result) => result,
         Err(panic) => {
@@ -95,7 +96,7 @@ fn run_scenario(scenario: Scenario, verbose: bool) -> Result<Outcome, Failure> {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
                 .unwrap_or_default();
-            Err(Failure { seed, at_ms: 0, message: format!("panicked: {text}"), engine })
+            Err(Failure { seed, at_ms: 0, message: format!("panicked: {text}"), replay_with })
         }
     }
 }
@@ -296,8 +297,8 @@ impl World {
                 self.fail(format!("more than {MAX_ITEMS} queue items: a livelock"));
             }
             if let Some(message) = self.failure.take() {
-                let engine = self.s.config.engine;
-                return Err(Failure { seed: self.s.seed, at_ms: self.now, message, engine });
+                let replay_with = replay_variable(&self.s.config.engine);
+                return Err(Failure { seed: self.s.seed, at_ms: self.now, message, replay_with });
             }
             if self.live() {
                 let min_height = (0..n)
@@ -327,7 +328,7 @@ impl World {
             .collect();
         Err(Failure {
             seed: self.s.seed,
-            engine: self.s.config.engine,
+            replay_with: replay_variable(&self.s.config.engine),
             at_ms: self.now,
             message: format!(
                 "liveness: {LIVENESS_HEIGHTS} new heights not reached within {LIVENESS_BOUND_MS} ms after the faults ended at {} ms: {}",
