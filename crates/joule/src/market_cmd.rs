@@ -47,10 +47,6 @@ impl SlotArg {
     }
 }
 
-fn kwh(text: &str) -> Result<Energy, String> {
-    Energy::from_kwh_str(text).map_err(|error| error.to_string())
-}
-
 /// "in 52 s" or "41 s ago" of chain time, by the node's clock (`status`); on a chain that runs
 /// faster than the wall clock, with the wall time it takes.
 fn from_now(time_ms: u64, status: &rpc::dto::MarketStatusDto) -> String {
@@ -70,9 +66,7 @@ fn from_now(time_ms: u64, status: &rpc::dto::MarketStatusDto) -> String {
     }
 }
 
-fn show_kwh(mwh: u64) -> String {
-    format!("{} kWh", Energy(mwh))
-}
+use crate::human::kwh as show_kwh;
 
 /// `joule meter …`
 #[derive(Subcommand)]
@@ -108,10 +102,10 @@ pub(crate) enum MeterCommand {
         #[arg(long)]
         meter: String,
         /// Energy produced in the interval, kWh.
-        #[arg(long, value_parser = kwh, default_value = "0")]
+        #[arg(long, allow_negative_numbers = true, value_parser = crate::human::energy, default_value = "0")]
         produced: Energy,
         /// Energy consumed in the interval, kWh.
-        #[arg(long, value_parser = kwh, default_value = "0")]
+        #[arg(long, allow_negative_numbers = true, value_parser = crate::human::energy, default_value = "0")]
         consumed: Energy,
         /// The interval; default: the last one that has ended.
         #[arg(long)]
@@ -243,10 +237,10 @@ pub(crate) struct OrderArgs {
     #[arg(long, default_value = "next")]
     slot: SlotArg,
     /// Energy, kWh (up to six decimals).
-    #[arg(long, value_parser = kwh)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::energy)]
     kwh: Energy,
     /// Limit price, tokens per kWh.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::price)]
     price: u64,
     #[command(flatten)]
     submit: SubmitArgs,
@@ -519,10 +513,10 @@ pub(crate) enum ContractCommand {
         #[arg(long)]
         prosumer: String,
         /// Price, tokens per kWh.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = crate::human::price)]
         price: u64,
         /// Most energy per slot, kWh.
-        #[arg(long, value_parser = kwh)]
+        #[arg(long, allow_negative_numbers = true, value_parser = crate::human::energy)]
         kwh: Energy,
         /// First slot: a number, or "next".
         #[arg(long, default_value = "next")]
@@ -821,13 +815,13 @@ pub(crate) struct TariffArgs {
     #[arg(long)]
     from_slot: u64,
     /// Retail tariff, tokens per kWh.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::price)]
     retail: u64,
     /// Feed-in tariff, tokens per kWh.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::price)]
     feed_in: u64,
     /// Grid fee per kWh of locally traded energy.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::price)]
     grid_fee: u64,
     #[command(flatten)]
     submit: SubmitArgs,

@@ -32,7 +32,7 @@ pub use manager::{
     DATABASE_FILE, Node, NodeConfig, NodeError, NodeHandle, NodeStatus, NodeStopped, SubmitError,
 };
 pub use mempool::{AdmitError, Mempool, MempoolLimits};
-pub use metrics::NodeMetrics;
+pub use metrics::{NodeMetrics, ValidatorLabel};
 pub use p2p::{P2pConfig, PeerId, max_frame_bytes};
 pub use replay::{ReplayError, ReplayReport, replay_chain};
 pub use validators::ValidatorSchedule;

@@ -2,10 +2,11 @@
 //! when a core type does. Amounts are decimal strings (they exceed what JSON numbers hold
 //! exactly), hashes are 64 hex characters, addresses are `joule1…` strings.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The head of the chain, or any block in brief.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HeadDto {
     /// Block height.
     pub height: u64,
@@ -20,7 +21,7 @@ pub struct HeadDto {
 }
 
 /// Which block: a height, a hash, or `"latest"`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum BlockId {
     /// By height.
@@ -30,7 +31,7 @@ pub enum BlockId {
 }
 
 /// A block.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BlockDto {
     /// Height.
     pub height: u64,
@@ -55,7 +56,7 @@ pub struct BlockDto {
 }
 
 /// What a transaction does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PayloadDto {
     /// A token transfer.
@@ -176,7 +177,7 @@ pub enum PayloadDto {
 }
 
 /// The outcome of a committed transaction.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReceiptDto {
     /// Whether it took effect.
     pub success: bool,
@@ -195,7 +196,7 @@ pub struct ReceiptDto {
 }
 
 /// A transaction, where it is, and what it did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TxDto {
     /// Transaction hash.
     pub hash: String,
@@ -229,7 +230,7 @@ pub struct TxDto {
 }
 
 /// An account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountDto {
     /// The address.
     pub address: String,
@@ -248,7 +249,7 @@ pub struct AccountDto {
 }
 
 /// A position in an account's history, for paging.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryCursor {
     /// Block height.
     pub height: u64,
@@ -257,7 +258,7 @@ pub struct HistoryCursor {
 }
 
 /// One transaction in an account's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryEntryDto {
     /// Block height.
     pub height: u64,
@@ -274,7 +275,7 @@ pub struct HistoryEntryDto {
 }
 
 /// A page of an account's history, newest first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryDto {
     /// The account.
     pub address: String,
@@ -286,7 +287,7 @@ pub struct HistoryDto {
 }
 
 /// The token supply.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SupplyDto {
     /// Tokens ever minted (genesis included).
     pub minted: String,
@@ -299,7 +300,7 @@ pub struct SupplyDto {
 }
 
 /// The outcome of one transaction of a `tx_submitBatch`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SubmitResultDto {
     /// The transaction hash, if it was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -310,7 +311,7 @@ pub struct SubmitResultDto {
 }
 
 /// Why a transaction was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SubmitErrorDto {
     /// The JSON-RPC error code `tx_submit` would have returned.
     pub code: i32,
@@ -321,7 +322,7 @@ pub struct SubmitErrorDto {
 }
 
 /// A validator and its voting power.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ValidatorDto {
     /// Its display name.
     pub name: String,
@@ -332,7 +333,7 @@ pub struct ValidatorDto {
 }
 
 /// Who validates the next heights.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ValidatorsDto {
     /// The height after the head.
     pub height: u64,
@@ -343,7 +344,7 @@ pub struct ValidatorsDto {
 }
 
 /// A validator set waiting for its first height.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UpcomingValidatorsDto {
     /// The first height it decides.
     pub from_height: u64,
@@ -352,7 +353,7 @@ pub struct UpcomingValidatorsDto {
 }
 
 /// What the node is and does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StatusDto {
     /// The chain's name.
     pub chain_id: String,
@@ -377,10 +378,41 @@ pub struct StatusDto {
     /// The highest head its peers report; `null` without peers.
     #[serde(default)]
     pub best_peer_height: Option<u64>,
+    /// Whether the chain advances and the node is in step: what `GET /health` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthDto>,
+}
+
+/// Whether the node is fit to serve (`GET /health`, and `health` in `node_status`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HealthDto {
+    /// Whether all is well (`GET /health` answers 200; else 503).
+    pub healthy: bool,
+    /// `"ok"`, `"stalled"` (no block for longer than `stall_after_ms`), `"syncing"` (behind
+    /// its peers), `"no_peers"`, or `"stopping"`.
+    pub status: String,
+    /// The verdict in words.
+    pub message: String,
+    /// The head's height.
+    pub head_height: u64,
+    /// The head's timestamp (chain time, ms since the Unix epoch).
+    pub head_time_ms: u64,
+    /// Wall time since the head's timestamp, ms.
+    pub head_age_ms: u64,
+    /// The longest the chain goes without a block when all is well, wall ms.
+    pub block_interval_ms: u64,
+    /// How old the head may get before the chain counts as stalled, wall ms.
+    pub stall_after_ms: u64,
+    /// Connected peers; `null` for a node without a peer-to-peer network.
+    pub peers: Option<u64>,
+    /// Whether it is downloading blocks it missed.
+    pub syncing: bool,
+    /// The highest head its peers report.
+    pub best_peer_height: Option<u64>,
 }
 
 /// This node's identity and address on the peer-to-peer network.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct P2pDto {
     /// Its peer id: the network key, written as an address (`joule1…`).
     pub id: String,
@@ -389,7 +421,7 @@ pub struct P2pDto {
 }
 
 /// A connected peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PeerDto {
     /// Its peer id: its network key, written as an address (`joule1…`).
     pub id: String,
@@ -408,7 +440,7 @@ pub struct PeerDto {
 }
 
 /// Tariffs in tokens per kWh.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TariffsDto {
     /// The first slot they apply to.
     pub from_slot: u64,
@@ -425,7 +457,7 @@ fn one() -> u32 {
 }
 
 /// The market's rules and where it stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MarketStatusDto {
     /// Slot length.
     pub slot_minutes: u32,
@@ -464,7 +496,7 @@ pub struct MarketStatusDto {
 }
 
 /// An order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderDto {
     /// Order id.
     pub id: u64,
@@ -487,7 +519,7 @@ pub struct OrderDto {
 }
 
 /// A slot's open orders.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BookDto {
     /// The slot.
     pub slot: u64,
@@ -500,7 +532,7 @@ pub struct BookDto {
 }
 
 /// A trade.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TradeDto {
     /// Delivery slot.
     pub slot: u64,
@@ -519,7 +551,7 @@ pub struct TradeDto {
 }
 
 /// What a slot's gate closure produced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ClearingDto {
     /// The slot.
     pub slot: u64,
@@ -537,7 +569,7 @@ pub struct ClearingDto {
 }
 
 /// A cleared slot in brief.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ClearingSummaryDto {
     /// The slot.
     pub slot: u64,
@@ -550,7 +582,7 @@ pub struct ClearingSummaryDto {
 }
 
 /// A meter reading.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReadingDto {
     /// The meter.
     pub meter: String,
@@ -577,7 +609,7 @@ pub struct ReadingDto {
 }
 
 /// One meter's readings as columns (same index, same reading), oldest interval first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MeterColumnsDto {
     /// The meter.
     pub meter: String,
@@ -592,7 +624,7 @@ pub struct MeterColumnsDto {
 }
 
 /// Readings for charts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MeterSeriesDto {
     /// Minutes one interval covers.
     pub reading_minutes: u32,
@@ -607,7 +639,7 @@ pub struct MeterSeriesDto {
 }
 
 /// A registered meter.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MeterDto {
     /// The meter's address.
     pub meter: String,
@@ -624,7 +656,7 @@ pub struct MeterDto {
 }
 
 /// A bilateral contract.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContractDto {
     /// Contract id.
     pub id: u64,
@@ -645,7 +677,7 @@ pub struct ContractDto {
 }
 
 /// One account's settlement of one slot (or sums of several).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SettlementDto {
     /// The account (empty for community totals).
     pub account: String,
@@ -694,7 +726,7 @@ pub struct SettlementDto {
 }
 
 /// A statement: every settled slot of an account in a period, and the sums.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementDto {
     /// The account.
     pub account: String,
@@ -712,7 +744,7 @@ pub struct StatementDto {
 }
 
 /// Key figures of an account or of the community over a period.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KpiDto {
     /// The account, or `"community"`.
     pub scope: String,
@@ -735,7 +767,7 @@ pub struct KpiDto {
 }
 
 /// Generation certificates of an account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CertificatesDto {
     /// The account.
     pub address: String,
@@ -746,7 +778,7 @@ pub struct CertificatesDto {
 }
 
 /// A login challenge.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChallengeDto {
     /// The account it is for.
     pub account: String,
@@ -759,7 +791,7 @@ pub struct ChallengeDto {
 }
 
 /// A session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionDto {
     /// The account logged in (empty for the admin token).
     pub account: String,
@@ -773,7 +805,7 @@ pub struct SessionDto {
 }
 
 /// A meter owner as a producer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProducerDto {
     /// The account.
     pub account: String,
@@ -792,7 +824,7 @@ pub struct ProducerDto {
 }
 
 /// An account in brief (operator view).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountSummaryDto {
     /// The address.
     pub address: String,
@@ -811,7 +843,7 @@ pub struct AccountSummaryDto {
 }
 
 /// A transaction's status, as a subscription reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TxStatusDto {
     /// The hash.
     pub hash: String,

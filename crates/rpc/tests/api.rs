@@ -80,7 +80,7 @@ impl Fixture {
         let server = RpcServer::start(
             RpcConfig { addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..config },
             handle.clone(),
-            Arc::new(registry),
+            registry,
         )
         .await
         .unwrap();
@@ -596,3 +596,6 @@ async fn admin_methods_need_the_token_when_loopback_is_not_trusted() {
 
 #[path = "api/access.rs"]
 mod access;
+
+#[path = "api/conformance.rs"]
+mod conformance;

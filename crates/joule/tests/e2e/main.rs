@@ -12,6 +12,8 @@ mod hostile_peers;
 mod load;
 mod market;
 mod network;
+mod openrpc;
+mod operator;
 mod walkthrough;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
