@@ -4,7 +4,7 @@ use crate::{
     client::{QueryArgs, RpcArgs, RpcContext, connect, connect_with_bearer},
     output::OutputArgs,
 };
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use rpc::{JouleApiClient, client::HttpClient, dto::PeerDto};
 use serde_json::json;
