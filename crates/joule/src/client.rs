@@ -105,11 +105,9 @@ pub(crate) fn explain(url: &str, error: ClientError) -> anyhow::Error {
             Some("unreachable".to_owned()),
             format!("cannot reach the node at {url}: {error} (is it running? see --rpc)"),
         ),
-        ClientError::RequestTimeout => (
-            None,
-            Some("timeout".to_owned()),
-            format!("the node at {url} did not answer in time"),
-        ),
+        ClientError::RequestTimeout => {
+            (None, Some("timeout".to_owned()), format!("the node at {url} did not answer in time"))
+        }
         other => (None, None, format!("call to {url} failed: {other}")),
     };
     anyhow::Error::new(ApiError { code, reason, message })

@@ -949,11 +949,7 @@ fn print_summary(devnet: &DevnetFile, dir: &Path) {
             node.log.display()
         );
     }
-    say!(
-        "\nAccounts (keystore {}, password in {}):",
-        keystore.display(),
-        password_file.display()
-    );
+    say!("\nAccounts (keystore {}, password in {}):", keystore.display(), password_file.display());
     for account in &devnet.accounts {
         let roles = if account.roles.is_empty() {
             String::new()

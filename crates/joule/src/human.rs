@@ -27,10 +27,14 @@ pub(crate) fn kwh(mwh: u64) -> String {
 /// A whole number of tokens, as typed.
 pub(crate) fn tokens(text: &str) -> Result<Amount, String> {
     if text.starts_with('-') {
-        return Err(format!("{text}: an amount cannot be negative; give a whole number of tokens (1 token = the smallest fiat unit), e.g. 1200"));
+        return Err(format!(
+            "{text}: an amount cannot be negative; give a whole number of tokens (1 token = the smallest fiat unit), e.g. 1200"
+        ));
     }
     text.parse().map_err(|_| {
-        format!("{text:?} is not a whole number of tokens (digits only, no sign or decimals), e.g. 1200")
+        format!(
+            "{text:?} is not a whole number of tokens (digits only, no sign or decimals), e.g. 1200"
+        )
     })
 }
 
@@ -46,10 +50,11 @@ pub(crate) fn energy(text: &str) -> Result<Energy, String> {
 /// A price in whole tokens per kWh, as typed.
 pub(crate) fn price(text: &str) -> Result<u64, String> {
     if text.starts_with('-') {
-        return Err(format!("{text}: a price cannot be negative; give whole tokens per kWh, e.g. 12"));
+        return Err(format!(
+            "{text}: a price cannot be negative; give whole tokens per kWh, e.g. 12"
+        ));
     }
-    text.parse()
-        .map_err(|_| format!("{text:?} is not a price in whole tokens per kWh, e.g. 12"))
+    text.parse().map_err(|_| format!("{text:?} is not a price in whole tokens per kWh, e.g. 12"))
 }
 
 #[cfg(test)]

@@ -55,7 +55,8 @@ pub(crate) fn run(command: KeyCommand) -> Result<()> {
             if args.out.exists() {
                 bail!("{} exists already; a key file is never overwritten", args.out.display());
             }
-            if let Some(parent) = args.out.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            if let Some(parent) = args.out.parent().filter(|parent| !parent.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(parent)?;
             }
             let key = SecretKey::generate(rand::rng());

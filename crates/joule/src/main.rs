@@ -116,13 +116,19 @@ impl Command {
     /// Whether the command starts processes of its own or runs for long: it must finish its
     /// work (and stop its children) even when nobody reads its output any more.
     fn supervises(&self) -> bool {
-        matches!(self, Command::Node(_) | Command::Devnet(_) | Command::Bench(_) | Command::Replay(_))
+        matches!(
+            self,
+            Command::Node(_) | Command::Devnet(_) | Command::Bench(_) | Command::Replay(_)
+        )
     }
 }
 
 /// Whether `--json` was given (before any `--`): then errors are printed as JSON too.
 fn json_requested() -> bool {
-    std::env::args_os().skip(1).take_while(|argument| argument != "--").any(|argument| argument == "--json")
+    std::env::args_os()
+        .skip(1)
+        .take_while(|argument| argument != "--")
+        .any(|argument| argument == "--json")
 }
 
 /// Prints a failure: `error: …` for people, or with `--json` one line of JSON on standard

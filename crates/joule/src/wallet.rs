@@ -571,7 +571,11 @@ pub(crate) async fn block(args: BlockArgs) -> Result<()> {
             format!("block      {}", block.height),
             format!("hash       {}", block.hash),
             format!("parent     {}", block.parent),
-            format!("time       {} ({} ms)", crate::human::iso(block.timestamp_ms), block.timestamp_ms),
+            format!(
+                "time       {} ({} ms)",
+                crate::human::iso(block.timestamp_ms),
+                block.timestamp_ms
+            ),
             format!("proposer   {}", block.proposer),
             format!("state root {}", block.state_root),
             format!("txs        {}", block.tx_count),

@@ -42,8 +42,7 @@ pub fn stall_after_ms(block_interval_ms: u64) -> u64 {
 /// The verdict on `facts`.
 pub fn assess(facts: HealthFacts) -> HealthDto {
     let stall_after = stall_after_ms(facts.block_interval_ms);
-    let behind =
-        facts.best_peer_height.map_or(0, |best| best.saturating_sub(facts.head_height));
+    let behind = facts.best_peer_height.map_or(0, |best| best.saturating_sub(facts.head_height));
     let seconds = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
     let (status, message) = if facts.peers == Some(0) && facts.needs_peers {
         ("no_peers", "no peer is connected: the node cannot learn of new blocks".to_owned())
@@ -108,7 +107,10 @@ pub(crate) async fn facts(node: &NodeHandle) -> Option<HealthFacts> {
         head_height: head.header.height.0,
         head_time_ms,
         head_age_ms,
-        block_interval_ms: config.params.empty_block_interval_ms.max(config.params.block_interval_ms),
+        block_interval_ms: config
+            .params
+            .empty_block_interval_ms
+            .max(config.params.block_interval_ms),
         peers,
         needs_peers: node.validators().current.len() > 1 || !status.is_validator,
         syncing: status.syncing,
@@ -146,7 +148,10 @@ mod tests {
         assert_eq!(assess(slow).status, "ok");
         assert_eq!(assess(HealthFacts { head_age_ms: 15_001, ..slow }).status, "stalled");
         assert_eq!(assess(HealthFacts { syncing: true, ..healthy() }).status, "syncing");
-        assert_eq!(assess(HealthFacts { best_peer_height: Some(103), ..healthy() }).status, "syncing");
+        assert_eq!(
+            assess(HealthFacts { best_peer_height: Some(103), ..healthy() }).status,
+            "syncing"
+        );
         assert_eq!(assess(HealthFacts { peers: Some(0), ..healthy() }).status, "no_peers");
         // A lone validator needs nobody; a node without a network has no peers to count.
         let alone = HealthFacts { peers: Some(0), needs_peers: false, ..healthy() };

@@ -98,7 +98,11 @@ where
 }
 
 /// One JSON-RPC body over HTTP, by the letter of the specification (see [`crate::jsonrpc`]).
-async fn json_rpc<S>(plain: Arc<Plain>, inner: S, request: HttpRequest) -> Result<HttpResponse, S::Error>
+async fn json_rpc<S>(
+    plain: Arc<Plain>,
+    inner: S,
+    request: HttpRequest,
+) -> Result<HttpResponse, S::Error>
 where
     S: Service<HttpRequest, Response = HttpResponse> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -115,6 +119,9 @@ where
             ));
         }
     };
+    // Shared by every call of a batch, which run at once: behind a lock (held only to clone
+    // it) so the future stays `Send` for a service that is not `Sync`.
+    let inner = std::sync::Mutex::new(inner);
     let forward = |request: String| {
         let mut forwarded = hyper::Request::builder()
             .method(parts.method.clone())
@@ -131,7 +138,7 @@ where
         let mut forwarded =
             forwarded.body(HttpBody::from(request)).unwrap_or_else(|_| HttpRequest::default());
         *forwarded.extensions_mut() = parts.extensions.clone();
-        let inner = inner.clone();
+        let inner = inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         async move {
             let response = inner.oneshot(forwarded).await?;
             let status = response.status();
@@ -140,7 +147,7 @@ where
             Ok::<_, S::Error>(if status == hyper::StatusCode::OK {
                 Ok(bytes)
             } else {
-                Err(HttpResponse::from_parts(head, HttpBody::from(bytes)))
+                Err(HttpResponse::from_parts(head, HttpBody::new(http_body_util::Full::new(bytes))))
             })
         }
     };
@@ -249,7 +256,11 @@ async fn health_response(plain: &Plain) -> HttpResponse {
 fn asset_response(request: &HttpRequest) -> HttpResponse {
     use hyper::header::{self, HeaderValue};
     let Some(asset) = assets::find(request.uri().path()) else {
-        return plain_response(404, "text/plain", format!("no such page: {}\n", request.uri().path()));
+        return plain_response(
+            404,
+            "text/plain",
+            format!("no such page: {}\n", request.uri().path()),
+        );
     };
     let cached = request
         .headers()
@@ -279,7 +290,11 @@ fn asset_response(request: &HttpRequest) -> HttpResponse {
 }
 
 /// A response with a status, a content type and a body.
-pub(crate) fn plain_response(status: u16, content_type: &'static str, body: String) -> HttpResponse {
+pub(crate) fn plain_response(
+    status: u16,
+    content_type: &'static str,
+    body: String,
+) -> HttpResponse {
     let mut response = HttpResponse::new(HttpBody::from(body));
     *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
     if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {

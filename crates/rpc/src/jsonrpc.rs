@@ -225,8 +225,11 @@ mod tests {
     #[test]
     fn errors_and_null_results_come_back_with_the_callers_id() {
         assert_eq!(
-            answer(Some(r#""x""#), br#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"no"},"id":0}"#)
-                .unwrap(),
+            answer(
+                Some(r#""x""#),
+                br#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"no"},"id":0}"#
+            )
+            .unwrap(),
             r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"no"},"id":"x"}"#
         );
         assert_eq!(

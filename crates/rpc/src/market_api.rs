@@ -693,7 +693,13 @@ pub(crate) fn iso_time(ms: u64) -> String {
 }
 
 /// One CSV line: `line` and `slot` as given, the period from `first` to `last` slot.
-fn csv_line(record: &SettlementRecord, line: &str, slot: &str, span: (u64, u64), slot_ms: u64) -> String {
+fn csv_line(
+    record: &SettlementRecord,
+    line: &str,
+    slot: &str,
+    span: (u64, u64),
+    slot_ms: u64,
+) -> String {
     let (first, last) = span;
     format!(
         "{line},{slot},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",

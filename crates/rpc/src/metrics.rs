@@ -115,7 +115,11 @@ pub(crate) fn register<'a>(
     registry: &mut Registry,
     methods: impl Iterator<Item = &'a str>,
 ) -> (ApiMetrics, ScrapeGauges) {
-    let seconds = || Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+    let seconds = || {
+        Histogram::new([
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ])
+    };
     let api = ApiMetrics {
         calls: Family::default(),
         latency: Family::new_with_constructor(seconds),
@@ -285,8 +289,10 @@ struct ProcessStats {
 /// Parses `/proc/self/stat` (after the command name, which may hold spaces), `/proc/stat`'s
 /// boot time and `/proc/self/limits`.
 fn parse_process(stat: &str, boot_time: u64, limits: &str, ticks: f64, page: i64) -> ProcessStats {
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
     // Fields after the name, counted from 0: state is 0, utime 11, stime 12, threads 17,
     // starttime 19, vsize 20, rss 21.
     let number = |index: usize| fields.get(index).and_then(|text| text.parse::<f64>().ok());
@@ -317,9 +323,15 @@ fn process_stats() -> Option<ProcessStats> {
         .unwrap_or(0);
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
     // SAFETY: sysconf only reads a system constant.
-    let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
-    let mut stats =
-        parse_process(&stat, boot_time, &limits, ticks.max(1) as f64, i64::from(page.max(1) as i32));
+    let (ticks, page) =
+        unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let mut stats = parse_process(
+        &stat,
+        boot_time,
+        &limits,
+        ticks.max(1) as f64,
+        i64::from(page.max(1) as i32),
+    );
     stats.open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |entries| entries.count() as i64);
     Some(stats)
 }
@@ -335,10 +347,25 @@ impl Collector for ProcessCollector {
             MetricType::Counter,
         )?)?;
         let gauges: [(&str, &str, Option<Unit>, i64); 5] = [
-            ("process_resident_memory", "Resident memory size", Some(Unit::Bytes), stats.resident_bytes),
-            ("process_virtual_memory", "Virtual memory size", Some(Unit::Bytes), stats.virtual_bytes),
+            (
+                "process_resident_memory",
+                "Resident memory size",
+                Some(Unit::Bytes),
+                stats.resident_bytes,
+            ),
+            (
+                "process_virtual_memory",
+                "Virtual memory size",
+                Some(Unit::Bytes),
+                stats.virtual_bytes,
+            ),
             ("process_open_fds", "Open file descriptors", None, stats.open_fds),
-            ("process_max_fds", "Most open file descriptors allowed (soft limit)", None, stats.max_fds),
+            (
+                "process_max_fds",
+                "Most open file descriptors allowed (soft limit)",
+                None,
+                stats.max_fds,
+            ),
             ("process_threads", "Operating system threads", None, stats.threads),
         ];
         for (name, help, unit, value) in gauges {
@@ -420,7 +447,10 @@ pub(crate) fn to_prometheus_text(openmetrics: &str) -> String {
 }
 
 /// Encodes `registry` for a client that sent `accept`: the content type and the body.
-pub(crate) fn encode(registry: &Registry, accept: Option<&str>) -> Result<(&'static str, String), std::fmt::Error> {
+pub(crate) fn encode(
+    registry: &Registry,
+    accept: Option<&str>,
+) -> Result<(&'static str, String), std::fmt::Error> {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, registry)?;
     Ok(if wants_openmetrics(accept) {

@@ -28,30 +28,62 @@ pub const AMOUNT_PATTERN: &str = "^-?[0-9]+$";
 
 /// Fields that hold addresses, wherever they appear.
 const ADDRESS_FIELDS: &[&str] = &[
-    "address", "sender", "to", "owner", "meter", "buyer", "seller", "consumer", "prosumer",
-    "issuer", "proposer", "id_address",
+    "address",
+    "sender",
+    "to",
+    "owner",
+    "meter",
+    "buyer",
+    "seller",
+    "consumer",
+    "prosumer",
+    "issuer",
+    "proposer",
+    "id_address",
 ];
 /// Fields that hold hashes.
 const HASH_FIELDS: &[&str] = &["hash", "parent", "state_root", "tx_root", "genesis_hash"];
 /// Fields that hold token amounts as decimal strings.
 const AMOUNT_FIELDS: &[&str] = &[
-    "balance", "reserved", "arrears", "minted", "redeemed", "circulating", "amount",
-    "contract_paid", "contract_fees", "contract_received", "market_paid", "market_fees",
-    "market_received", "grid_paid", "grid_received", "net", "grid_balance", "grid_only_cost",
-    "actual_cost", "savings",
+    "balance",
+    "reserved",
+    "arrears",
+    "minted",
+    "redeemed",
+    "circulating",
+    "amount",
+    "contract_paid",
+    "contract_fees",
+    "contract_received",
+    "market_paid",
+    "market_fees",
+    "market_received",
+    "grid_paid",
+    "grid_received",
+    "net",
+    "grid_balance",
+    "grid_only_cost",
+    "actual_cost",
+    "savings",
 ];
 
 /// Number formats `schemars` names that JSON Schema does not define (validators refuse them);
 /// the ranges they stand for are given by `minimum` and `maximum` already.
-const RUST_FORMATS: &[&str] =
-    &["uint", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float", "double"];
+const RUST_FORMATS: &[&str] = &[
+    "uint", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float",
+    "double",
+];
 
 /// Adds patterns to string properties by their names and drops Rust's number formats,
 /// everywhere in `schema`.
 fn annotate(schema: &mut Value) {
     match schema {
         Value::Object(object) => {
-            if object.get("format").and_then(Value::as_str).is_some_and(|format| RUST_FORMATS.contains(&format)) {
+            if object
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|format| RUST_FORMATS.contains(&format))
+            {
                 object.remove("format");
             }
             if let Some(Value::Object(properties)) = object.get_mut("properties") {
@@ -66,7 +98,8 @@ fn annotate(schema: &mut Value) {
                         None
                     };
                     let is_string = property.get("type").is_some_and(|kind| {
-                        kind == "string" || kind.as_array().is_some_and(|kinds| kinds.contains(&json!("string")))
+                        kind == "string"
+                            || kind.as_array().is_some_and(|kinds| kinds.contains(&json!("string")))
                     });
                     if let (Some(pattern), true, Value::Object(property)) =
                         (pattern, is_string, &mut *property)
@@ -219,7 +252,9 @@ fn errors() -> Value {
 }
 
 fn private(summary: &str) -> String {
-    format!("Private (a session of the account concerned, the operator's, or the admin token): {summary}")
+    format!(
+        "Private (a session of the account concerned, the operator's, or the admin token): {summary}"
+    )
 }
 
 /// Example values, shaped like what a devnet answers.
@@ -228,12 +263,16 @@ mod example {
 
     /// The address of the key with this seed.
     pub(super) fn address(seed: u8) -> String {
-        primitives::Address::from_public_key(primitives::SecretKey::from_seed([seed; 32]).public_key())
-            .to_string()
+        primitives::Address::from_public_key(
+            primitives::SecretKey::from_seed([seed; 32]).public_key(),
+        )
+        .to_string()
     }
 
-    pub(super) const HASH: &str = "5c3e0f6b1e9a4d7c8b2a6f1e0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a3928170";
-    pub(super) const ROOT: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    pub(super) const HASH: &str =
+        "5c3e0f6b1e9a4d7c8b2a6f1e0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a3928170";
+    pub(super) const ROOT: &str =
+        "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
     pub(super) const SLOT: u64 = 1_980_048;
     pub(super) const TIME_MS: u64 = 1_782_043_200_000;
 
@@ -741,7 +780,9 @@ fn subscriptions(schemas: &mut Schemas) -> Vec<Method> {
         });
         out.push(Method {
             name: unsubscribe,
-            summary: format!("Cancels a {name} subscription of this WebSocket connection; true if it was open."),
+            summary: format!(
+                "Cancels a {name} subscription of this WebSocket connection; true if it was open."
+            ),
             params: vec![required("subscription", subscription_id())],
             result: ("cancelled", json!({ "type": "boolean" })),
             errors: &["InvalidParams"],

@@ -32,8 +32,8 @@ use jsonrpsee::{
     Extensions, PendingSubscriptionSink, RpcModule,
     core::{SubscriptionResult, async_trait},
     server::{
-        BatchRequestConfig, HttpBody, Methods, RandomStringIdProvider, RpcServiceBuilder,
-        ServerBuilder, ServerConfig, ServerHandle, StopHandle, serve_with_graceful_shutdown,
+        BatchRequestConfig, HttpBody, Methods, RandomStringIdProvider, ServerBuilder, ServerConfig,
+        ServerHandle, StopHandle, middleware::rpc::RpcServiceBuilder, serve_with_graceful_shutdown,
         stop_channel,
     },
 };
@@ -293,7 +293,10 @@ fn preflight_response(origin: &str) -> jsonrpsee::server::HttpResponse {
     allow_origin(&mut response, origin);
     let headers = response.headers_mut();
     use hyper::header::{self, HeaderValue};
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, GET, OPTIONS"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, GET, OPTIONS"),
+    );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("content-type, authorization"),

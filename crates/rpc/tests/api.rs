@@ -13,7 +13,7 @@ use rpc::{
     dto::{BlockId, HistoryCursor, PeerDto},
 };
 use serde_json::{Value, json};
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CHAIN: &str = "rpc-test";

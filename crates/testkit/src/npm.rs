@@ -16,7 +16,12 @@ pub fn install(dir: &Path, packages: &[&str]) -> PathBuf {
     std::fs::create_dir_all(dir).expect("the npm cache directory");
     let lock = std::fs::File::create(dir.join(".lock")).expect("the npm cache lock");
     // SAFETY: flock on a descriptor we own, released when `lock` is closed.
-    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0, "lock {}", dir.display());
+    assert_eq!(
+        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) },
+        0,
+        "lock {}",
+        dir.display()
+    );
     let wanted = packages.join("\n");
     let marker = dir.join(".installed");
     if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {

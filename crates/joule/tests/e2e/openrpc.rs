@@ -43,7 +43,8 @@ fn check(args: &[&str]) -> (bool, String) {
 fn the_openrpc_document_passes_the_official_validator_and_every_example_its_schemas() {
     let temp = tempfile::tempdir().unwrap();
     let file = temp.path().join("openrpc.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&rpc::openrpc::document()).unwrap()).unwrap();
+    std::fs::write(&file, serde_json::to_string_pretty(&rpc::openrpc::document()).unwrap())
+        .unwrap();
     let (passed, report) = check(&["validate", file.to_str().unwrap()]);
     eprintln!("{report}");
     assert!(passed, "{report}");

@@ -67,13 +67,18 @@ async fn health_and_status_say_when_two_of_four_validators_are_down() {
     let (_, verdict) = health(&url).await.unwrap();
     assert_eq!(verdict["status"], "stalled", "{verdict}");
     let interval = verdict["block_interval_ms"].as_u64().unwrap();
-    eprintln!("unhealthy {:.1} s after the second validator died (block interval {interval} ms, stall after {} ms)", took.as_secs_f64(), verdict["stall_after_ms"]);
+    eprintln!(
+        "unhealthy {:.1} s after the second validator died (block interval {interval} ms, stall after {} ms)",
+        took.as_secs_f64(),
+        verdict["stall_after_ms"]
+    );
     let text = String::from_utf8_lossy(&devnet.joule(&["status"]).stdout).to_string();
     assert!(text.contains("STALLED: the chain is stalled: no block for"), "{text}");
 
     // A transfer waits in the mempool; --wait says why instead of waiting out 60 s.
     let started = Instant::now();
-    let output = devnet.joule(&["send", "--from", "alice", "--to", "bob", "--amount", "5", "--wait", "--json"]);
+    let output = devnet
+        .joule(&["send", "--from", "alice", "--to", "bob", "--amount", "5", "--wait", "--json"]);
     let error = json_error(&output);
     assert_eq!(error["error"]["reason"], "chain_stalled", "{error}");
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
@@ -82,7 +87,10 @@ async fn health_and_status_say_when_two_of_four_validators_are_down() {
     let mut restarted = Vec::new();
     for index in [2, 3] {
         let command = devnet.restart_command(index);
-        restarted.push(testkit::Process::spawn(&command, &devnet.dir().join(format!("restart{index}.log"))));
+        restarted.push(testkit::Process::spawn(
+            &command,
+            &devnet.dir().join(format!("restart{index}.log")),
+        ));
     }
     let took = wait_health(&url, 200, Duration::from_secs(60)).await;
     eprintln!("healthy again {:.1} s after the restarts", took.as_secs_f64());
@@ -97,10 +105,18 @@ async fn the_wallet_never_panics_prints_json_errors_and_takes_what_people_type()
     let devnet = Devnet::start(&joule(), &temp.path().join("devnet"), FAST).await;
     let url = devnet.rpc_url(0);
     wait_for_height(&url, 2, Duration::from_secs(60)).await;
-    devnet.joule_json(&["send", "--from", "alice", "--to", "bob", "--amount", "7", "--wait", "--json"]);
+    devnet.joule_json(&[
+        "send", "--from", "alice", "--to", "bob", "--amount", "7", "--wait", "--json",
+    ]);
 
     // Into a closed pipe: the reader is gone before anything is written.
-    for args in [&["history", "alice"][..], &["block", "latest"], &["status"], &["account", "list"], &["--help"]] {
+    for args in [
+        &["history", "alice"][..],
+        &["block", "latest"],
+        &["status"],
+        &["account", "list"],
+        &["--help"],
+    ] {
         let mut child = Command::new(joule())
             .args(args)
             .env("JOULE_RPC", &url)
@@ -124,18 +140,32 @@ async fn the_wallet_never_panics_prints_json_errors_and_takes_what_people_type()
     // Errors under --json, from the node, from the wallet and from the command line.
     let error = json_error(&devnet.joule(&["tx", "zz", "--json"]));
     assert_eq!(error["error"]["code"], -32602, "{error}");
-    let error = json_error(&devnet.joule(&["send", "--from", "alice", "--to", "bob", "--amount", "999999999999", "--wait", "--json"]));
+    let error = json_error(&devnet.joule(&[
+        "send",
+        "--from",
+        "alice",
+        "--to",
+        "bob",
+        "--amount",
+        "999999999999",
+        "--wait",
+        "--json",
+    ]));
     assert_eq!(error["error"]["reason"], "insufficient_balance", "{error}");
     let error = json_error(&devnet.joule(&["balance", "nobody-here", "--json"]));
     assert!(error["error"]["message"].as_str().unwrap().contains("nobody-here"), "{error}");
     let error = json_error(&devnet.joule(&["status", "--rpc", "127.0.0.1:1", "--json"]));
     assert_eq!(error["error"]["reason"], "unreachable", "{error}");
-    let output = devnet.joule(&["send", "--from", "alice", "--to", "bob", "--amount", "-5", "--json"]);
+    let output =
+        devnet.joule(&["send", "--from", "alice", "--to", "bob", "--amount", "-5", "--json"]);
     assert_eq!(output.status.code(), Some(2));
     let error = json_error(&output);
     assert_eq!(error["error"]["reason"], "usage", "{error}");
     assert!(error["error"]["message"].as_str().unwrap().contains("cannot be negative"), "{error}");
-    let text = String::from_utf8_lossy(&devnet.joule(&["send", "--from", "alice", "--to", "bob", "--amount", "-5"]).stderr).to_string();
+    let text = String::from_utf8_lossy(
+        &devnet.joule(&["send", "--from", "alice", "--to", "bob", "--amount", "-5"]).stderr,
+    )
+    .to_string();
     assert!(text.contains("an amount cannot be negative"), "{text}");
 
     // A bare HOST:PORT is an http URL.
@@ -154,9 +184,13 @@ async fn the_wallet_never_panics_prints_json_errors_and_takes_what_people_type()
     let made = devnet.joule_json(&["key", "new", "--out", key.to_str().unwrap(), "--json"]);
     let address = made["address"].as_str().unwrap().to_owned();
     assert!(address.starts_with("joule1"), "{made}");
-    let shown = String::from_utf8_lossy(&devnet.joule(&["key", "show", key.to_str().unwrap()]).stdout).trim().to_owned();
+    let shown =
+        String::from_utf8_lossy(&devnet.joule(&["key", "show", key.to_str().unwrap()]).stdout)
+            .trim()
+            .to_owned();
     assert_eq!(shown, address);
-    let error = json_error(&devnet.joule(&["key", "new", "--out", key.to_str().unwrap(), "--json"]));
+    let error =
+        json_error(&devnet.joule(&["key", "new", "--out", key.to_str().unwrap(), "--json"]));
     assert!(error["error"]["message"].as_str().unwrap().contains("never overwritten"), "{error}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
@@ -198,11 +232,28 @@ async fn a_devnet_runs_once_per_directory_and_keeps_its_settings() {
 
     // Resumed with a slot length its genesis does not have: refused, saying so.
     let resumed = Command::new(joule())
-        .args(["devnet", "--dir", dir.to_str().unwrap(), "--households", "0", "--validators", "1", "--slot-minutes", "5", "--rpc-port", "0", "--p2p-port", "0"])
+        .args([
+            "devnet",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--households",
+            "0",
+            "--validators",
+            "1",
+            "--slot-minutes",
+            "5",
+            "--rpc-port",
+            "0",
+            "--p2p-port",
+            "0",
+        ])
         .output()
         .unwrap();
     assert!(!resumed.status.success());
     let stderr = String::from_utf8_lossy(&resumed.stderr);
-    assert!(stderr.contains("--slot-minutes 5 (this chain has 15)") && stderr.contains("--fresh"), "{stderr}");
+    assert!(
+        stderr.contains("--slot-minutes 5 (this chain has 15)") && stderr.contains("--fresh"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_to_string(dir.join("devnet.json")).unwrap(), before);
 }

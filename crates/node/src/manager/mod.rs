@@ -980,8 +980,8 @@ impl Manager {
             let header = &block.header;
             self.metrics.block_commit_seconds.observe(elapsed);
             let parent = self.head_sender.borrow().header.clone();
-            let parent_ms =
-                (parent.height.0.checked_add(1) == Some(header.height.0)).then_some(parent.timestamp.0);
+            let parent_ms = (parent.height.0.checked_add(1) == Some(header.height.0))
+                .then_some(parent.timestamp.0);
             let schedule = self.validators.get();
             self.metrics.committed(&block, parent_ms, facts, &schedule, &self.clock.scale());
             let failed = facts.failed;

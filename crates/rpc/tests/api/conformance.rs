@@ -83,8 +83,7 @@ fn logout(id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_rpc_2_0_edge_cases_are_answered_as_the_specification_says() {
-    let fixture =
-        Fixture::start(RpcConfig { max_batch_calls: 5, ..RpcConfig::default() }).await;
+    let fixture = Fixture::start(RpcConfig { max_batch_calls: 5, ..RpcConfig::default() }).await;
     let addr = fixture.server.local_addr();
     let notification = r#"{"jsonrpc":"2.0","method":"auth_logout","params":[]}"#;
     let cases: Vec<(&str, String, Expected)> = vec![
@@ -176,7 +175,13 @@ async fn json_rpc_2_0_edge_cases_are_answered_as_the_specification_says() {
             failures.push(format!("{case}: {body}\n  got HTTP {status}: {answer}\n  {why}"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     // A notification is carried out, only not answered: it counts as a call.
     let (_, _, metrics) = request(addr, "GET", "/metrics", &[], "").await;
     assert!(
@@ -200,16 +205,24 @@ async fn other_origins_call_only_where_allowed_and_without_cookies_or_loopback_r
         addr,
         "OPTIONS",
         "/",
-        &["Origin: https://app.example", "Access-Control-Request-Method: POST", "Access-Control-Request-Headers: content-type"],
+        &[
+            "Origin: https://app.example",
+            "Access-Control-Request-Method: POST",
+            "Access-Control-Request-Headers: content-type",
+        ],
         "",
     )
     .await;
     assert_eq!(status, 204, "{headers}");
     assert!(headers.contains("access-control-allow-origin: https://app.example"), "{headers}");
     assert!(headers.contains("access-control-allow-methods: post"), "{headers}");
-    assert!(headers.contains("access-control-allow-headers: content-type, authorization"), "{headers}");
+    assert!(
+        headers.contains("access-control-allow-headers: content-type, authorization"),
+        "{headers}"
+    );
 
-    let (status, headers, body) = request(addr, "POST", "/", &["Origin: https://app.example"], head).await;
+    let (status, headers, body) =
+        request(addr, "POST", "/", &["Origin: https://app.example"], head).await;
     assert_eq!(status, 200, "{body}");
     assert!(headers.contains("access-control-allow-origin: https://app.example"), "{headers}");
     assert!(!headers.contains("access-control-allow-credentials"), "{headers}");
@@ -227,14 +240,18 @@ async fn other_origins_call_only_where_allowed_and_without_cookies_or_loopback_r
             request(addr, "POST", "/", &[&format!("Origin: {origin}")], head).await;
         assert_eq!(status, 403, "{origin}");
         assert!(!headers.contains("access-control-allow-origin"), "{headers}");
-        let (status, _, _) = request(addr, "OPTIONS", "/", &[&format!("Origin: {origin}")], "").await;
+        let (status, _, _) =
+            request(addr, "OPTIONS", "/", &[&format!("Origin: {origin}")], "").await;
         assert_eq!(status, 403, "{origin}");
     }
 }
 
 /// `promtool check metrics` on a metrics text: its complaints, empty when it passes.
 fn promtool(text: &str) -> String {
-    use std::{io::Write, process::{Command, Stdio}};
+    use std::{
+        io::Write,
+        process::{Command, Stdio},
+    };
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -298,7 +315,10 @@ async fn metrics_pass_promtool_in_both_formats_and_health_is_json() {
     )
     .await;
     assert_eq!(status, 200);
-    assert!(headers.contains("content-type: application/openmetrics-text; version=1.0.0"), "{headers}");
+    assert!(
+        headers.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{headers}"
+    );
     assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
     assert!(openmetrics.contains("# TYPE joule_txs_admitted counter"), "{openmetrics}");
 
@@ -306,7 +326,11 @@ async fn metrics_pass_promtool_in_both_formats_and_health_is_json() {
     assert_eq!(status, 200, "{body}");
     assert!(headers.contains("content-type: application/json"), "{headers}");
     let health: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((health["healthy"].as_bool(), health["status"].as_str()), (Some(true), Some("ok")), "{health}");
+    assert_eq!(
+        (health["healthy"].as_bool(), health["status"].as_str()),
+        (Some(true), Some("ok")),
+        "{health}"
+    );
     assert!(health["head_age_ms"].as_u64().unwrap() < 5_000, "{health}");
     assert_eq!(client.node_status().await.unwrap().health.unwrap().status, "ok");
 }
