@@ -12,7 +12,7 @@ use jsonrpsee::{
 };
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric},
+    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric},
     metrics::{
         MetricType,
         counter::{ConstCounter, Counter},
@@ -39,17 +39,11 @@ pub const COMMIT: &str = env!("JOULE_COMMIT");
 pub const VERSION_LINE: &str =
     concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("JOULE_COMMIT"), ")");
 
-/// Whether a call succeeded.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-enum Outcome {
-    Ok,
-    Error,
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     method: String,
-    outcome: Outcome,
+    /// `ok` or `error`.
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -81,7 +75,7 @@ impl ApiMetrics {
         self.latency
             .get_or_create(&MethodLabel { method: method.clone() })
             .observe(started.elapsed().as_secs_f64());
-        let outcome = if success { Outcome::Ok } else { Outcome::Error };
+        let outcome = if success { "ok" } else { "error" };
         self.calls.get_or_create(&CallLabels { method, outcome }).inc();
     }
 }
