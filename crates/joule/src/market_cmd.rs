@@ -343,17 +343,18 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
             let status = market_status(&client, &rpc.rpc).await?;
             output.print(&status, || {
                 let mut text = format!(
-                    "slots        {} min ({} clearing), readings every {} min\nchain time   {} ms (slot {})\nnext open    slot {} (gate closes {}, {} min before it starts)\ncleared to   slot {}, settled to slot {} (settlement delay {} slot(s))\ntariffs      retail {}, feed-in {}, grid fee {} tokens/kWh\ngrid balance {}",
+                    "slots        {} min ({} clearing), readings every {} min\nchain time   {} ({} ms), slot {}\nnext open    slot {} (gate closes {}, {} min before it starts)\ncleared to   slot {}\nsettled to   slot {} (settlement delay {} slot(s))\ntariffs      retail {}, feed-in {}, grid fee {} tokens/kWh\ngrid balance {}",
                     status.slot_minutes,
                     status.clearing,
                     status.reading_minutes,
+                    crate::human::iso(status.time_ms),
                     status.time_ms,
-                    status.current_slot,
-                    status.next_open_slot,
+                    crate::human::slot(status.current_slot, status.slot_minutes),
+                    crate::human::slot(status.next_open_slot, status.slot_minutes),
                     from_now(status.next_gate_closure_ms, &status),
                     status.gate_lead_minutes,
-                    status.next_clear.saturating_sub(1),
-                    status.next_settle.saturating_sub(1),
+                    crate::human::slot(status.next_clear.saturating_sub(1), status.slot_minutes),
+                    crate::human::slot(status.next_settle.saturating_sub(1), status.slot_minutes),
                     status.settlement_delay_slots,
                     status.tariffs.retail,
                     status.tariffs.feed_in,
@@ -393,7 +394,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                 };
                 let mut text = format!(
                     "slot {} (gate closes {})\nasks:",
-                    book.slot,
+                    crate::human::slot(book.slot, status.slot_minutes),
                     from_now(book.gate_closure_ms, &status)
                 );
                 for order in &book.asks {
@@ -416,11 +417,12 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                     "slot {slot} has not been cleared (its gate has not closed, or it had no orders)"
                 );
             };
+            let status = market_status(&client, &rpc.rpc).await?;
             let names = Names::from_env();
             output.print(&clearing, || {
                 let mut text = format!(
                     "slot {}: {} matched{} in {} trade(s)",
-                    clearing.slot,
+                    crate::human::slot(clearing.slot, status.slot_minutes),
                     show_kwh(clearing.volume_mwh),
                     clearing.price.map_or(String::new(), |price| format!(" at {price} tokens/kWh")),
                     clearing.trade_count

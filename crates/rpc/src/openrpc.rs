@@ -707,9 +707,14 @@ fn methods(schemas: &mut Schemas) -> Vec<Method> {
     ]
 }
 
+/// One subscription: its method, the unsubscribe method, the notification's method, what it
+/// sends, its params, example params and the schema of each notification's result.
+type SubscriptionRow =
+    (&'static str, &'static str, &'static str, String, Vec<Param>, Vec<Value>, Value);
+
 /// A subscription (WebSocket only) and its unsubscribe method.
 fn subscriptions(schemas: &mut Schemas) -> Vec<Method> {
-    let table: [(&'static str, &'static str, &'static str, String, Vec<Param>, Vec<Value>, Value); 6] = [
+    let table: [SubscriptionRow; 6] = [
         (
             "chain_subscribeNewHeads",
             "chain_unsubscribeNewHeads",
