@@ -442,7 +442,7 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
             rpc_url: format!("http://{rpc_addr}"),
             p2p_addr: p2p_addr.to_string(),
             pid: 0,
-            restart: shell_words::join(&command),
+            restart: shell_line(&command),
             command,
         });
     }
@@ -762,7 +762,7 @@ impl Running {
         devnet.clock()?;
         for node in &mut devnet.nodes {
             node.command = with_clock(&node.command, devnet.clock.as_ref());
-            node.restart = shell_words::join(&node.command);
+            node.restart = shell_line(&node.command);
         }
 
         let mut running = Running {
@@ -972,4 +972,50 @@ fn print_summary(devnet: &DevnetFile, dir: &Path) {
     );
     let _ = std::io::stdout().flush();
     let _ = wallet::read_password;
+}
+/// `command` as one shell line that also runs as the unquoted `$(jq -r .nodes[0].restart …)` of
+/// the README: words made only of characters no shell treats specially (`=` and `,` included)
+/// are left bare, any other word is quoted. (Quotes inside a `$(…)` expansion are not removed,
+/// so quoting `--time-origin A=B` would hand the node a literal `'A=B'`.)
+fn shell_line(command: &[String]) -> String {
+    let bare = |word: &str| {
+        !word.is_empty()
+            && word
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"-_=,./:@%+".contains(&byte))
+    };
+    command
+        .iter()
+        .map(|word| if bare(word) { word.clone() } else { shell_words::quote(word).into_owned() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_line;
+
+    #[test]
+    fn restart_lines_run_unquoted_and_quote_only_what_needs_it() {
+        let command: Vec<String> = [
+            "/bin/joule",
+            "node",
+            "--time-origin",
+            "1796130589928=1796130589928",
+            "--bootstrap",
+            "127.0.0.1:1,127.0.0.1:2",
+        ]
+        .map(str::to_owned)
+        .into();
+        let line = shell_line(&command);
+        assert!(!line.contains('\''), "{line}");
+        assert_eq!(
+            line.split(' ').collect::<Vec<_>>(),
+            command,
+            "word splitting alone gives the command"
+        );
+        let spaced: Vec<String> = ["/a dir/joule", "it's"].map(str::to_owned).into();
+        assert_eq!(shell_words::split(&shell_line(&spaced)).unwrap(), spaced);
+        assert_ne!(shell_line(&spaced), spaced.join(" "));
+    }
 }
