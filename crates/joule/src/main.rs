@@ -226,3 +226,33 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command a person runs to get an answer takes `--json`; the exceptions are the
+    /// long-running `node` and `devnet` (their output is a log; with `--json` they refuse the
+    /// command line in JSON) and `completions` (its output is a shell script).
+    #[test]
+    fn every_command_takes_json() {
+        fn leaves(command: &clap::Command, path: String, out: &mut Vec<(String, bool)>) {
+            let subcommands: Vec<_> =
+                command.get_subcommands().filter(|sub| sub.get_name() != "help").collect();
+            if subcommands.is_empty() {
+                let json = command.get_arguments().any(|arg| arg.get_long() == Some("json"));
+                out.push((path, json));
+                return;
+            }
+            for sub in subcommands {
+                leaves(sub, format!("{path} {}", sub.get_name()).trim().to_owned(), out);
+            }
+        }
+        let mut all = Vec::new();
+        leaves(&Cli::command(), String::new(), &mut all);
+        let without: Vec<&str> =
+            all.iter().filter(|(_, json)| !json).map(|(path, _)| path.as_str()).collect();
+        assert_eq!(without, ["node", "devnet", "completions"]);
+        assert!(all.len() > 40, "{} commands", all.len());
+    }
+}

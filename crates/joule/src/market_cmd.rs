@@ -180,6 +180,7 @@ pub(crate) async fn meter(command: MeterCommand) -> Result<()> {
             let client = keystore.reader(&rpc.rpc, Some(&who)).await?;
             let readings =
                 client.meter_readings(who.to_string(), from_slot, to_slot).await.rpc(&rpc.rpc)?;
+            let status = market_status(&client, &rpc.rpc).await?;
             output.print(&readings, || {
                 if readings.is_empty() {
                     return "no readings".into();
@@ -188,9 +189,15 @@ pub(crate) async fn meter(command: MeterCommand) -> Result<()> {
                     .iter()
                     .map(|reading| {
                         format!(
-                            "slot {:>8}  interval {:>10}  produced {:>12}  consumed {:>12}{}  {}",
+                            "slot {:>8}  interval {:>10} {}  produced {:>12}  consumed {:>12}{}  {}",
                             reading.slot,
                             reading.interval,
+                            crate::human::iso(
+                                reading
+                                    .interval
+                                    .saturating_mul(u64::from(status.reading_minutes))
+                                    .saturating_mul(60_000)
+                            ),
                             show_kwh(reading.produced_mwh),
                             show_kwh(reading.consumed_mwh),
                             if reading.estimated { "  (estimated)" } else { "" },
