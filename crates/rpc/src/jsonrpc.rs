@@ -12,8 +12,8 @@
 //!
 //! Each valid call is forwarded to jsonrpsee on its own, with id 0 in place of the caller's,
 //! and the caller's id (any string, any number, exactly as written, or `null`) is put back in
-//! the answer. Calls of a batch run concurrently. The pure part, [`plan`] and [`answer`], is
-//! tested here; the HTTP part lives in [`crate::http`].
+//! the answer. Calls of a batch run concurrently. The pure part, `plan` and `answer`, is
+//! tested here; the HTTP part lives in `crate::http`.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

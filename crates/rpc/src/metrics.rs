@@ -3,7 +3,7 @@
 //! health), the market's position, the process (memory, CPU, file descriptors, threads) and the
 //! build. Encoded as OpenMetrics for a client that asks for it (`Accept:
 //! application/openmetrics-text`, as Prometheus does) and as the Prometheus text format 0.0.4
-//! for everyone else ([`to_prometheus_text`]).
+//! for everyone else (`to_prometheus_text`).
 
 use jsonrpsee::{
     MethodResponse,

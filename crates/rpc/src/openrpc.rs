@@ -5,7 +5,7 @@
 //! call), while the result schemas are derived from the answer types in [`crate::dto`]
 //! (`schemars`), so that they cannot drift from what the server sends; every type is a schema
 //! in `components.schemas`, with patterns added for addresses and hashes by field name
-//! ([`annotate`]). A test checks that the document names exactly the methods the server
+//! (`annotate`). A test checks that the document names exactly the methods the server
 //! registers; another runs the OpenRPC project's validator on it, and the process tests run
 //! its test runner against a devnet, calling every method with its example.
 
