@@ -159,9 +159,9 @@ pub(crate) fn run(command: BenchCommand) -> Result<()> {
                 .build()?;
             let report = runtime.block_on(meters(args.clone()))?;
             if args.output.json {
-                println!("{}", serde_json::to_string(&report)?);
+                say!("{}", serde_json::to_string(&report)?);
             } else {
-                println!(
+                say!(
                     "{} meters, {} rounds: committed {} of {} readings ({} rejected)\nsubmit-to-commit p50 {} ms, p99 {} ms, max {} ms\ninterval end to last reading committed, per round: {:?} ms",
                     report.meters,
                     report.rounds,
@@ -187,9 +187,9 @@ pub(crate) fn run(command: BenchCommand) -> Result<()> {
             let report = runtime.block_on(ingest(args.clone()))?;
             if args.output.json {
                 // One JSON object on the last line, for scripts.
-                println!("{}", serde_json::to_string(&report)?);
+                say!("{}", serde_json::to_string(&report)?);
             } else {
-                println!("{}", {
+                say!("{}", {
                     format!(
                         "committed {} of {} ({} rejected, {} duplicates) in {:.1} s\n{:.0} tx/s, submit-to-commit p50 {} ms, p99 {} ms, max {} ms\nraw Ed25519 verification on one core: {:.0}/s single, {:.0}/s batched",
                         report.committed,

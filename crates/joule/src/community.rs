@@ -142,12 +142,12 @@ pub(crate) async fn run(
     let batteries =
         community.households.iter().filter(|household| household.battery.is_some()).count();
     let speed = clock.scale().speed;
-    println!(
+    say!(
         "\nCommunity: {} households ({prosumers} with PV, {batteries} with a battery, {contracts} under contract; {new_meters} meters registered now, in {:.1} s)",
         community.households.len(),
         started.elapsed().as_secs_f64()
     );
-    println!(
+    say!(
         "Chain time runs {speed}× as fast as the wall clock: a {}-minute slot every {:.1} s. One line per settled slot (also in {}):",
         market.slot_minutes,
         market.slot_ms() as f64 / f64::from(speed) / 1000.0,
@@ -568,7 +568,7 @@ impl Driver {
             let counts = self.counts;
             let refused: u64 = self.refusals.values().sum();
             let offset = self.community.config.utc_offset_minutes;
-            println!("{}", line.text(self.market.slot_ms(), offset, counts, refused));
+            say!("{}", line.text(self.market.slot_ms(), offset, counts, refused));
             let _ = std::io::stdout().flush();
             let mut json = line.json(self.market.slot_ms());
             json["driver"] = serde_json::json!({

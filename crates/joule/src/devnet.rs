@@ -504,7 +504,7 @@ fn create(args: &DevnetArgs, dir: &Path) -> Result<DevnetFile> {
             rpc_url: format!("http://{rpc_addr}"),
             p2p_addr: p2p_addr.to_string(),
             pid: 0,
-            restart: shell_words::join(&command),
+            restart: shell_line(&command),
             command,
         });
     }
@@ -636,9 +636,9 @@ async fn run_async(args: DevnetArgs) -> Result<()> {
     if let Some(task) = community {
         task.abort();
     }
-    println!("stopping the devnet");
+    say!("stopping the devnet");
     running.stop();
-    println!("stopped; run the same command again to resume this chain");
+    say!("stopped; run the same command again to resume this chain");
     outcome
 }
 
@@ -650,6 +650,106 @@ pub(crate) struct Running {
     pub(crate) file: DevnetFile,
     children: Vec<(String, Child)>,
     reported: Vec<bool>,
+    /// `DIR/devnet.lock`, locked while this process runs the devnet.
+    _lock: fs::File,
+}
+
+/// The file a running devnet holds locked, so that a second one on the same directory stops
+/// before it touches anything.
+const LOCK_FILE: &str = "devnet.lock";
+
+/// Locks `DIR/devnet.lock` for as long as the returned file is open, or says who holds it.
+fn lock(dir: &Path) -> Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock on a descriptor we own; it has no memory effects.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let holder = fs::read_to_string(&path).unwrap_or_default();
+        bail!(
+            "the devnet in {} is already running (joule devnet pid {}); stop it first (Ctrl-C where it runs), or use another --dir",
+            dir.display(),
+            holder.trim()
+        );
+    }
+    file.set_len(0)?;
+    write!(file, "{}", std::process::id())?;
+    file.sync_all()?;
+    Ok(file)
+}
+
+/// The chain-shaping flags given on the command line of `joule devnet` (not defaults).
+fn given_flags() -> Vec<String> {
+    use clap::{CommandFactory, parser::ValueSource};
+    let Ok(matches) = crate::Cli::command().try_get_matches() else { return Vec::new() };
+    let Some(devnet) = matches.subcommand_matches("devnet") else { return Vec::new() };
+    devnet
+        .ids()
+        .filter(|id| devnet.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().to_owned())
+        .collect()
+}
+
+/// Refuses flags given on resuming that differ from what the existing chain was made with
+/// (its genesis and devnet.json fix them): silently ignoring them would mislead.
+fn refuse_changed_flags(args: &DevnetArgs, devnet: &DevnetFile, given: &[String]) -> Result<()> {
+    let genesis = genesis_file::read(&devnet.genesis)?;
+    let config = &genesis.config;
+    let port = |url: &str| url.rsplit(':').next().and_then(|port| port.parse::<u16>().ok());
+    let demo_accounts = devnet.accounts.iter().filter(|account| account.roles.is_empty()).count();
+    let mut differing = Vec::new();
+    let mut check = |flag: &str, given_value: String, existing: String| {
+        if given.iter().any(|id| id == &flag.replace('-', "_")) && given_value != existing {
+            differing.push(format!("--{flag} {given_value} (this chain has {existing})"));
+        }
+    };
+    check("validators", args.validators.to_string(), devnet.nodes.len().to_string());
+    check("accounts", args.accounts.to_string(), demo_accounts.to_string());
+    check("block-ms", args.block_ms.to_string(), config.params.block_interval_ms.to_string());
+    check(
+        "empty-block-ms",
+        args.empty_block_ms.to_string(),
+        config.params.empty_block_interval_ms.to_string(),
+    );
+    check("slot-minutes", args.slot_minutes.to_string(), config.market.slot_minutes.to_string());
+    check(
+        "gate-lead-minutes",
+        args.gate_lead_minutes.to_string(),
+        config.market.gate_lead_minutes.to_string(),
+    );
+    check(
+        "settlement-delay-slots",
+        args.settlement_delay_slots.to_string(),
+        config.market.settlement_delay_slots.to_string(),
+    );
+    if let Some(first) = devnet.nodes.first() {
+        if args.rpc_port != 0
+            && let Some(existing) = port(&first.rpc_url)
+        {
+            check("rpc-port", args.rpc_port.to_string(), existing.to_string());
+        }
+        if args.p2p_port != 0
+            && let Some(existing) = port(&first.p2p_addr)
+        {
+            check("p2p-port", args.p2p_port.to_string(), existing.to_string());
+        }
+    }
+    if let Some(balance) = genesis.balances.first() {
+        check("balance", args.balance.to_string(), balance.1.to_string());
+    }
+    if !differing.is_empty() {
+        bail!(
+            "this devnet's chain was made with other settings, which cannot change now: {}; drop these flags to resume it, or add --fresh to start a new chain",
+            differing.join(", ")
+        );
+    }
+    Ok(())
 }
 
 impl Running {
@@ -659,6 +759,12 @@ impl Running {
         if !(1..=100).contains(&args.validators) {
             bail!("--validators {}: a devnet has 1 to 100 validators", args.validators);
         }
+        if args.fresh && args.dir.join(DEVNET_FILE).exists() {
+            // Never delete the directory of a devnet that runs.
+            let dir = fs::canonicalize(&args.dir)?;
+            drop(lock(&dir)?);
+            refuse_if_running(&DevnetFile::read(&dir)?, &dir).await?;
+        }
         if args.fresh && args.dir.exists() {
             fs::remove_dir_all(&args.dir)
                 .with_context(|| format!("cannot delete {}", args.dir.display()))?;
@@ -667,6 +773,7 @@ impl Running {
             .with_context(|| format!("cannot create {}", args.dir.display()))?;
         let dir = fs::canonicalize(&args.dir)?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        let lock = lock(&dir)?;
         let resuming = dir.join(DEVNET_FILE).exists();
         let (mut devnet, head_time) = if resuming {
             if args.start.is_some() {
@@ -676,11 +783,12 @@ impl Running {
             }
             let devnet = DevnetFile::read(&dir)?;
             refuse_if_running(&devnet, &dir).await?;
+            refuse_changed_flags(args, &devnet, &given_flags())?;
             let head_time = newest_head_time(&devnet)?;
-            println!("resuming the devnet in {} (use --fresh to start over)", dir.display());
+            say!("resuming the devnet in {} (use --fresh to start over)", dir.display());
             (devnet, head_time)
         } else {
-            println!("creating a devnet in {}", dir.display());
+            say!("creating a devnet in {}", dir.display());
             let devnet = create(args, &dir)?;
             (devnet, args.start.unwrap_or_else(|| node::now_ms().0))
         };
@@ -716,11 +824,16 @@ impl Running {
         devnet.clock()?;
         for node in &mut devnet.nodes {
             node.command = with_clock(&node.command, devnet.clock.as_ref());
-            node.restart = shell_words::join(&node.command);
+            node.restart = shell_line(&node.command);
         }
 
-        let mut running =
-            Running { dir: dir.clone(), file: devnet, children: Vec::new(), reported: Vec::new() };
+        let mut running = Running {
+            dir: dir.clone(),
+            file: devnet,
+            children: Vec::new(),
+            reported: Vec::new(),
+            _lock: lock,
+        };
         let nodes = running.file.nodes.clone();
         for (index, node) in nodes.iter().enumerate() {
             let mut child = start_node(node)?;
@@ -888,9 +1001,9 @@ async fn register_meters(devnet: &DevnetFile) -> Result<()> {
 fn print_summary(devnet: &DevnetFile, dir: &Path) {
     let password_file = dir.join("password.txt");
     let keystore = dir.join("keystore");
-    println!("\nJoule devnet '{}' is running", devnet.chain_id);
+    say!("\nJoule devnet '{}' is running", devnet.chain_id);
     for node in &devnet.nodes {
-        println!(
+        say!(
             "  {}  rpc {}  p2p {}  pid {}  log {}",
             node.name,
             node.rpc_url,
@@ -899,26 +1012,22 @@ fn print_summary(devnet: &DevnetFile, dir: &Path) {
             node.log.display()
         );
     }
-    println!(
-        "\nAccounts (keystore {}, password in {}):",
-        keystore.display(),
-        password_file.display()
-    );
+    say!("\nAccounts (keystore {}, password in {}):", keystore.display(), password_file.display());
     for account in &devnet.accounts {
         let roles = if account.roles.is_empty() {
             String::new()
         } else {
             format!("  ({})", account.roles.join(", "))
         };
-        println!("  {:<12} {}{roles}", account.name, account.address);
+        say!("  {:<12} {}{roles}", account.name, account.address);
     }
     let rpc = devnet.nodes.first().map_or("", |node| node.rpc_url.as_str());
-    println!(
+    say!(
         "\nDashboard: {rpc}/\n  open it in a browser (every node serves it) and log in with a keystore file from\n  {} and the password in {}",
         keystore.display(),
         password_file.display()
     );
-    println!(
+    say!(
         "\nTry, in another terminal:\n  export JOULE_RPC={rpc} JOULE_KEYSTORE={} JOULE_PASSWORD_FILE={}\n  joule balance alice\n  joule send --from alice --to bob --amount 250 --wait\n  joule status\n\nDetails, including how to restart each node, are in {}.\nPress Ctrl-C to stop.",
         keystore.display(),
         password_file.display(),
@@ -926,4 +1035,50 @@ fn print_summary(devnet: &DevnetFile, dir: &Path) {
     );
     let _ = std::io::stdout().flush();
     let _ = wallet::read_password;
+}
+/// `command` as one shell line that also runs as the unquoted `$(jq -r .nodes[0].restart …)` of
+/// the README: words made only of characters no shell treats specially (`=` and `,` included)
+/// are left bare, any other word is quoted. (Quotes inside a `$(…)` expansion are not removed,
+/// so quoting `--time-origin A=B` would hand the node a literal `'A=B'`.)
+fn shell_line(command: &[String]) -> String {
+    let bare = |word: &str| {
+        !word.is_empty()
+            && word
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"-_=,./:@%+".contains(&byte))
+    };
+    command
+        .iter()
+        .map(|word| if bare(word) { word.clone() } else { shell_words::quote(word).into_owned() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_line;
+
+    #[test]
+    fn restart_lines_run_unquoted_and_quote_only_what_needs_it() {
+        let command: Vec<String> = [
+            "/bin/joule",
+            "node",
+            "--time-origin",
+            "1796130589928=1796130589928",
+            "--bootstrap",
+            "127.0.0.1:1,127.0.0.1:2",
+        ]
+        .map(str::to_owned)
+        .into();
+        let line = shell_line(&command);
+        assert!(!line.contains('\''), "{line}");
+        assert_eq!(
+            line.split(' ').collect::<Vec<_>>(),
+            command,
+            "word splitting alone gives the command"
+        );
+        let spaced: Vec<String> = ["/a dir/joule", "it's"].map(str::to_owned).into();
+        assert_eq!(shell_words::split(&shell_line(&spaced)).unwrap(), spaced);
+        assert_ne!(shell_line(&spaced), spaced.join(" "));
+    }
 }

@@ -7,12 +7,24 @@
 
 #![allow(clippy::print_stdout)]
 
+/// `println!` for long-running commands that own child processes (devnet, replay, bench): a
+/// closed standard output (`joule devnet | head`) must not end them half-way, so write errors
+/// are ignored instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod client;
 mod community;
 mod community_check;
 mod devnet;
 mod genesis_file;
+mod human;
+mod key_cmd;
 mod market_cmd;
 mod members;
 mod node_cmd;
@@ -24,12 +36,12 @@ mod replay;
 mod validators_cmd;
 mod wallet;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Joule: a peer-to-peer chain for trading electricity inside an energy community.
 #[derive(Parser)]
-#[command(name = "joule", version, about, long_about = None, propagate_version = true)]
+#[command(name = "joule", version = rpc::metrics::VERSION_LINE, about, long_about = None, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,8 +70,8 @@ enum Command {
     Block(wallet::BlockArgs),
     /// Show an account's transactions, newest first.
     History(wallet::HistoryArgs),
-    /// Show what a node is doing.
-    Status(client::QueryArgs),
+    /// Show what a node is doing, and whether the chain advances.
+    Status(wallet::StatusArgs),
     /// Show a node's peers; add or remove one (admin).
     Peers(peers_cmd::PeersArgs),
     /// Start or stop a proof-of-work node's miner, or show what it does (admin).
@@ -95,16 +107,87 @@ enum Command {
     /// Measure the chain.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Make a validator or node key file and show its address.
+    #[command(subcommand)]
+    Key(key_cmd::KeyCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Command {
+    /// Whether the command starts processes of its own or runs for long: it must finish its
+    /// work (and stop its children) even when nobody reads its output any more.
+    fn supervises(&self) -> bool {
+        matches!(
+            self,
+            Command::Node(_) | Command::Devnet(_) | Command::Bench(_) | Command::Replay(_)
+        )
+    }
+}
+
+/// Whether `--json` was given (before any `--`): then errors are printed as JSON too.
+fn json_requested() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|argument| argument != "--")
+        .any(|argument| argument == "--json")
+}
+
+/// Prints a failure: `error: …` for people, or with `--json` one line of JSON on standard
+/// error: `{"error": {"message", "reason"?, "code"?}}`.
+fn report(error: &anyhow::Error, json: bool) {
+    if !json {
+        eprintln!("error: {error:#}");
+        return;
+    }
+    let api = error.chain().find_map(|cause| cause.downcast_ref::<client::ApiError>());
+    let mut object = serde_json::json!({ "message": format!("{error:#}") });
+    if let Some(api) = api {
+        if let Some(reason) = &api.reason {
+            object["reason"] = reason.clone().into();
+        }
+        if let Some(code) = api.code {
+            object["code"] = code.into();
+        }
+    }
+    eprintln!("{}", serde_json::json!({ "error": object }));
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let json = json_requested();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if json && error.use_stderr() => {
+            let message = error.render().to_string();
+            let message = message.trim().trim_start_matches("error: ");
+            eprintln!(
+                "{}",
+                serde_json::json!({ "error": { "message": message, "reason": "usage" } })
+            );
+            return ExitCode::from(2);
+        }
+        Err(error) => error.exit(),
+    };
+    if !cli.command.supervises() {
+        // Printing into a closed pipe (`joule history alice | head`) ends the command quietly,
+        // as it does any Unix tool, instead of panicking.
+        // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let result = match cli.command {
         Command::Node(args) => node_cmd::run(args),
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Verify(args) => node_cmd::verify(args),
         Command::Replay(args) => replay::run(args),
+        Command::Key(command) => key_cmd::run(command),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "joule", &mut std::io::stdout());
+            Ok(())
+        }
         wallet_command => client::runtime().and_then(|runtime| {
             runtime.block_on(async move {
                 match wallet_command {
@@ -132,7 +215,9 @@ fn main() -> ExitCode {
                     | Command::Devnet(_)
                     | Command::Bench(_)
                     | Command::Verify(_)
-                    | Command::Replay(_) => {
+                    | Command::Replay(_)
+                    | Command::Key(_)
+                    | Command::Completions { .. } => {
                         unreachable!("handled above")
                     }
                 }
@@ -142,8 +227,38 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            report(&error, json);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command a person runs to get an answer takes `--json`; the exceptions are the
+    /// long-running `node` and `devnet` (their output is a log; with `--json` they refuse the
+    /// command line in JSON) and `completions` (its output is a shell script).
+    #[test]
+    fn every_command_takes_json() {
+        fn leaves(command: &clap::Command, path: String, out: &mut Vec<(String, bool)>) {
+            let subcommands: Vec<_> =
+                command.get_subcommands().filter(|sub| sub.get_name() != "help").collect();
+            if subcommands.is_empty() {
+                let json = command.get_arguments().any(|arg| arg.get_long() == Some("json"));
+                out.push((path, json));
+                return;
+            }
+            for sub in subcommands {
+                leaves(sub, format!("{path} {}", sub.get_name()).trim().to_owned(), out);
+            }
+        }
+        let mut all = Vec::new();
+        leaves(&Cli::command(), String::new(), &mut all);
+        let without: Vec<&str> =
+            all.iter().filter(|(_, json)| !json).map(|(path, _)| path.as_str()).collect();
+        assert_eq!(without, ["node", "devnet", "completions"]);
+        assert!(all.len() > 40, "{} commands", all.len());
     }
 }

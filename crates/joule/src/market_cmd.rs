@@ -47,10 +47,6 @@ impl SlotArg {
     }
 }
 
-fn kwh(text: &str) -> Result<Energy, String> {
-    Energy::from_kwh_str(text).map_err(|error| error.to_string())
-}
-
 /// "in 52 s" or "41 s ago" of chain time, by the node's clock (`status`); on a chain that runs
 /// faster than the wall clock, with the wall time it takes.
 fn from_now(time_ms: u64, status: &rpc::dto::MarketStatusDto) -> String {
@@ -70,9 +66,7 @@ fn from_now(time_ms: u64, status: &rpc::dto::MarketStatusDto) -> String {
     }
 }
 
-fn show_kwh(mwh: u64) -> String {
-    format!("{} kWh", Energy(mwh))
-}
+use crate::human::kwh as show_kwh;
 
 /// `joule meter …`
 #[derive(Subcommand)]
@@ -108,10 +102,10 @@ pub(crate) enum MeterCommand {
         #[arg(long)]
         meter: String,
         /// Energy produced in the interval, kWh.
-        #[arg(long, value_parser = kwh, default_value = "0")]
+        #[arg(long, allow_negative_numbers = true, value_parser = crate::human::energy, default_value = "0")]
         produced: Energy,
         /// Energy consumed in the interval, kWh.
-        #[arg(long, value_parser = kwh, default_value = "0")]
+        #[arg(long, allow_negative_numbers = true, value_parser = crate::human::energy, default_value = "0")]
         consumed: Energy,
         /// The interval; default: the last one that has ended.
         #[arg(long)]
@@ -186,6 +180,7 @@ pub(crate) async fn meter(command: MeterCommand) -> Result<()> {
             let client = keystore.reader(&rpc.rpc, Some(&who)).await?;
             let readings =
                 client.meter_readings(who.to_string(), from_slot, to_slot).await.rpc(&rpc.rpc)?;
+            let status = market_status(&client, &rpc.rpc).await?;
             output.print(&readings, || {
                 if readings.is_empty() {
                     return "no readings".into();
@@ -194,9 +189,15 @@ pub(crate) async fn meter(command: MeterCommand) -> Result<()> {
                     .iter()
                     .map(|reading| {
                         format!(
-                            "slot {:>8}  interval {:>10}  produced {:>12}  consumed {:>12}{}  {}",
+                            "slot {:>8}  interval {:>10} {}  produced {:>12}  consumed {:>12}{}  {}",
                             reading.slot,
                             reading.interval,
+                            crate::human::iso(
+                                reading
+                                    .interval
+                                    .saturating_mul(u64::from(status.reading_minutes))
+                                    .saturating_mul(60_000)
+                            ),
                             show_kwh(reading.produced_mwh),
                             show_kwh(reading.consumed_mwh),
                             if reading.estimated { "  (estimated)" } else { "" },
@@ -243,10 +244,10 @@ pub(crate) struct OrderArgs {
     #[arg(long, default_value = "next")]
     slot: SlotArg,
     /// Energy, kWh (up to six decimals).
-    #[arg(long, value_parser = kwh)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::energy)]
     kwh: Energy,
     /// Limit price, tokens per kWh.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::price)]
     price: u64,
     #[command(flatten)]
     submit: SubmitArgs,
@@ -349,17 +350,18 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
             let status = market_status(&client, &rpc.rpc).await?;
             output.print(&status, || {
                 let mut text = format!(
-                    "slots        {} min ({} clearing), readings every {} min\nchain time   {} ms (slot {})\nnext open    slot {} (gate closes {}, {} min before it starts)\ncleared to   slot {}, settled to slot {} (settlement delay {} slot(s))\ntariffs      retail {}, feed-in {}, grid fee {} tokens/kWh\ngrid balance {}",
+                    "slots        {} min ({} clearing), readings every {} min\nchain time   {} ({} ms), slot {}\nnext open    slot {} (gate closes {}, {} min before it starts)\ncleared to   slot {}\nsettled to   slot {} (settlement delay {} slot(s))\ntariffs      retail {}, feed-in {}, grid fee {} tokens/kWh\ngrid balance {}",
                     status.slot_minutes,
                     status.clearing,
                     status.reading_minutes,
+                    crate::human::iso(status.time_ms),
                     status.time_ms,
-                    status.current_slot,
-                    status.next_open_slot,
+                    crate::human::slot(status.current_slot, status.slot_minutes),
+                    crate::human::slot(status.next_open_slot, status.slot_minutes),
                     from_now(status.next_gate_closure_ms, &status),
                     status.gate_lead_minutes,
-                    status.next_clear.saturating_sub(1),
-                    status.next_settle.saturating_sub(1),
+                    crate::human::slot(status.next_clear.saturating_sub(1), status.slot_minutes),
+                    crate::human::slot(status.next_settle.saturating_sub(1), status.slot_minutes),
                     status.settlement_delay_slots,
                     status.tariffs.retail,
                     status.tariffs.feed_in,
@@ -402,7 +404,7 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                 };
                 let mut text = format!(
                     "slot {} (gate closes {})\nasks:",
-                    book.slot,
+                    crate::human::slot(book.slot, status.slot_minutes),
                     from_now(book.gate_closure_ms, &status)
                 );
                 for order in &book.asks {
@@ -425,11 +427,12 @@ pub(crate) async fn market(command: MarketCommand) -> Result<()> {
                     "slot {slot} has not been cleared (its gate has not closed, or it had no orders)"
                 );
             };
+            let status = market_status(&client, &rpc.rpc).await?;
             let names = Names::from_env();
             output.print(&clearing, || {
                 let mut text = format!(
                     "slot {}: {} matched{} in {} trade(s)",
-                    clearing.slot,
+                    crate::human::slot(clearing.slot, status.slot_minutes),
                     show_kwh(clearing.volume_mwh),
                     clearing.price.map_or(String::new(), |price| format!(" at {price} tokens/kWh")),
                     clearing.trade_count
@@ -522,10 +525,10 @@ pub(crate) enum ContractCommand {
         #[arg(long)]
         prosumer: String,
         /// Price, tokens per kWh.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = crate::human::price)]
         price: u64,
         /// Most energy per slot, kWh.
-        #[arg(long, value_parser = kwh)]
+        #[arg(long, allow_negative_numbers = true, value_parser = crate::human::energy)]
         kwh: Energy,
         /// First slot: a number, or "next".
         #[arg(long, default_value = "next")]
@@ -824,13 +827,13 @@ pub(crate) struct TariffArgs {
     #[arg(long)]
     from_slot: u64,
     /// Retail tariff, tokens per kWh.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::price)]
     retail: u64,
     /// Feed-in tariff, tokens per kWh.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::price)]
     feed_in: u64,
     /// Grid fee per kWh of locally traded energy.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::price)]
     grid_fee: u64,
     #[command(flatten)]
     submit: SubmitArgs,

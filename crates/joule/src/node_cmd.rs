@@ -10,7 +10,6 @@ use rpc::{RpcConfig, RpcServer};
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::Arc,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
@@ -100,6 +99,11 @@ pub(crate) struct NodeArgs {
     /// Most simultaneous JSON-RPC connections from one IP address.
     #[arg(long, default_value_t = RpcConfig::default().max_connections_per_client)]
     rpc_max_connections_per_client: u32,
+    /// A web origin (`https://app.example`, or `*`) whose pages may call the API from a
+    /// browser (CORS); repeat or separate with commas. Such calls carry no cookie session and
+    /// no loopback admin rights: only what a bearer token grants.
+    #[arg(long, value_delimiter = ',')]
+    rpc_cors_origin: Vec<String>,
     /// If the chain database is damaged, move it aside (to chain.redb.damaged-TIME) and
     /// download the chain from peers instead of refusing to start. A healthy database is used
     /// as it is, so this is safe to pass on every start. Needs a genesis file (--genesis or
@@ -153,9 +157,14 @@ fn read_or_create_key(path: &Path) -> Result<SecretKey> {
         return read_validator_key(path);
     }
     let key = SecretKey::generate(rand::rng());
-    write_private(path, &hex::encode(key.seed()))?;
+    write_key(path, &key)?;
     info!(path = %path.display(), "created a node key");
     Ok(key)
+}
+
+/// Writes `key` to a new file at `path` (readable by the owner only), as `joule node` reads it.
+pub(crate) fn write_key(path: &Path, key: &SecretKey) -> Result<()> {
+    write_private(path, &format!("{}\n", hex::encode(key.seed())))
 }
 
 /// Reads the admin token, or creates a random one.
@@ -319,9 +328,10 @@ async fn serve(args: NodeArgs) -> Result<()> {
         admin_from_loopback: args.admin_from_loopback,
         max_connections: args.rpc_max_connections,
         max_connections_per_client: args.rpc_max_connections_per_client,
+        cors_origins: args.rpc_cors_origin.clone(),
         ..RpcConfig::default()
     };
-    let server = match RpcServer::start(rpc_config, handle.clone(), Arc::new(registry)).await {
+    let server = match RpcServer::start(rpc_config, handle.clone(), registry).await {
         Ok(server) => server,
         Err(error) => {
             handle.shutdown();

@@ -330,7 +330,7 @@ async fn replay(args: ReplayArgs) -> Result<()> {
     let summary = result?;
     if args.output.json {
         // One line, the last of the output.
-        println!("{summary}");
+        say!("{summary}");
         return Ok(());
     }
     args.output.print(&summary, || {

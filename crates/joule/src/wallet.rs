@@ -343,7 +343,7 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     to: String,
     /// Whole tokens.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::tokens)]
     amount: Amount,
     #[command(flatten)]
     submit: SubmitArgs,
@@ -359,7 +359,7 @@ pub(crate) struct MintArgs {
     #[arg(long)]
     to: String,
     /// Whole tokens.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::tokens)]
     amount: Amount,
     /// The fiat payment received (bank reference); each can back one mint.
     #[arg(long)]
@@ -375,7 +375,7 @@ pub(crate) struct RedeemArgs {
     #[arg(long)]
     from: String,
     /// Whole tokens, taken from the issuer's balance.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::human::tokens)]
     amount: Amount,
     /// The fiat payment made; each can back one redemption.
     #[arg(long)]
@@ -459,7 +459,8 @@ pub(crate) async fn submit(args: &SubmitArgs, from: &str, payload: Payload) -> R
     }
 }
 
-/// Polls until `hash` is in a block.
+/// Polls until `hash` is in a block; gives up at `timeout`, or as soon as the node says the
+/// chain is stalled (no block for several intervals), since then nothing will be committed.
 pub(crate) async fn wait_committed(
     client: &HttpClient,
     url: &str,
@@ -467,6 +468,7 @@ pub(crate) async fn wait_committed(
     timeout: Duration,
 ) -> Result<TxDto> {
     let started = Instant::now();
+    let mut checked = Instant::now();
     loop {
         if let Some(tx) = client.tx_get(hash.to_owned()).await.rpc(url)?
             && tx.status == "committed"
@@ -475,6 +477,20 @@ pub(crate) async fn wait_committed(
         }
         if started.elapsed() > timeout {
             bail!("{hash} was not committed within {} s; it may still be", timeout.as_secs());
+        }
+        if checked.elapsed() > Duration::from_secs(1) {
+            checked = Instant::now();
+            let health = client.node_status().await.rpc(url)?.health;
+            if let Some(health) = health.filter(|health| health.status == "stalled") {
+                return Err(anyhow::Error::new(crate::client::ApiError {
+                    code: None,
+                    reason: Some("chain_stalled".into()),
+                    message: format!(
+                        "{hash} is waiting in the mempool, but {}; it will be committed once the chain moves again (check with: joule tx {hash})",
+                        health.message
+                    ),
+                }));
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -564,7 +580,11 @@ pub(crate) async fn block(args: BlockArgs) -> Result<()> {
             format!("block      {}", block.height),
             format!("hash       {}", block.hash),
             format!("parent     {}", block.parent),
-            format!("time       {} ms", block.timestamp_ms),
+            format!(
+                "time       {} ({} ms)",
+                crate::human::iso(block.timestamp_ms),
+                block.timestamp_ms
+            ),
             format!("proposer   {}", block.proposer),
             format!("state root {}", block.state_root),
             format!("txs        {}", block.tx_count),
@@ -624,9 +644,44 @@ pub(crate) async fn history(args: HistoryArgs) -> Result<()> {
 }
 
 /// `joule status`
-pub(crate) async fn status(args: QueryArgs) -> Result<()> {
+#[derive(Args)]
+pub(crate) struct StatusArgs {
+    /// Wait up to this many seconds for the node to answer and report a healthy chain (a node
+    /// just started, a chain just restarted); fail if it does not.
+    #[arg(long, value_name = "SECONDS")]
+    wait_healthy: Option<u64>,
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
+/// Asks for the status until the node answers healthy or `seconds` pass.
+async fn wait_healthy(client: &HttpClient, url: &str, seconds: u64) -> Result<rpc::dto::StatusDto> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let answer = client.node_status().await.rpc(url);
+        let last = match answer {
+            Ok(status) if status.health.as_ref().is_some_and(|health| health.healthy) => {
+                return Ok(status);
+            }
+            Ok(status) => status
+                .health
+                .map_or_else(|| "it reports no health".to_owned(), |health| health.message),
+            Err(error) => format!("{error:#}"),
+        };
+        if Instant::now() > deadline {
+            bail!("the node at {url} is not healthy after {seconds} s: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub(crate) async fn status(args: StatusArgs) -> Result<()> {
+    let StatusArgs { wait_healthy: wait, query: args } = args;
     let client = connect(&args.rpc.rpc)?;
-    let status = client.node_status().await.rpc(&args.rpc.rpc)?;
+    let status = match wait {
+        Some(seconds) => wait_healthy(&client, &args.rpc.rpc, seconds).await?,
+        None => client.node_status().await.rpc(&args.rpc.rpc)?,
+    };
     args.output.print(&status, || {
         let network = match &status.p2p {
             Some(p2p) => format!("{} at {}", p2p.id, p2p.addr),
@@ -635,7 +690,8 @@ pub(crate) async fn status(args: QueryArgs) -> Result<()> {
         let sync = match (status.syncing, status.best_peer_height) {
             (true, Some(best)) => format!("catching up to height {best}"),
             (true, None) => "catching up".to_owned(),
-            (false, _) => "in step with its peers".to_owned(),
+            (false, Some(best)) => format!("in step with its peers (best height {best})"),
+            (false, None) => "no peer reports a height".to_owned(),
         };
         // A leader-based engine (Raft) also says who leads.
         let consensus = match &status.consensus {
@@ -647,13 +703,24 @@ pub(crate) async fn status(args: QueryArgs) -> Result<()> {
             ),
             None => String::new(),
         };
+        let health = match &status.health {
+            Some(health) if health.healthy => format!("ok: {}", health.message),
+            Some(health) => format!("{}: {}", health.status.to_uppercase(), health.message),
+            None => "unknown (the node does not say)".to_owned(),
+        };
+        let head_age = status
+            .health
+            .as_ref()
+            .map(|health| format!(", {:.1} s ago", health.head_age_ms as f64 / 1000.0))
+            .unwrap_or_default();
         format!(
-            "chain      {}\ngenesis    {}\nengine     {}{consensus}\nhead       {} {}\nsync       {sync}\nmempool    {}\nvalidator  {}\nnetwork    {network}\nversion    {}",
+            "chain      {}\ngenesis    {}\nengine     {}{consensus}\nhead       {} {} ({}{head_age})\nhealth     {health}\nsync       {sync}\nmempool    {}\nvalidator  {}\nnetwork    {network}\nversion    {}",
             status.chain_id,
             status.genesis_hash,
             status.engine,
             status.head.height,
             status.head.hash,
+            crate::human::iso(status.head.timestamp_ms),
             status.mempool_size,
             status.is_validator,
             status.version

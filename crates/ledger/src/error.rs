@@ -87,9 +87,9 @@ pub enum TxError {
         slot: Slot,
     },
     /// An energy value beyond what the chain accepts.
-    #[error("energy out of range: at most {max} mWh")]
+    #[error("energy out of range: at most {} kWh", primitives::Energy(*max))]
     EnergyOutOfRange {
-        /// The limit in mWh.
+        /// The limit in mWh (the message says it in kWh).
         max: u64,
     },
     /// A price beyond what the chain accepts.

@@ -34,7 +34,7 @@ pub use manager::{
     NodeStopped, Reorg, SubmitError,
 };
 pub use mempool::{AdmitError, Mempool, MempoolLimits};
-pub use metrics::NodeMetrics;
+pub use metrics::{NodeMetrics, ValidatorLabel};
 pub use miner::MinerStats;
 pub use p2p::{P2pConfig, PeerId, max_frame_bytes};
 pub use replay::{ReplayError, ReplayReport, replay_chain};

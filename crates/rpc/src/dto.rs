@@ -2,10 +2,11 @@
 //! when a core type does. Amounts are decimal strings (they exceed what JSON numbers hold
 //! exactly), hashes are 64 hex characters, addresses are `joule1…` strings.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The head of the chain, or any block in brief.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HeadDto {
     /// Block height.
     pub height: u64,
@@ -24,7 +25,7 @@ pub struct HeadDto {
 }
 
 /// Which block: a height, a hash, or `"latest"`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum BlockId {
     /// By height.
@@ -34,7 +35,7 @@ pub enum BlockId {
 }
 
 /// A block.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BlockDto {
     /// Height.
     pub height: u64,
@@ -59,7 +60,7 @@ pub struct BlockDto {
 }
 
 /// What a transaction does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PayloadDto {
     /// A token transfer.
@@ -180,7 +181,7 @@ pub enum PayloadDto {
 }
 
 /// The outcome of a committed transaction.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReceiptDto {
     /// Whether it took effect.
     pub success: bool,
@@ -199,7 +200,7 @@ pub struct ReceiptDto {
 }
 
 /// A transaction, where it is, and what it did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TxDto {
     /// Transaction hash.
     pub hash: String,
@@ -240,7 +241,7 @@ pub struct TxDto {
 }
 
 /// An account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountDto {
     /// The address.
     pub address: String,
@@ -259,7 +260,7 @@ pub struct AccountDto {
 }
 
 /// A position in an account's history, for paging.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryCursor {
     /// Block height.
     pub height: u64,
@@ -268,7 +269,7 @@ pub struct HistoryCursor {
 }
 
 /// One transaction in an account's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryEntryDto {
     /// Block height.
     pub height: u64,
@@ -285,7 +286,7 @@ pub struct HistoryEntryDto {
 }
 
 /// A page of an account's history, newest first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryDto {
     /// The account.
     pub address: String,
@@ -297,7 +298,7 @@ pub struct HistoryDto {
 }
 
 /// The token supply.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SupplyDto {
     /// Tokens ever minted (genesis included).
     pub minted: String,
@@ -317,7 +318,7 @@ pub struct SupplyDto {
 }
 
 /// The outcome of one transaction of a `tx_submitBatch`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SubmitResultDto {
     /// The transaction hash, if it was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -328,7 +329,7 @@ pub struct SubmitResultDto {
 }
 
 /// Why a transaction was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SubmitErrorDto {
     /// The JSON-RPC error code `tx_submit` would have returned.
     pub code: i32,
@@ -339,7 +340,7 @@ pub struct SubmitErrorDto {
 }
 
 /// A validator and its voting power.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ValidatorDto {
     /// Its display name.
     pub name: String,
@@ -350,7 +351,7 @@ pub struct ValidatorDto {
 }
 
 /// Who validates the next heights.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ValidatorsDto {
     /// The height after the head.
     pub height: u64,
@@ -361,7 +362,7 @@ pub struct ValidatorsDto {
 }
 
 /// A validator set waiting for its first height.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UpcomingValidatorsDto {
     /// The first height it decides.
     pub from_height: u64,
@@ -370,7 +371,7 @@ pub struct UpcomingValidatorsDto {
 }
 
 /// What the node is and does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StatusDto {
     /// The chain's name.
     pub chain_id: String,
@@ -398,10 +399,13 @@ pub struct StatusDto {
     /// The consensus engine's view of who leads (Raft); `null` for engines without leaders.
     #[serde(default)]
     pub consensus: Option<ConsensusDto>,
+    /// Whether the chain advances and the node is in step: what `GET /health` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthDto>,
 }
 
 /// What a leader-based engine says of itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ConsensusDto {
     /// `"leader"`, `"follower"` or `"candidate"`.
     pub role: String,
@@ -411,8 +415,36 @@ pub struct ConsensusDto {
     pub leader: Option<String>,
 }
 
+/// Whether the node is fit to serve (`GET /health`, and `health` in `node_status`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HealthDto {
+    /// Whether all is well (`GET /health` answers 200; else 503).
+    pub healthy: bool,
+    /// `"ok"`, `"stalled"` (no block for longer than `stall_after_ms`), `"syncing"` (behind
+    /// its peers), `"no_peers"`, or `"stopping"`.
+    pub status: String,
+    /// The verdict in words.
+    pub message: String,
+    /// The head's height.
+    pub head_height: u64,
+    /// The head's timestamp (chain time, ms since the Unix epoch).
+    pub head_time_ms: u64,
+    /// Wall time since the head's timestamp, ms.
+    pub head_age_ms: u64,
+    /// The longest the chain goes without a block when all is well, wall ms.
+    pub block_interval_ms: u64,
+    /// How old the head may get before the chain counts as stalled, wall ms.
+    pub stall_after_ms: u64,
+    /// Connected peers; `null` for a node without a peer-to-peer network.
+    pub peers: Option<u64>,
+    /// Whether it is downloading blocks it missed.
+    pub syncing: bool,
+    /// The highest head its peers report.
+    pub best_peer_height: Option<u64>,
+}
+
 /// This node's identity and address on the peer-to-peer network.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct P2pDto {
     /// Its peer id: the network key, written as an address (`joule1…`).
     pub id: String,
@@ -421,7 +453,7 @@ pub struct P2pDto {
 }
 
 /// A connected peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PeerDto {
     /// Its peer id: its network key, written as an address (`joule1…`).
     pub id: String,
@@ -440,7 +472,7 @@ pub struct PeerDto {
 }
 
 /// Tariffs in tokens per kWh.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TariffsDto {
     /// The first slot they apply to.
     pub from_slot: u64,
@@ -457,7 +489,7 @@ fn one() -> u32 {
 }
 
 /// The market's rules and where it stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MarketStatusDto {
     /// Slot length.
     pub slot_minutes: u32,
@@ -500,7 +532,7 @@ pub struct MarketStatusDto {
 }
 
 /// An order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderDto {
     /// Order id.
     pub id: u64,
@@ -523,7 +555,7 @@ pub struct OrderDto {
 }
 
 /// A slot's open orders.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BookDto {
     /// The slot.
     pub slot: u64,
@@ -536,7 +568,7 @@ pub struct BookDto {
 }
 
 /// A trade.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TradeDto {
     /// Delivery slot.
     pub slot: u64,
@@ -555,7 +587,7 @@ pub struct TradeDto {
 }
 
 /// What a slot's gate closure produced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ClearingDto {
     /// The slot.
     pub slot: u64,
@@ -573,7 +605,7 @@ pub struct ClearingDto {
 }
 
 /// A cleared slot in brief.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ClearingSummaryDto {
     /// The slot.
     pub slot: u64,
@@ -586,7 +618,7 @@ pub struct ClearingSummaryDto {
 }
 
 /// A meter reading.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReadingDto {
     /// The meter.
     pub meter: String,
@@ -613,7 +645,7 @@ pub struct ReadingDto {
 }
 
 /// One meter's readings as columns (same index, same reading), oldest interval first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MeterColumnsDto {
     /// The meter.
     pub meter: String,
@@ -628,7 +660,7 @@ pub struct MeterColumnsDto {
 }
 
 /// Readings for charts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MeterSeriesDto {
     /// Minutes one interval covers.
     pub reading_minutes: u32,
@@ -643,7 +675,7 @@ pub struct MeterSeriesDto {
 }
 
 /// A registered meter.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MeterDto {
     /// The meter's address.
     pub meter: String,
@@ -660,7 +692,7 @@ pub struct MeterDto {
 }
 
 /// A bilateral contract.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContractDto {
     /// Contract id.
     pub id: u64,
@@ -681,7 +713,7 @@ pub struct ContractDto {
 }
 
 /// One account's settlement of one slot (or sums of several).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SettlementDto {
     /// The account (empty for community totals).
     pub account: String,
@@ -730,7 +762,7 @@ pub struct SettlementDto {
 }
 
 /// A statement: every settled slot of an account in a period, and the sums.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StatementDto {
     /// The account.
     pub account: String,
@@ -748,7 +780,7 @@ pub struct StatementDto {
 }
 
 /// Key figures of an account or of the community over a period.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KpiDto {
     /// The account, or `"community"`.
     pub scope: String,
@@ -771,7 +803,7 @@ pub struct KpiDto {
 }
 
 /// Generation certificates of an account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CertificatesDto {
     /// The account.
     pub address: String,
@@ -782,7 +814,7 @@ pub struct CertificatesDto {
 }
 
 /// A login challenge.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChallengeDto {
     /// The account it is for.
     pub account: String,
@@ -795,7 +827,7 @@ pub struct ChallengeDto {
 }
 
 /// A session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionDto {
     /// The account logged in (empty for the admin token).
     pub account: String,
@@ -809,7 +841,7 @@ pub struct SessionDto {
 }
 
 /// A meter owner as a producer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProducerDto {
     /// The account.
     pub account: String,
@@ -828,7 +860,7 @@ pub struct ProducerDto {
 }
 
 /// An account in brief (operator view).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountSummaryDto {
     /// The address.
     pub address: String,
@@ -847,7 +879,7 @@ pub struct AccountSummaryDto {
 }
 
 /// A transaction's status, as a subscription reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TxStatusDto {
     /// The hash.
     pub hash: String,
@@ -859,7 +891,7 @@ pub struct TxStatusDto {
 }
 
 /// What a proof-of-work node's miner is doing (`mining_status`, `mining_start`, `mining_stop`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MiningDto {
     /// Whether this node can mine: a proof-of-work chain and a key.
     pub available: bool,
@@ -882,7 +914,7 @@ pub struct MiningDto {
 }
 
 /// A block of a reorganisation: height and hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReorgBlockDto {
     /// Height.
     pub height: u64,
@@ -891,7 +923,7 @@ pub struct ReorgBlockDto {
 }
 
 /// A switch to another branch (`chain_subscribeReorgs`), sent once it is durable.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReorgDto {
     /// The blocks taken off the chain, newest first: their transactions that are still valid
     /// are pending again, unless the new branch holds them.

@@ -1,8 +1,10 @@
 //! Joule's JSON-RPC 2.0 API.
 //!
-//! One port serves JSON-RPC over HTTP (POST) and WebSocket (with subscriptions), the web
-//! dashboard (`GET /`, its files embedded in the binary from `dashboard/`), plain
-//! `GET /metrics` (Prometheus text) and `GET /health`. The API is declared once in
+//! One port serves JSON-RPC over HTTP (POST; every request read by the letter of JSON-RPC 2.0
+//! in [`jsonrpc`]) and WebSocket (with subscriptions), the web dashboard (`GET /`, its files
+//! embedded in the binary from `dashboard/`), `GET /metrics` (Prometheus text or OpenMetrics:
+//! [`metrics`]) and `GET /health` (200 or 503: [`health`]). Other web origins may call it
+//! where [`RpcConfig::cors_origins`] allows. The API is declared once in
 //! [`JouleApi`](api::JouleApiServer): the server implements it over a [`node::NodeHandle`], and
 //! the generated client is what the wallet and the benchmark use. `rpc.discover` returns an
 //! OpenRPC document of every method.
@@ -29,9 +31,12 @@ pub mod auth;
 mod convert;
 pub mod dto;
 pub mod errors;
+pub mod health;
 mod http;
+pub mod jsonrpc;
 mod limits;
 mod market_api;
+pub mod metrics;
 pub mod openrpc;
 mod server;
 mod subscriptions;

@@ -685,11 +685,32 @@ fn sum_records(account: Address, records: &[SettlementRecord]) -> SettlementReco
     total
 }
 
-const CSV_HEADER: &str = "slot,produced_kwh,consumed_kwh,exported_kwh,imported_kwh,contract_bought_kwh,contract_paid,contract_fees,contract_sold_kwh,contract_received,market_bought_kwh,market_paid,market_fees,market_sold_kwh,market_received,grid_bought_kwh,grid_paid,grid_sold_kwh,grid_received,arrears,net";
+/// The statement's CSV columns: what the line is (`slot` or `total`), the slot and when it
+/// starts and ends (chain time, ISO 8601 in UTC; the total's span the whole period), energy in
+/// kWh and money in tokens, each unit in its column's name.
+const CSV_HEADER: &str = "line,slot,slot_start,slot_end,produced_kwh,consumed_kwh,exported_kwh,imported_kwh,contract_bought_kwh,contract_paid_tokens,contract_fees_tokens,contract_sold_kwh,contract_received_tokens,market_bought_kwh,market_paid_tokens,market_fees_tokens,market_sold_kwh,market_received_tokens,grid_bought_kwh,grid_paid_tokens,grid_sold_kwh,grid_received_tokens,arrears_tokens,net_tokens";
 
-fn csv_line(record: &SettlementRecord, label: &str) -> String {
+/// A chain time in ms as ISO 8601 in UTC (`2026-06-21T11:00:00Z`).
+pub(crate) fn iso_time(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(String::new, |time| format!("{time:.0}"))
+}
+
+/// One CSV line: `line` and `slot` as given, the period from `first` to `last` slot.
+fn csv_line(
+    record: &SettlementRecord,
+    line: &str,
+    slot: &str,
+    span: (u64, u64),
+    slot_ms: u64,
+) -> String {
+    let (first, last) = span;
     format!(
-        "{label},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        "{line},{slot},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        iso_time(first.saturating_mul(slot_ms)),
+        iso_time(last.saturating_add(1).saturating_mul(slot_ms)),
         record.produced,
         record.consumed,
         record.exported,
@@ -736,14 +757,16 @@ pub(crate) fn statement(
     let reader = reader(node)?;
     let records = reader.settlements(&account, range).map_err(internal)?;
     let total = sum_records(account, &records);
+    let slot_ms = u64::from(node.chain_config().market.slot_minutes).saturating_mul(60_000);
     let csv = csv.then(|| {
         let mut text = String::from(CSV_HEADER);
         text.push('\n');
         for record in &records {
-            text.push_str(&csv_line(record, &record.slot.to_string()));
+            let slot = record.slot.0;
+            text.push_str(&csv_line(record, "slot", &slot.to_string(), (slot, slot), slot_ms));
             text.push('\n');
         }
-        text.push_str(&csv_line(&total, "total"));
+        text.push_str(&csv_line(&total, "total", "", (from, to), slot_ms));
         text.push('\n');
         text
     });

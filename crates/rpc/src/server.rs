@@ -22,9 +22,11 @@ use crate::{
         self, internal, invalid_params, invalid_params_because, limit_exceeded, no_p2p,
         submit_error, unavailable,
     },
-    http::PlainHttpLayer,
+    health,
+    http::{Plain, PlainHttpLayer},
     limits::ConnectionCaps,
     market_api as market,
+    metrics::{self, ApiMetricsLayer},
     openrpc,
     subscriptions::{self, Private},
 };
@@ -32,8 +34,9 @@ use jsonrpsee::{
     Extensions, PendingSubscriptionSink, RpcModule,
     core::{SubscriptionResult, async_trait},
     server::{
-        BatchRequestConfig, HttpBody, Methods, ServerBuilder, ServerConfig, ServerHandle,
-        StopHandle, serve_with_graceful_shutdown, stop_channel,
+        BatchRequestConfig, HttpBody, Methods, RandomStringIdProvider, ServerBuilder, ServerConfig,
+        ServerHandle, StopHandle, middleware::rpc::RpcServiceBuilder, serve_with_graceful_shutdown,
+        stop_channel,
     },
 };
 use node::{NodeHandle, PeerId, SubmitError};
@@ -83,6 +86,11 @@ pub struct RpcConfig {
     pub session_ttl: Duration,
     /// Most sessions open at once.
     pub max_sessions: usize,
+    /// Web origins (`https://app.example`, or `*` for any) whose pages may call the API from
+    /// the browser (CORS). Such calls are anonymous or carry a bearer token: the session cookie
+    /// and the loopback admin rule never count for them. Empty by default: only the node's own
+    /// pages.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for RpcConfig {
@@ -100,6 +108,7 @@ impl Default for RpcConfig {
             admin_from_loopback: false,
             session_ttl: Duration::from_secs(12 * 60 * 60),
             max_sessions: 10_000,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -115,11 +124,12 @@ pub struct RpcServer {
 }
 
 impl RpcServer {
-    /// Starts serving `node` with the given limits; `/metrics` encodes `registry`.
+    /// Starts serving `node` with the given limits; `/metrics` encodes `registry` (the node's
+    /// metrics) with the API's own, the process's and the build's, which it registers there.
     pub async fn start(
         config: RpcConfig,
         node: NodeHandle,
-        registry: Arc<Registry>,
+        mut registry: Registry,
     ) -> std::io::Result<RpcServer> {
         let server_config = ServerConfig::builder()
             .max_connections(config.max_connections)
@@ -127,21 +137,38 @@ impl RpcServer {
             .max_response_body_size(config.max_response_bytes)
             .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
             .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_calls))
+            // Subscription ids are strings, as the OpenRPC document says.
+            .set_id_provider(RandomStringIdProvider::new(16))
             .build();
+        let sessions = Sessions::new(config.session_ttl, config.max_sessions);
+        let module = module_with_sessions(node.clone(), config.max_submit_batch, sessions.clone());
+        let (api_metrics, gauges) = metrics::register(&mut registry, module.method_names());
+        let methods: Methods = module.into();
+        let plain = Plain {
+            registry: Arc::new(registry),
+            gauges,
+            node,
+            max_request_bytes: config.max_request_bytes,
+            max_batch_calls: config.max_batch_calls,
+        };
         // Our own accept loop rather than `Server::start`: it knows each connection's remote
         // address, which the admin methods need (see `admin`).
         let services = ServerBuilder::with_config(server_config)
-            .set_http_middleware(tower::ServiceBuilder::new().layer(PlainHttpLayer::new(registry)))
+            .set_http_middleware(
+                tower::ServiceBuilder::new().layer(PlainHttpLayer(Arc::new(plain))),
+            )
+            .set_rpc_middleware(RpcServiceBuilder::new().layer(ApiMetricsLayer(api_metrics)))
             .to_service_builder();
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
-        let sessions = Sessions::new(config.session_ttl, config.max_sessions);
-        let methods: Methods =
-            module_with_sessions(node, config.max_submit_batch, sessions.clone()).into();
         let (stop, handle) = stop_channel();
         let admin_token: Option<Arc<str>> = config.admin_token.map(Arc::from);
-        let admin =
-            AdminPolicy { token: admin_token, from_loopback: config.admin_from_loopback, sessions };
+        let admin = AdminPolicy {
+            token: admin_token,
+            from_loopback: config.admin_from_loopback,
+            sessions,
+            cors: Arc::new(config.cors_origins),
+        };
         let caps = ConnectionCaps::new(config.max_connections, config.max_connections_per_client);
         let accept = tokio::spawn(accept_loop(listener, stop, admin, caps, move |stop| {
             services.clone().build(methods.clone(), stop)
@@ -167,20 +194,29 @@ impl RpcServer {
     }
 }
 
-/// Who is an admin (see [`admin::is_admin`]) and who is logged in (see [`crate::auth`]).
+/// Who is an admin (see [`admin::is_admin`]), who is logged in (see [`crate::auth`]), and
+/// which other web origins may call.
 #[derive(Clone)]
 struct AdminPolicy {
     token: Option<Arc<str>>,
     from_loopback: bool,
     sessions: Arc<Sessions>,
+    cors: Arc<Vec<String>>,
 }
 
 /// What the accept loop decided about one HTTP request.
 enum Decision {
-    /// Serve it, marked with these.
-    Serve { admin: bool, caller: Caller },
+    /// Serve it, marked with these; `cors` is the origin to allow in the response.
+    Serve { admin: bool, caller: Caller, cors: Option<String> },
+    /// A CORS preflight from an allowed origin: answer it.
+    Preflight(String),
     /// Refuse it with HTTP 403 and this reason.
     Refuse(&'static str),
+}
+
+/// Whether `origin` is one of the `allowed` web origins.
+fn cors_allows(allowed: &[String], origin: &str) -> bool {
+    allowed.iter().any(|entry| entry == "*" || entry.eq_ignore_ascii_case(origin))
 }
 
 fn header<'a>(request: &'a hyper::Request<hyper::body::Incoming>, name: &str) -> Option<&'a str> {
@@ -194,14 +230,32 @@ fn decide(
     remote: SocketAddr,
     request: &hyper::Request<hyper::body::Incoming>,
 ) -> Decision {
-    if !same_origin(header(request, "origin"), header(request, "host")) {
-        return Decision::Refuse("cross-origin requests are refused");
+    let origin = header(request, "origin");
+    let cors = match origin {
+        Some(origin) if !same_origin(Some(origin), header(request, "host")) => {
+            if !cors_allows(&policy.cors, origin) {
+                return Decision::Refuse(
+                    "cross-origin requests are refused (joule node --rpc-cors-origin allows an origin)",
+                );
+            }
+            Some(origin.to_owned())
+        }
+        _ => None,
+    };
+    if request.method() == hyper::Method::OPTIONS {
+        return match cors {
+            Some(origin) => Decision::Preflight(origin),
+            None => Decision::Refuse("OPTIONS is only for CORS preflights from allowed origins"),
+        };
     }
     let authorization = header(request, "authorization");
-    let admin =
-        admin::is_admin(remote, authorization, policy.token.as_deref(), policy.from_loopback);
+    // A page of another origin runs in a browser that may be on this very host: loopback
+    // makes it no admin, and the browser's session cookie is not its to use.
+    let from_loopback = policy.from_loopback && cors.is_none();
+    let admin = admin::is_admin(remote, authorization, policy.token.as_deref(), from_loopback);
+    let cookie_header = if cors.is_some() { None } else { header(request, "cookie") };
     let now = wall_ms();
-    let caller = match credentials(authorization, header(request, "cookie")) {
+    let caller = match credentials(authorization, cookie_header) {
         Credentials::None => Caller::Anonymous,
         Credentials::Bearer(token) => {
             if policy.token.as_deref().is_some_and(|admin_token| {
@@ -231,7 +285,35 @@ fn decide(
             None => Caller::Expired,
         },
     };
-    Decision::Serve { admin, caller }
+    Decision::Serve { admin, caller, cors }
+}
+
+/// The answer to a CORS preflight from `origin`.
+fn preflight_response(origin: &str) -> jsonrpsee::server::HttpResponse {
+    let mut response = jsonrpsee::server::HttpResponse::new(HttpBody::empty());
+    *response.status_mut() = hyper::StatusCode::NO_CONTENT;
+    allow_origin(&mut response, origin);
+    let headers = response.headers_mut();
+    use hyper::header::{self, HeaderValue};
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, GET, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type, authorization"),
+    );
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    response
+}
+
+/// Lets a page of `origin` read `response`.
+fn allow_origin(response: &mut jsonrpsee::server::HttpResponse, origin: &str) {
+    use hyper::header::{self, HeaderValue};
+    if let Ok(value) = HeaderValue::from_str(origin) {
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    response.headers_mut().append(header::VARY, HeaderValue::from_static("origin"));
 }
 
 fn forbidden_response(reason: &'static str) -> jsonrpsee::server::HttpResponse {
@@ -287,21 +369,25 @@ async fn accept_loop<S, F>(
                     let decision = decide(&admin, remote, &request);
                     let cookies = ResponseCookies::default();
                     let mut request = request.map(HttpBody::new);
-                    let refusal = match decision {
-                        Decision::Serve { admin, caller } => {
+                    let (early, cors) = match decision {
+                        Decision::Serve { admin, caller, cors } => {
                             request.extensions_mut().insert(AdminAccess(admin));
                             request.extensions_mut().insert(caller);
                             request.extensions_mut().insert(cookies.clone());
-                            None
+                            (None, cors)
                         }
-                        Decision::Refuse(reason) => Some(reason),
+                        Decision::Preflight(origin) => (Some(preflight_response(&origin)), None),
+                        Decision::Refuse(reason) => (Some(forbidden_response(reason)), None),
                     };
                     let mut service = service.clone();
                     async move {
-                        if let Some(reason) = refusal {
-                            return Ok::<_, S::Error>(forbidden_response(reason));
+                        if let Some(response) = early {
+                            return Ok::<_, S::Error>(response);
                         }
                         let mut response = service.call(request).await?;
+                        if let Some(origin) = &cors {
+                            allow_origin(&mut response, origin);
+                        }
                         for cookie in cookies.take() {
                             if let Ok(value) = hyper::header::HeaderValue::from_str(&cookie) {
                                 response.headers_mut().append(hyper::header::SET_COOKIE, value);
@@ -734,7 +820,7 @@ impl JouleApiServer for JouleRpc {
             head: head_dto(&self.node.head(), self.node.reorg_depth()),
             mempool_size: status.mempool_size as u64,
             is_validator: status.is_validator,
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: format!("{}+{}", metrics::VERSION, metrics::COMMIT),
             p2p: self.node.p2p_identity().map(|(id, addr)| P2pDto {
                 id: Address::from_public_key(id).to_string(),
                 addr: addr.to_string(),
@@ -746,6 +832,7 @@ impl JouleApiServer for JouleRpc {
                 term: status.engine.term.unwrap_or(0),
                 leader: status.engine.leader.map(|key| Address::from_public_key(key).to_string()),
             }),
+            health: health::facts(&self.node).await.map(health::assess),
         })
     }
 

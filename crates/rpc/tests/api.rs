@@ -13,7 +13,7 @@ use rpc::{
     dto::{BlockId, HistoryCursor, PeerDto},
 };
 use serde_json::{Value, json};
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CHAIN: &str = "rpc-test";
@@ -92,7 +92,7 @@ impl Fixture {
         let server = RpcServer::start(
             RpcConfig { addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..config },
             handle.clone(),
-            Arc::new(registry),
+            registry,
         )
         .await
         .unwrap();
@@ -678,3 +678,5 @@ async fn mining_is_started_stopped_and_reported_and_rewards_are_counted_apart() 
     assert!(error.to_string().contains("does not mine"), "{error}");
     assert!(!solo.http().mining_status().await.unwrap().available);
 }
+#[path = "api/conformance.rs"]
+mod conformance;

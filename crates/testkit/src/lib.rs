@@ -13,10 +13,13 @@
 //! slowly or never) and [`netns`] a lab of hosts in network namespaces, for the attacks that
 //! need several machines.
 //!
+//! [`npm`] installs the npm tools some tests run (the OpenRPC validator and test runner).
+//!
 //! This crate is never a dependency of a shipped crate (the `tidy` test checks it).
 
 pub mod adversary;
 pub mod netns;
+pub mod npm;
 pub mod sim;
 
 use rpc::{JouleApiClient, client::HttpClientBuilder, dto::HeadDto};

@@ -580,10 +580,10 @@ async fn a_member_and_the_operator_use_the_dashboard_in_chromium() {
     assert_eq!(api_statement.totals.market_received, "15", "bob paid 15 for 1 kWh");
     let totals = alice_api.statement(alice.clone(), from, to, None).await.unwrap().totals;
     let kwh = |text: &str| (text.parse::<f64>().unwrap() * 1e6).round() as u64;
-    assert_eq!(column("market_received"), totals.market_received);
-    assert_eq!(column("grid_received"), totals.grid_received);
-    assert_eq!(column("grid_paid"), totals.grid_paid);
-    assert_eq!(column("net"), totals.net);
+    assert_eq!(column("market_received_tokens"), totals.market_received);
+    assert_eq!(column("grid_received_tokens"), totals.grid_received);
+    assert_eq!(column("grid_paid_tokens"), totals.grid_paid);
+    assert_eq!(column("net_tokens"), totals.net);
     assert_eq!(kwh(column("market_sold_kwh")), totals.market_sold_mwh);
     assert_eq!(kwh(column("produced_kwh")), totals.produced_mwh);
     assert_eq!(kwh(column("consumed_kwh")), totals.consumed_mwh);

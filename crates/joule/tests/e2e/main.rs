@@ -12,6 +12,8 @@ mod hostile_peers;
 mod load;
 mod market;
 mod network;
+mod openrpc;
+mod operator;
 mod pow;
 mod raft;
 mod walkthrough;

@@ -156,8 +156,14 @@ async fn a_slot_trades_settles_and_shows_up_in_statements() {
     assert_eq!(bob["totals"]["net"], "-19");
     let csv = devnet.joule(&["statement", "carol", "--from", &from, "--to", &from, "--csv"]);
     let csv = String::from_utf8_lossy(&csv.stdout).to_string();
-    assert!(csv.starts_with("slot,produced_kwh,"), "{csv}");
-    assert!(csv.contains(&format!("{slot},0,0.5,0,0.5,")), "{csv}");
+    assert!(csv.starts_with("line,slot,slot_start,slot_end,produced_kwh,"), "{csv}");
+    // Each slot with its start and end (chain time, UTC), energy in kWh, money in tokens; the
+    // total on a line of its own kind, with the slot column empty.
+    let row = csv.lines().find(|line| line.starts_with(&format!("slot,{slot},"))).unwrap();
+    let fields: Vec<&str> = row.split(',').collect();
+    assert!(fields[2].ends_with('Z') && fields[3].ends_with('Z') && fields[2] < fields[3], "{row}");
+    assert_eq!(&fields[4..8], ["0", "0.5", "0", "0.5"], "{row}");
+    assert!(csv.lines().any(|line| line.starts_with("total,,")), "{csv}");
     let balance = devnet.joule_json(&["balance", "bob", "--json"]);
     assert_eq!(
         (balance["balance"].as_str(), balance["reserved"].as_str()),

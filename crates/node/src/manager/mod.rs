@@ -6,7 +6,7 @@ use crate::{
     chain::{Clock, genesis_block},
     core::{Core, CoreConfig, Effect},
     mempool::{AdmitError, Mempool, MempoolLimits},
-    metrics::{NodeMetrics, ReasonLabel},
+    metrics::{BlockFacts, NodeMetrics, ReasonLabel},
     validators::{PublishedSchedule, ValidatorSchedule},
 };
 use crate::{
@@ -875,7 +875,7 @@ fn verify_decoded(
 
 /// Blocks being written to the store.
 struct Persisting {
-    blocks: Vec<(Arc<Block>, usize)>,
+    blocks: Vec<(Arc<Block>, BlockFacts)>,
     /// The blocks a switch takes off (empty for an append).
     task: JoinHandle<Result<Vec<store::UnwoundBlock>, StoreError>>,
     started: Instant,
@@ -1146,9 +1146,21 @@ impl Manager {
         let mut blocks = Vec::with_capacity(sealed.len());
         let mut writes = Vec::with_capacity(sealed.len());
         for (block, Executed { receipts, events, diff, .. }) in sealed {
-            let failed =
-                receipts.iter().filter(|receipt| matches!(receipt, Receipt::Failed(_))).count();
-            blocks.push((block.clone(), failed));
+            let facts = BlockFacts {
+                failed: receipts
+                    .iter()
+                    .filter(|receipt| matches!(receipt, Receipt::Failed(_)))
+                    .count(),
+                cleared: events
+                    .iter()
+                    .filter(|event| matches!(event, ledger::MarketEvent::Cleared { .. }))
+                    .count(),
+                settled: events
+                    .iter()
+                    .filter(|event| matches!(event, ledger::MarketEvent::Settled { .. }))
+                    .count(),
+            };
+            blocks.push((block.clone(), facts));
             writes.push((block, receipts, events, diff));
         }
         let store = self.store.clone();
@@ -1211,14 +1223,15 @@ impl Manager {
         }
         let elapsed = done.started.elapsed().as_secs_f64();
         let _ = self.indexer.send(done.blocks.iter().map(|(block, _)| block.clone()).collect());
-        for (block, failed) in done.blocks {
+        for (block, facts) in done.blocks {
             let header = &block.header;
             self.metrics.block_commit_seconds.observe(elapsed);
-            self.metrics.blocks_committed.inc();
-            self.metrics.txs_committed.inc_by(block.txs.len() as u64);
-            self.metrics.txs_failed.inc_by(failed as u64);
-            self.metrics.block_txs.observe(block.txs.len() as f64);
-            self.metrics.head_height.set(i64::try_from(header.height.0).unwrap_or(i64::MAX));
+            let parent = self.head_sender.borrow().header.clone();
+            let parent_ms = (parent.height.0.checked_add(1) == Some(header.height.0))
+                .then_some(parent.timestamp.0);
+            let schedule = self.validators.get();
+            self.metrics.committed(&block, parent_ms, facts, &schedule, &self.clock.scale());
+            let failed = facts.failed;
             info!(height = header.height.0, txs = block.txs.len(), failed, "block committed");
             if let ConsensusProof::Bft(certificate) = &header.proof
                 && certificate.round > 0

@@ -164,7 +164,7 @@ async fn private_reads_answer_only_the_member_and_the_operator() {
         slot.0,
         Some("csv".into())
     ));
-    assert!(statement.csv.unwrap().starts_with("slot,"));
+    assert!(statement.csv.unwrap().starts_with("line,slot,slot_start,slot_end,"));
     private_read!(&callers, |c| c.kpi(alice.clone(), None, None));
     private_read!(&callers, |c| c.contract_list(Some(alice.clone())));
 
