@@ -192,6 +192,18 @@ impl Lab {
 
     /// Ends what still runs in lab `subnet`'s namespaces, then removes them and the bridge.
     fn remove(subnet: u8) {
+        // The outside ends of the hosts' veth pairs first: deleting one end deletes the pair at
+        // once, whereas a pair whose inside end goes with its namespace lingers for a moment
+        // in the kernel, and a lab made meanwhile on the freed subnet would find its names
+        // taken.
+        let veth = format!("jt{subnet}v");
+        let links = String::from_utf8_lossy(&ip(&["-o", "link", "show"]).stdout).into_owned();
+        for name in links.lines().filter_map(|line| line.split(": ").nth(1)) {
+            let name = name.split('@').next().unwrap_or(name);
+            if name.strip_prefix(&veth).is_some_and(|host| host.parse::<u8>().is_ok()) {
+                let _ = ip(&["link", "del", name]);
+            }
+        }
         let prefix = format!("jt{subnet}h");
         let listed = String::from_utf8_lossy(&ip(&["netns", "list"]).stdout).into_owned();
         for namespace in listed.lines().filter_map(|line| line.split_whitespace().next()) {

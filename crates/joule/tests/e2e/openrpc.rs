@@ -101,6 +101,11 @@ async fn the_openrpc_test_runner_calls_every_method_with_its_example() {
         "tx_submit": [hex::encode(primitives::encode(&transfer))],
         "auth_login": [alice.address.to_string(), challenge.challenge, signature, "bearer"],
         "node_removePeer": [peer],
+        // A BFT chain does not mine: its node must refuse to start or stop a miner, and say why.
+        "refusals": {
+            "mining_start": { "code": -32602, "reason": "cannot_mine" },
+            "mining_stop": { "code": -32602, "reason": "cannot_mine" },
+        },
     });
     let live_file = temp.path().join("live.json");
     std::fs::write(&live_file, live.to_string()).unwrap();
