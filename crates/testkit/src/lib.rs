@@ -183,14 +183,29 @@ impl Devnet {
         command.extend(args.iter().map(|arg| (*arg).to_owned()));
         std::fs::create_dir_all(dir).expect("devnet dir");
         let log = dir.with_extension("log");
-        let process = Process::spawn(&command, &log);
+        let mut process = Process::spawn(&command, &log);
         let file_path = dir.join("devnet.json");
-        let file: Value = wait_for("devnet.json", Duration::from_secs(120), || async {
-            let text = std::fs::read_to_string(&file_path).ok()?;
-            let value: Value = serde_json::from_str(&text).ok()?;
-            (value["nodes"][0]["pid"].as_u64().unwrap_or(0) != 0).then_some(value)
-        })
-        .await;
+        let started = Instant::now();
+        let file: Value = loop {
+            let written = std::fs::read_to_string(&file_path)
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .filter(|value| value["nodes"][0]["pid"].as_u64().unwrap_or(0) != 0);
+            if let Some(value) = written {
+                break value;
+            }
+            // Say what the devnet and its nodes printed, rather than only that it took too long.
+            let exited = process.child.try_wait().ok().flatten();
+            if exited.is_some() || started.elapsed() > Duration::from_secs(120) {
+                panic!(
+                    "the devnet did not come up ({}, after {:.0?}); {}",
+                    exited.map_or("still running".to_owned(), |status| format!("exited: {status}")),
+                    started.elapsed(),
+                    devnet_logs(dir, &log)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         Devnet { process: Some(process), dir: dir.to_owned(), joule: joule.to_owned(), file }
     }
 
@@ -276,6 +291,24 @@ impl Drop for Devnet {
             let _ = process.wait_quietly();
         }
     }
+}
+
+/// The last lines of a devnet's log and of each of its nodes' logs, for a failure message.
+fn devnet_logs(dir: &Path, log: &Path) -> String {
+    let tail = |path: &Path| {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    };
+    let mut out = format!("{}:\n{}", log.display(), tail(log));
+    for index in 0.. {
+        let node_log = dir.join(format!("node{index}")).join("node.log");
+        if !node_log.exists() {
+            break;
+        }
+        out.push_str(&format!("\n{}:\n{}", node_log.display(), tail(&node_log)));
+    }
+    out
 }
 
 impl Process {
