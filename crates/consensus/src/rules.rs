@@ -140,19 +140,31 @@ impl Rules for BftRules {
                 .is_some_and(|expected| expected.key == signer),
             Message::Vote(_) => set.iter().any(|validator| validator.key == signer),
         };
-        if !entitled {
-            return if validators.knows(height) { Verdict::Invalid } else { Verdict::Drop };
-        }
-        let (hash, signature) = message.signed(chain_id);
-        if signer.verify(hash.as_bytes(), &signature).is_ok() {
-            Verdict::Relay
-        } else {
-            Verdict::Invalid
-        }
+        signed_by_entitled(entitled, validators, height, &signer, message.signed(chain_id))
     }
 
     fn check_header(&self, validators: &[Validator], header: &Header) -> Result<(), HeaderError> {
         proposer_is_validator(validators, header)
+    }
+}
+
+/// The verdict on a message whose sender is (or is not) `entitled` to send it at `height`, with
+/// its signature over `signed`: relay it if the signature checks out; a sender who is not
+/// entitled is invalid only where the node knows the height's validators, else dropped.
+fn signed_by_entitled(
+    entitled: bool,
+    validators: &dyn ValidatorView,
+    height: Height,
+    signer: &primitives::PublicKey,
+    (hash, signature): (primitives::Hash, primitives::Signature),
+) -> Verdict {
+    if !entitled {
+        return if validators.knows(height) { Verdict::Invalid } else { Verdict::Drop };
+    }
+    if signer.verify(hash.as_bytes(), &signature).is_ok() {
+        Verdict::Relay
+    } else {
+        Verdict::Invalid
     }
 }
 
@@ -171,15 +183,8 @@ impl Rules for RaftRules {
         let Some(message) = raft::decode(message) else { return Verdict::Invalid };
         let signer = message.signer();
         let height = message.height();
-        if !validators.at(height).iter().any(|validator| validator.key == signer) {
-            return if validators.knows(height) { Verdict::Invalid } else { Verdict::Drop };
-        }
-        let (hash, signature) = message.signed(chain_id);
-        if signer.verify(hash.as_bytes(), &signature).is_ok() {
-            Verdict::Relay
-        } else {
-            Verdict::Invalid
-        }
+        let entitled = validators.at(height).iter().any(|validator| validator.key == signer);
+        signed_by_entitled(entitled, validators, height, &signer, message.signed(chain_id))
     }
 
     fn check_header(&self, validators: &[Validator], header: &Header) -> Result<(), HeaderError> {
