@@ -1,7 +1,9 @@
 //! Four proof-of-work miners on loopback: split two against two (both sides mine), healed,
 //! one chain wins and the other side reorganises with its transactions landing on the winning
 //! chain; every miner stopped halts the chain and started resumes it; a late node syncs the
-//! heaviest chain; `joule verify` passes on every node.
+//! heaviest chain; `joule verify` passes on every node. A node killed (`kill -9`) while it
+//! switches to a heavier branch of full blocks restarts on one chain or the other, never a
+//! mixture, ends on the heaviest one, and loses no transaction.
 
 use crate::{
     joule,
@@ -149,9 +151,15 @@ async fn four_miners_split_heal_to_the_heaviest_chain_stop_resume_and_a_late_nod
 
     assert!(late.stop().success());
     assert!(devnet.stop().success());
-    for index in 0..4 {
+    verify_nodes(&dir, 4);
+}
+
+/// `joule verify` passes on each of the first `count` nodes of the (stopped) devnet in `dir`.
+fn verify_nodes(dir: &std::path::Path, count: usize) {
+    for index in 0..count {
+        let node_dir = dir.join(format!("node{index}"));
         let verified = std::process::Command::new(joule())
-            .args(["verify", "--dir", devnet_node_dir(&dir, index).to_str().unwrap()])
+            .args(["verify", "--dir", node_dir.to_str().unwrap()])
             .output()
             .unwrap();
         assert!(
@@ -162,6 +170,148 @@ async fn four_miners_split_heal_to_the_heaviest_chain_stop_resume_and_a_late_nod
     }
 }
 
-fn devnet_node_dir(dir: &std::path::Path, index: usize) -> std::path::PathBuf {
-    dir.join(format!("node{index}"))
+/// The text `log` gained after its first `from` bytes.
+fn log_since(log: &std::path::Path, from: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.get(from..).unwrap_or_default().to_owned()
+}
+
+/// The core logs this once it has undone its state and executed the other branch, just before
+/// the shell starts the store transaction that writes the switch.
+const SWITCHING: &str = "switching to a branch with more work";
+/// The shell logs this once that transaction is durable.
+const SWITCHED: &str = "switched to another branch";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_nine_while_switching_to_a_heavier_branch_restarts_consistent() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("devnet");
+    let devnet = Devnet::start(
+        &joule(),
+        &dir,
+        &["--engine", "pow", "--validators", "2", "--block-ms", "500", "--households", "0"],
+    )
+    .await;
+    let urls: Vec<String> = (0..2).map(|index| devnet.rpc_url(index)).collect();
+    let ids = crate::network::peer_ids(&urls).await;
+    for url in &urls {
+        wait_for_height(url, 3, Duration::from_secs(60)).await;
+    }
+
+    // Apart: node 1 mines two blocks with a transfer of its own and then stops mining; node 0
+    // mines on under load, so its branch grows long, full and heavier.
+    partition(&urls, &ids, &[&[0], &[1]]).await;
+    let forked_at = head(&urls[1]).await.unwrap().height;
+    let sent = joule_at(
+        &devnet,
+        &urls[1],
+        &["send", "--from", "carol", "--to", "dave", "--amount", "5", "--wait", "--json"],
+    );
+    assert_eq!(sent["receipt"]["success"], true, "{sent}");
+    let acknowledged = sent["hash"].as_str().unwrap().to_owned();
+    wait_for_height(&urls[1], forked_at + 2, Duration::from_secs(60)).await;
+    let stopped = joule_at(&devnet, &urls[1], &["mining", "stop", "--json"]);
+    assert_eq!(stopped["on"], false, "{stopped}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let short_tip = head(&urls[1]).await.unwrap();
+
+    let bench_log = dir.join("bench.log");
+    let bench = testkit::Process::spawn(
+        &[
+            joule().display().to_string(),
+            "bench".into(),
+            "ingest".into(),
+            "--devnet".into(),
+            dir.display().to_string(),
+            "--rpc".into(),
+            urls[0].clone(),
+            "--txs".into(),
+            "40000".into(),
+            "--senders".into(),
+            "400".into(),
+            "--rate".into(),
+            "4000".into(),
+        ],
+        &bench_log,
+    );
+    // Enough full blocks on node 0's branch that writing the switch takes a while.
+    let client0 = HttpClientBuilder::default().build(&urls[0]).unwrap();
+    let mut full_blocks = 0;
+    let mut branch_txs = 0;
+    let mut next = forked_at + 1;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while full_blocks < 10 || next <= short_tip.height + 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 0's branch did not fill up ({full_blocks} full blocks up to height {next}); \
+             the load's log:\n{}",
+            std::fs::read_to_string(&bench_log).unwrap_or_default()
+        );
+        let tip = head(&urls[0]).await.unwrap().height;
+        while next <= tip {
+            let block = client0.chain_block(BlockId::Height(next)).await.unwrap().unwrap();
+            branch_txs += block.tx_count;
+            if block.tx_count >= 300 {
+                full_blocks += 1;
+            }
+            next += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Healed: node 1 fetches the heavier branch and switches to it; it is killed the moment its
+    // core has executed the branch and the store transaction begins.
+    let log = devnet.node_dir(1).join("node.log");
+    let log_start = std::fs::read_to_string(&log).unwrap().len();
+    let pid = devnet.node_pid(1);
+    partition(&urls, &ids, &[]).await;
+    wait_for("node 1 to start switching branches", Duration::from_secs(60), || async {
+        log_since(&log, log_start).contains(SWITCHING).then_some(())
+    })
+    .await;
+    testkit::signal(pid, 9);
+    wait_for("node 1 to die", Duration::from_secs(10), || async {
+        (!testkit::is_alive(pid)).then_some(())
+    })
+    .await;
+    let tail = log_since(&log, log_start);
+    let switching = tail.lines().find(|line| line.contains(SWITCHING)).unwrap().to_owned();
+    eprintln!(
+        "node 1 on {} at height {}, {branch_txs} transactions on node 0's branch since height \
+         {forked_at}; killed after: {switching}",
+        short_tip.hash, short_tip.height
+    );
+    assert!(!tail.contains(SWITCHED), "the switch was written before the kill landed:\n{tail}");
+
+    // Restarted: it comes up on one of the two chains, never a mixture, and ends on the
+    // heaviest one with its own transfer carried over.
+    let restarted =
+        testkit::Process::spawn(&devnet.restart_command(1), &dir.join("node1-restart.log"));
+    let first =
+        wait_for("node 1 to answer again", Duration::from_secs(60), || head(&urls[1])).await;
+    eprintln!("node 1 restarted at height {} ({})", first.height, first.hash);
+    // The switch never became durable: the store reopens on node 1's own chain (unless the
+    // node has already fetched and switched again by the time it answers).
+    assert!(
+        first.hash == short_tip.hash
+            || hash_at(&urls[0], first.height).await.as_deref() == Some(first.hash.as_str()),
+        "node 1 restarted on neither chain: {first:?}"
+    );
+    one_head(&urls, Duration::from_secs(60)).await;
+    let winning = head(&urls[0]).await.unwrap();
+    assert!(winning.height > short_tip.height);
+    assert_ne!(hash_at(&urls[1], short_tip.height).await.as_deref(), Some(short_tip.hash.as_str()));
+    for url in &urls {
+        let client = HttpClientBuilder::default().build(url).unwrap();
+        wait_for("node 1's transfer on the winning chain", Duration::from_secs(60), || async {
+            let tx = client.tx_get(acknowledged.clone()).await.ok()??;
+            (tx.status == "committed").then_some(())
+        })
+        .await;
+    }
+    drop(bench);
+
+    assert!(restarted.stop().success());
+    assert!(devnet.stop().success());
+    verify_nodes(&dir, 2);
 }
