@@ -701,7 +701,9 @@ pub(crate) async fn statement(args: StatementArgs) -> Result<()> {
             total.grid_received,
             total.arrears,
             total.net
-        )
+        ) + &statement.confirmations.map_or_else(String::new, |confirmations| {
+            format!("\nconfirmations    {confirmations} (the newest settled slot's block and those on top of it)")
+        })
     });
     Ok(())
 }

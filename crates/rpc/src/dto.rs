@@ -759,6 +759,13 @@ pub struct SettlementDto {
     pub arrears: String,
     /// Received minus paid (may be negative).
     pub net: String,
+    /// The height of the block that settled the slot (an account's lines; not for sums).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_height: Option<u64>,
+    /// How many blocks are on top of that block, itself included (1 in the head). On proof
+    /// of work the line is final once this exceeds the maximum reorg depth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
 }
 
 /// A statement: every settled slot of an account in a period, and the sums.
@@ -777,6 +784,10 @@ pub struct StatementDto {
     /// The same as CSV, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csv: Option<String>,
+    /// The fewest confirmations of its lines (see [`SettlementDto::confirmations`]): the
+    /// statement as a whole is as final as its newest line. Absent without lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
 }
 
 /// Key figures of an account or of the community over a period.

@@ -647,7 +647,25 @@ pub(crate) fn settlement_dto(record: &SettlementRecord, community: bool) -> Sett
         grid_received: record.grid_received.to_string(),
         arrears: record.arrears.to_string(),
         net: net(record).to_string(),
+        settled_height: None,
+        confirmations: None,
     }
+}
+
+/// `settlement_dto` of a settled slot's record, with the height of the block that settled it
+/// and how deep that block is now.
+fn settled_dto(
+    node: &NodeHandle,
+    reader: &Reader,
+    record: &SettlementRecord,
+    community: bool,
+) -> RpcResult<SettlementDto> {
+    let mut dto = settlement_dto(record, community);
+    if let Some(height) = reader.settled_at(record.slot).map_err(internal)? {
+        dto.settled_height = Some(height.0);
+        dto.confirmations = Some(node.confirmations(height));
+    }
+    Ok(dto)
 }
 
 pub(crate) fn settlement(
@@ -659,20 +677,22 @@ pub(crate) fn settlement(
     if account == "community" {
         caller.require_session("settlement_get of the community")?;
         let reader = reader(node)?;
-        return Ok(reader
+        return reader
             .community(Slot(slot)..=Slot(slot))
             .map_err(internal)?
             .first()
-            .map(|record| settlement_dto(record, true)));
+            .map(|record| settled_dto(node, &reader, record, true))
+            .transpose();
     }
     let account = address(account)?;
     caller.require_read(&account, "settlement_get")?;
     let reader = reader(node)?;
-    Ok(reader
+    reader
         .settlements(&account, Slot(slot)..=Slot(slot))
         .map_err(internal)?
         .first()
-        .map(|record| settlement_dto(record, false)))
+        .map(|record| settled_dto(node, &reader, record, false))
+        .transpose()
 }
 
 /// Sums records into one (the slot of the last).
@@ -770,13 +790,19 @@ pub(crate) fn statement(
         text.push('\n');
         text
     });
+    let lines = records
+        .iter()
+        .map(|record| settled_dto(node, &reader, record, false))
+        .collect::<RpcResult<Vec<_>>>()?;
+    let confirmations = lines.iter().filter_map(|line| line.confirmations).min();
     Ok(StatementDto {
         account: account.to_string(),
         from_slot: from,
         to_slot: to,
-        lines: records.iter().map(|record| settlement_dto(record, false)).collect(),
+        lines,
         totals: settlement_dto(&total, false),
         csv,
+        confirmations,
     })
 }
 

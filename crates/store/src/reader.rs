@@ -381,6 +381,18 @@ impl Reader {
         Ok(records)
     }
 
+    /// The height of the block that settled `slot`, if it is settled (and was settled by a
+    /// block this store wrote with that record: stores written before it existed have none).
+    pub fn settled_at(&self, slot: Slot) -> Result<Option<Height>, StoreError> {
+        let table = self.txn.open_table(tables::SETTLED_AT)?;
+        let Some(value) = table.get(slot.0)? else { return Ok(None) };
+        let bytes: [u8; 8] = value
+            .value()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("the settlement height of slot {slot:?}")))?;
+        Ok(Some(Height(u64::from_be_bytes(bytes))))
+    }
+
     /// The whole ledger state, rebuilt from its entries.
     pub fn state(&self) -> Result<State, StoreError> {
         let table = self.txn.open_table(tables::STATE)?;
@@ -436,6 +448,7 @@ impl Reader {
         rows(txn, tables::ACCOUNT_TRADES, &mut dump)?;
         rows(txn, tables::SETTLEMENTS, &mut dump)?;
         rows(txn, tables::COMMUNITY, &mut dump)?;
+        rows(txn, tables::SETTLED_AT, &mut dump)?;
         rows(txn, tables::WAL, &mut dump)?;
         rows(txn, tables::STATE, &mut dump)?;
         rows(txn, tables::UNDO, &mut dump)?;

@@ -39,6 +39,9 @@ pub(crate) const SETTLEMENTS: TableDefinition<'_, &[u8; 40], &[u8]> =
     TableDefinition::new("settlements");
 /// slot → borsh(SettlementRecord): the sums over every account settled in the slot.
 pub(crate) const COMMUNITY: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("community");
+/// slot → the height of the block that settled it (8 bytes, big-endian): how deep a statement's
+/// lines are.
+pub(crate) const SETTLED_AT: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("settled_at");
 /// The consensus write-ahead log: the messages this validator signed for heights not yet
 /// committed, keyed by height (8 bytes, big-endian) and sequence number (4 bytes).
 pub(crate) const WAL: TableDefinition<'_, &[u8; 12], &[u8]> = TableDefinition::new("consensus_wal");

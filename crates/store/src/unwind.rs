@@ -54,6 +54,8 @@ pub(crate) enum MarketTable {
     Settlements,
     /// [`tables::COMMUNITY`].
     Community,
+    /// [`tables::SETTLED_AT`] (last: undo rows written before it existed decode the same).
+    SettledAt,
 }
 
 impl MarketTable {
@@ -66,10 +68,11 @@ impl MarketTable {
     ) -> Result<(), StoreError> {
         let bad_key = || StoreError::Corrupt(format!("undo data names a bad {self:?} key"));
         match self {
-            MarketTable::Clearings | MarketTable::Community => {
+            MarketTable::Clearings | MarketTable::Community | MarketTable::SettledAt => {
                 let definition = match self {
                     MarketTable::Clearings => tables::CLEARINGS,
-                    _ => tables::COMMUNITY,
+                    MarketTable::Community => tables::COMMUNITY,
+                    _ => tables::SETTLED_AT,
                 };
                 let slot = u64::from_be_bytes(key.try_into().map_err(|_| bad_key())?);
                 let mut table = txn.open_table(definition)?;

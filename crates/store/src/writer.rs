@@ -73,6 +73,7 @@ impl Store {
         txn.open_table(tables::ACCOUNT_TRADES)?;
         txn.open_table(tables::SETTLEMENTS)?;
         txn.open_table(tables::COMMUNITY)?;
+        txn.open_table(tables::SETTLED_AT)?;
         txn.open_table(tables::RECEIPTS)?;
         txn.open_table(tables::BLOCK_HASHES)?;
         txn.open_table(tables::TX_INDEX)?;
@@ -405,6 +406,11 @@ fn write_market_events(
                     .insert(slot.0, encode(&community).as_slice())?
                     .map(|old| old.value().to_vec());
                 record_undo(MarketTable::Community, &slot.0.to_be_bytes(), before);
+                let before = txn
+                    .open_table(tables::SETTLED_AT)?
+                    .insert(slot.0, height.0.to_be_bytes().as_slice())?
+                    .map(|old| old.value().to_vec());
+                record_undo(MarketTable::SettledAt, &slot.0.to_be_bytes(), before);
             }
         }
     }

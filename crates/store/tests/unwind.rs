@@ -171,7 +171,7 @@ fn assert_reads(store: &Store, chain: &Chain, gone: &[Written]) {
                     clearings.insert(*slot, (height, trades.clone()));
                 }
                 MarketEvent::Settled { slot, records } => {
-                    settlements.insert(*slot, records.clone());
+                    settlements.insert(*slot, (height, records.clone()));
                 }
             }
         }
@@ -223,7 +223,13 @@ fn assert_reads(store: &Store, chain: &Chain, gone: &[Written]) {
             None => assert_eq!(stored, None, "slot {slot} was not cleared on this branch"),
         }
         let community = reader.community(slot..=slot).unwrap();
-        let records = settlements.get(&slot);
+        let settled = settlements.get(&slot);
+        assert_eq!(
+            reader.settled_at(slot).unwrap(),
+            settled.map(|(height, _)| *height),
+            "the block that settled slot {slot}"
+        );
+        let records = settled.map(|(_, records)| records);
         assert_eq!(community.len(), usize::from(records.is_some()), "community sums of {slot}");
         for account in accounts() {
             let stored = reader.settlements(&account, slot..=slot).unwrap();

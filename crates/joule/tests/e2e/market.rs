@@ -150,7 +150,26 @@ async fn a_slot_trades_settles_and_shows_up_in_statements() {
         (alice["grid_sold_mwh"].as_u64(), alice["grid_received"].as_str()),
         (Some(1_000_000), Some("8"))
     );
+    let url = devnet.rpc_url(0);
+    let before = testkit::head(&url).await.unwrap().height;
     let bob = devnet.joule_json(&["statement", "bob", "--from", &from, "--to", &from, "--json"]);
+    let after = testkit::head(&url).await.unwrap().height;
+    // Its line says which block settled the slot and how deep that block is; the statement is
+    // as deep as its newest line.
+    let settled = bob["lines"][0]["settled_height"].as_u64().expect("the settling block");
+    let confirmations = bob["lines"][0]["confirmations"].as_u64().expect("confirmations");
+    assert!((1..=before).contains(&settled), "settled at {settled}, head {before}");
+    assert!(
+        (before + 1 - settled..=after + 1 - settled).contains(&confirmations),
+        "{confirmations} confirmations of block {settled} with the head at {before}..={after}"
+    );
+    assert_eq!(bob["confirmations"].as_u64(), Some(confirmations));
+    testkit::wait_for_height(&url, after + 2, Duration::from_secs(30)).await;
+    let later = devnet.joule_json(&["statement", "bob", "--from", &from, "--to", &from, "--json"]);
+    assert_eq!(later["lines"][0]["settled_height"].as_u64(), Some(settled));
+    assert!(later["confirmations"].as_u64().unwrap() >= confirmations + 2, "{later}");
+    let text = devnet.joule(&["statement", "bob", "--from", &from, "--to", &from]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("\nconfirmations    "), "{text:?}");
     assert_eq!(bob["totals"]["market_paid"], "15");
     assert_eq!(bob["totals"]["market_fees"], "4");
     assert_eq!(bob["totals"]["net"], "-19");
