@@ -3,8 +3,9 @@
 //! Transactions are kept per sender in nonce order. A transaction is admitted only if its
 //! signature has been verified (it is a [`VerifiedTransaction`]), its nonce is not already used
 //! or taken, it is not too far ahead of the sender's next nonce, it passes the ledger's checks
-//! against the current state, and the pool has room. Blocks take transactions in arrival order,
-//! never out of a sender's nonce order and never across a gap.
+//! against the current state, and the pool has room. Blocks take the transactions paying the
+//! highest fee first and, among equal fees, the oldest arrival first; never out of a sender's
+//! nonce order and never across a gap (a high fee behind a sender's lower one waits for it).
 //!
 //! The pool is a plain data structure: the node's task owns it and passes the state in.
 
@@ -24,6 +25,10 @@ pub struct MempoolLimits {
     /// transaction may be.
     pub max_per_sender: usize,
 }
+
+/// Where a sender's next transaction stands in block selection (the smallest first): its fee,
+/// highest first; its arrival; then its sender and nonce, which identify it.
+type SelectionKey = (Reverse<primitives::Amount>, u64, Address, Nonce);
 
 impl Default for MempoolLimits {
     fn default() -> MempoolLimits {
@@ -191,27 +196,33 @@ impl Mempool {
         self.senders.iter().any(|(sender, queue)| queue.contains_key(&state.account(sender).nonce))
     }
 
-    /// Up to `max` transactions for the next block: oldest arrival first, each sender's in nonce
-    /// order from its next nonce, stopping at a gap. They stay in the pool and leave it when a
+    /// Up to `max` transactions for the next block: of the transactions that may come next
+    /// (each sender's at its next nonce, then the one after it once that is taken), the
+    /// highest fee first, and among equal fees the oldest arrival; each sender's in nonce order
+    /// from its next nonce, stopping at a gap. They stay in the pool and leave it when a
     /// block that uses their nonces is committed ([`Mempool::prune`]), so a block that is
     /// proposed but not decided loses nothing.
     pub fn select_block(&self, state: &State, max: usize) -> Vec<VerifiedTransaction> {
-        let mut heads: BinaryHeap<Reverse<(u64, Address, Nonce)>> = BinaryHeap::new();
+        // The smallest key comes first: the highest fee, then the oldest arrival.
+        let key = |waiting: &Waiting, sender: Address, nonce: Nonce| {
+            Reverse((Reverse(waiting.tx.tx().fee), waiting.arrival, sender, nonce))
+        };
+        let mut heads: BinaryHeap<Reverse<SelectionKey>> = BinaryHeap::new();
         for (sender, queue) in &self.senders {
             let next = state.account(sender).nonce;
             if let Some(waiting) = queue.get(&next) {
-                heads.push(Reverse((waiting.arrival, *sender, next)));
+                heads.push(key(waiting, *sender, next));
             }
         }
         let mut block = Vec::new();
         while block.len() < max {
-            let Some(Reverse((_, sender, nonce))) = heads.pop() else { break };
+            let Some(Reverse((_, _, sender, nonce))) = heads.pop() else { break };
             let Some(queue) = self.senders.get(&sender) else { continue };
             let Some(waiting) = queue.get(&nonce) else { continue };
             if let Some(following) = nonce.next()
                 && let Some(next_waiting) = queue.get(&following)
             {
-                heads.push(Reverse((next_waiting.arrival, sender, following)));
+                heads.push(key(next_waiting, sender, following));
             }
             block.push(waiting.tx.clone());
         }
@@ -318,6 +329,51 @@ mod tests {
         pool.admit(transfer(2, 1, 1), &mut state, NOW).unwrap();
         assert_eq!(pool.select_block(&state, 1).len(), 1, "the limit is respected");
         assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn blocks_take_higher_fees_first_within_each_senders_nonce_order() {
+        let mut state = state();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let paying = |seed: u8, nonce: u64, fee: u128| {
+            primitives::Transaction {
+                chain_id: chain_id(CHAIN),
+                sender: address(seed),
+                nonce: Nonce(nonce),
+                fee: primitives::Amount(fee),
+                payload: primitives::Payload::Transfer {
+                    to: address(9),
+                    amount: primitives::Amount(1),
+                },
+            }
+            .sign(&testing::key(seed))
+            .verify(&chain_id(CHAIN))
+            .unwrap()
+        };
+        // In order of arrival: sender 1 pays nothing; sender 2 pays 5 and then nothing; sender
+        // 3 pays nothing and then 9, which must wait for its nonce 0.
+        for tx in
+            [paying(1, 0, 0), paying(2, 0, 5), paying(2, 1, 0), paying(3, 0, 0), paying(3, 1, 9)]
+        {
+            pool.admit(tx, &mut state, NOW).unwrap();
+        }
+        let order = |block: Vec<VerifiedTransaction>| -> Vec<(u8, u64)> {
+            block
+                .iter()
+                .map(|tx| {
+                    let seed = (1..=3).find(|seed| address(*seed) == tx.tx().sender).unwrap();
+                    (seed, tx.tx().nonce.0)
+                })
+                .collect()
+        };
+        assert_eq!(
+            order(pool.select_block(&state, 10)),
+            vec![(2, 0), (1, 0), (2, 1), (3, 0), (3, 1)],
+            "the fee of 5 first; equal fees by arrival; the fee of 9 after its sender's nonce 0"
+        );
+        assert_eq!(order(pool.select_block(&state, 2)), vec![(2, 0), (1, 0)]);
+        let block = pool.select_block(&state, 10);
+        assert_eq!(state.apply_block(NOW, &block).unwrap().receipts.len(), 5, "all execute");
     }
 
     #[test]
