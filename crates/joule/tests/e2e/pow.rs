@@ -265,10 +265,12 @@ async fn kill_nine_while_switching_to_a_heavier_branch_restarts_consistent() {
     let log_start = std::fs::read_to_string(&log).unwrap().len();
     let pid = devnet.node_pid(1);
     partition(&urls, &ids, &[]).await;
-    wait_for("node 1 to start switching branches", Duration::from_secs(60), || async {
-        log_since(&log, log_start).contains(SWITCHING).then_some(())
-    })
-    .await;
+    // Polled far more often than `wait_for` does: the write takes tens of milliseconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !log_since(&log, log_start).contains(SWITCHING) {
+        assert!(std::time::Instant::now() < deadline, "node 1 never started switching branches");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     testkit::signal(pid, 9);
     wait_for("node 1 to die", Duration::from_secs(10), || async {
         (!testkit::is_alive(pid)).then_some(())
