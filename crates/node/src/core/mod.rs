@@ -272,6 +272,9 @@ pub struct CoreCounters {
     pub blocks_synced: u64,
     /// Downloaded batches cut short at a block that changes the validator set.
     pub sync_cut_at_validator_change: u64,
+    /// Peers whose claimed height was left out for a while: asked for blocks, they sent none
+    /// that checked out.
+    pub peers_doubted: u64,
     /// Proposed blocks found invalid.
     pub invalid_blocks: u64,
     /// Switches to another branch that undid at least one block.

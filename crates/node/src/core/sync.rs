@@ -2,6 +2,11 @@
 //! lowest-latency peer that has them, checks their proofs in one signature batch, executes
 //! them, and writes them many to a transaction. The engine is told it is behind, so it signs
 //! nothing until it has caught up.
+//!
+//! A peer's head is only its word. One that was asked for the blocks it claims and sent none
+//! that check out in time is doubted: its claim does not make the node "behind" (so a peer
+//! that lies about its height cannot keep a validator silent) until it delivers a block or
+//! [`DOUBT_MS`] have passed. It is still asked, last, for blocks no other peer has.
 
 use super::{App, Core, Effect, PeerView};
 use crate::{
@@ -13,9 +18,11 @@ use net::Misbehaviour;
 use primitives::{Block, BlockHash, Height, TimestampMs, crypto::verify_batch};
 
 /// How long an answer to a block request may take before another peer is asked (wall time).
-const REQUEST_TIMEOUT_MS: u64 = 3_000;
+pub(super) const REQUEST_TIMEOUT_MS: u64 = 3_000;
 /// Most answers kept while a write is in progress.
 const MAX_RECEIVED: usize = 4;
+/// How long the height claimed by a peer that did not deliver is left out (wall time).
+pub(super) const DOUBT_MS: u64 = 60_000;
 
 /// Where catching up stands.
 #[derive(Debug, Default)]
@@ -26,6 +33,9 @@ pub(super) struct SyncState {
     in_flight: Option<(PeerId, Height, TimestampMs)>,
     /// Since when (chain time) a peer has been ahead of the head, and the head then.
     ahead_since: Option<(Height, TimestampMs)>,
+    /// Peers that were asked for blocks and delivered none in time: until when (chain time)
+    /// their claimed heights are left out.
+    doubted: std::collections::BTreeMap<PeerId, TimestampMs>,
 }
 
 impl<A: App> Core<A> {
@@ -56,6 +66,7 @@ impl<A: App> Core<A> {
     /// A peer went away.
     pub fn peer_gone(&mut self, peer: PeerId) -> Vec<Effect<A::Write>> {
         self.peers.remove(&peer);
+        self.sync.doubted.remove(&peer);
         if let Some(forks) = self.forks.as_mut() {
             forks.forget_peer(&peer);
         }
@@ -76,7 +87,20 @@ impl<A: App> Core<A> {
 
     /// Asks a peer for blocks if the node is behind, and tells the engine when that changes.
     pub(super) fn maybe_sync(&mut self, now: TimestampMs) {
-        let (best, behind) = self.update_behind(now);
+        let timeout = self.config.time.chain_span(REQUEST_TIMEOUT_MS);
+        if let Some((peer, from, since)) = self.sync.in_flight
+            && from > self.head.height
+            && now.0 >= since.0.saturating_add(timeout)
+        {
+            // Asked, and nothing came in time.
+            self.sync.in_flight = None;
+            self.doubt(now, peer);
+        }
+        self.update_behind(now);
+        // Blocks are still asked for from a doubted peer when no other has them (its answer
+        // may only have been slow or dropped); its claim just does not make the node "behind".
+        let best = self.peers.values().map(|peer| peer.height).max().unwrap_or(Height(0));
+        let behind = best.0 > self.head.height.0.saturating_add(1);
         // A peer one block ahead is normal for a moment (it heard the decision first); one
         // that stays ahead means this node missed the decision (it was cut off when the
         // precommits went round), and it will not hear them again: its peers have moved on.
@@ -86,18 +110,39 @@ impl<A: App> Core<A> {
             _ if ahead => Some((self.head.height, now)),
             _ => None,
         };
-        let timeout = self.config.time.chain_span(REQUEST_TIMEOUT_MS);
         let left_behind = self
             .sync
             .ahead_since
             .is_some_and(|(_, since)| now.0 >= since.0.saturating_add(timeout));
         let wants = behind || (ahead && (self.decided.is_some() || left_behind));
-        let waiting = self.sync.in_flight.is_some_and(|(_, from, since)| {
-            from > self.head.height && now.0 < since.0.saturating_add(timeout)
+        // A request to a doubted peer does not stop one to a peer that is not.
+        let waiting = self.sync.in_flight.is_some_and(|(peer, from, _)| {
+            from > self.head.height
+                && (self.trusted(now, &peer)
+                    || !self.peers.iter().any(|(id, view)| {
+                        view.height >= from && *id != peer && self.trusted(now, id)
+                    }))
         });
         if wants && !waiting && self.writing.is_none() {
             self.request_blocks(now, best);
         }
+    }
+
+    /// Leaves `peer`'s claimed height out for a while: it was asked and did not deliver.
+    fn doubt(&mut self, now: TimestampMs, peer: PeerId) {
+        let until = TimestampMs(now.0.saturating_add(self.config.time.chain_span(DOUBT_MS)));
+        tracing::info!(
+            peer = %primitives::Address(peer),
+            height = self.peers.get(&peer).map_or(0, |view| view.height.0),
+            "a peer did not send the blocks it claims; its height is left out for a while"
+        );
+        self.counters.peers_doubted += 1;
+        self.sync.doubted.insert(peer, until);
+    }
+
+    /// Whether `peer`'s claimed height counts at `now`.
+    fn trusted(&self, now: TimestampMs, peer: &PeerId) -> bool {
+        self.sync.doubted.get(peer).is_none_or(|until| now >= *until)
     }
 
     /// Whether the node is two or more blocks behind its best peer (and that peer's height);
@@ -105,7 +150,12 @@ impl<A: App> Core<A> {
     pub(super) fn update_behind(&mut self, now: TimestampMs) -> (Height, bool) {
         let best = match self.forks {
             Some(_) => self.fork_best_peer(),
-            None => self.peers.values().map(|peer| peer.height).max(),
+            None => self
+                .peers
+                .iter()
+                .filter(|(id, _)| self.trusted(now, id))
+                .map(|(_, peer)| peer.height)
+                .max(),
         }
         .unwrap_or(Height(0));
         let behind = best.0 > self.head.height.0.saturating_add(1);
@@ -126,11 +176,10 @@ impl<A: App> Core<A> {
     fn request_blocks(&mut self, now: TimestampMs, best: Height) {
         let Some(from) = self.head.height.next() else { return };
         let stale = self.sync.in_flight.map(|(peer, ..)| peer);
-        let Some((&peer, _)) = self
-            .peers
-            .iter()
-            .filter(|(_, view)| view.height >= from)
-            .min_by_key(|(id, view)| (Some(**id) == stale, view.latency_ms))
+        let Some((&peer, _)) =
+            self.peers.iter().filter(|(_, view)| view.height >= from).min_by_key(|(id, view)| {
+                (!self.trusted(now, id), Some(**id) == stale, view.latency_ms)
+            })
         else {
             return;
         };
@@ -168,15 +217,20 @@ impl<A: App> Core<A> {
             self.fork_blocks(now, from, blocks);
             return;
         }
+        let asked = self.sync.in_flight.is_some_and(|(peer, ..)| peer == from);
+        if asked {
+            self.sync.in_flight = None;
+        }
         if self.writing.is_some() {
             if self.received.len() < MAX_RECEIVED {
                 self.received.push((from, blocks));
             }
             return;
         }
-        if self.sync.in_flight.is_some_and(|(peer, ..)| peer == from) {
-            self.sync.in_flight = None;
-        }
+        // An answer to our request that is empty, or whose new blocks do not check out,
+        // leaves the sender doubted; one that brings a block clears the doubt.
+        let empty_answer = asked && blocks.is_empty();
+        let ahead_of_head = blocks.iter().any(|block| block.header.height > self.head.height);
         let mut blocks: Vec<Block> = blocks
             .into_iter()
             .skip_while(|block| block.header.height <= self.head.height)
@@ -196,6 +250,9 @@ impl<A: App> Core<A> {
             blocks.truncate(checked);
         }
         if blocks.is_empty() {
+            if empty_answer || ahead_of_head {
+                self.doubt(now, from);
+            }
             self.maybe_sync(now);
             return;
         }
@@ -225,9 +282,11 @@ impl<A: App> Core<A> {
             }
         }
         if sealed.is_empty() {
+            self.doubt(now, from);
             self.maybe_sync(now);
             return;
         }
+        self.sync.doubted.remove(&from);
         self.persist(sealed);
     }
 

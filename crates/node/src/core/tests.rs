@@ -2,6 +2,7 @@
 //! engine events and effects out. The engine is a script that records what it is told; the
 //! application a stand-in whose state root is a function of the parent.
 
+use super::sync::REQUEST_TIMEOUT_MS;
 use super::*;
 use crate::validators::ValidatorSchedule;
 use consensus::{BlockCheck, Command, Engine, EngineMessage, Event};
@@ -312,6 +313,109 @@ fn a_downloaded_batch_ends_at_a_block_that_changes_the_validators() {
     let effects = core.blocks(TimestampMs(2_200), peer(), blocks[2..].to_vec());
     assert_eq!(persisted_heights(&effects), vec![3, 4, 5]);
     assert_eq!(core.counters().blocks_synced, 5);
+}
+
+fn asks_for_blocks(effects: &[Effect<()>]) -> bool {
+    effects.iter().any(|effect| matches!(effect, Effect::Send { wire: Wire::GetBlocks { .. }, .. }))
+}
+
+#[test]
+fn a_peer_that_claims_blocks_it_does_not_send_cannot_keep_the_node_behind() {
+    let script = Script::default();
+    let mut core = core(&script, None);
+    // A peer says it is a million blocks ahead: the node is behind and asks it.
+    let effects =
+        core.peer_status(TimestampMs(1_600), peer(), Height(1_000_000), BlockHash(Hash::ZERO), 5);
+    assert_eq!(script.seen(), vec![Event::Syncing { behind: true }]);
+    assert!(asks_for_blocks(&effects), "{effects:?}");
+    // Nothing comes. Before the request times out the node waits...
+    let effects = core.housekeeping(TimestampMs(1_600 + REQUEST_TIMEOUT_MS - 1));
+    assert!(!asks_for_blocks(&effects) && script.seen().is_empty(), "{effects:?}");
+    // ...then the claim stops counting: the engine may sign again. The peer is still asked,
+    // once per timeout, as the only one that claims the blocks.
+    let effects = core.housekeeping(TimestampMs(1_600 + REQUEST_TIMEOUT_MS));
+    assert_eq!(script.seen(), vec![Event::Syncing { behind: false }]);
+    assert!(asks_for_blocks(&effects), "{effects:?}");
+    assert_eq!(core.counters().peers_doubted, 1);
+    // The same claim again, and more requests that go unanswered, change nothing for the
+    // engine.
+    let effects =
+        core.peer_status(TimestampMs(5_000), peer(), Height(1_000_001), BlockHash(Hash::ZERO), 5);
+    assert!(!asks_for_blocks(&effects) && script.seen().is_empty(), "{effects:?}");
+    for round in 2..=5 {
+        let effects = core.housekeeping(TimestampMs(1_600 + round * REQUEST_TIMEOUT_MS));
+        assert!(asks_for_blocks(&effects), "{effects:?}");
+        assert_eq!(script.seen(), vec![]);
+    }
+    assert_eq!(core.counters().peers_doubted, 5);
+}
+
+#[test]
+fn a_doubted_peer_counts_again_once_it_delivers() {
+    let script = Script::default();
+    let mut core = core(&script, None);
+    let honest = SecretKey::from_seed([9; 32]).public_key();
+    core.peer_status(TimestampMs(1_600), peer(), Height(50), BlockHash(Hash::ZERO), 1);
+    core.peer_status(TimestampMs(1_600), honest, Height(3), BlockHash(Hash::ZERO), 9);
+    assert_eq!(script.seen(), vec![Event::Syncing { behind: true }]);
+    // The lowest-latency peer is asked and sends nothing; the other one is asked and delivers.
+    let effects = core.housekeeping(TimestampMs(1_600 + REQUEST_TIMEOUT_MS));
+    assert!(
+        effects.iter().any(|effect| matches!(
+            effect,
+            Effect::Send { peer, wire: Wire::GetBlocks { from: Height(1), .. } } if *peer == honest
+        )),
+        "{effects:?}"
+    );
+    core.blocks(TimestampMs(5_000), honest, chain(&genesis(), 3));
+    core.persisted(TimestampMs(5_100));
+    assert_eq!(core.head().height, Height(3));
+    // Caught up with the honest peer: not behind, though the doubted one claims 50.
+    assert_eq!(
+        script.seen(),
+        vec![Event::Syncing { behind: false }, Event::Committed { header: core.head().clone() }]
+    );
+    // Once it delivers a block, its claim counts again.
+    let more = chain(core.head(), 2);
+    core.blocks(TimestampMs(6_000), peer(), more);
+    core.persisted(TimestampMs(6_100));
+    assert_eq!(core.head().height, Height(5));
+    assert_eq!(
+        script.seen(),
+        vec![Event::Syncing { behind: true }, Event::Committed { header: core.head().clone() }]
+    );
+    assert_eq!(core.counters().peers_doubted, 1);
+}
+
+#[test]
+fn a_peer_whose_blocks_do_not_check_out_is_doubted_and_one_that_delivers_is_not() {
+    let script = Script::default();
+    let mut core = core(&script, None);
+    let blocks = chain(&genesis(), 3);
+    core.peer_status(TimestampMs(1_600), peer(), Height(3), BlockHash(Hash::ZERO), 5);
+    assert_eq!(script.seen(), vec![Event::Syncing { behind: true }]);
+    // An answer with a block whose state root is wrong: reported, doubted, no longer behind.
+    let mut bad = blocks[0].clone();
+    bad.header.state_root = Hash::ZERO;
+    let signature = key().sign(block_signing_bytes(&bad.header.hash()).as_bytes());
+    bad.header.proof = ConsensusProof::Solo { signature };
+    let effects = core.blocks(TimestampMs(1_700), peer(), vec![bad]);
+    assert!(effects.iter().any(|effect| matches!(effect, Effect::Report { .. })), "{effects:?}");
+    assert_eq!(core.counters().peers_doubted, 1);
+    assert_eq!(script.seen(), vec![Event::Syncing { behind: false }]);
+    // Another peer that has the blocks is asked, and delivers.
+    let honest = SecretKey::from_seed([9; 32]).public_key();
+    let effects = core.peer_status(TimestampMs(1_800), honest, Height(3), BlockHash(Hash::ZERO), 9);
+    assert!(
+        effects.iter().any(|effect| matches!(
+            effect,
+            Effect::Send { peer, wire: Wire::GetBlocks { from: Height(1), .. } } if *peer == honest
+        )),
+        "{effects:?}"
+    );
+    let effects = core.blocks(TimestampMs(1_900), honest, blocks.clone());
+    assert_eq!(persisted_heights(&effects), vec![1, 2, 3]);
+    assert_eq!(core.counters().peers_doubted, 1, "a peer that delivers is not doubted");
 }
 
 #[test]
