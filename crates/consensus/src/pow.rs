@@ -41,6 +41,26 @@ use std::collections::{HashMap, HashSet};
 /// the engine build a new one (scaled to chain time when the engine is made).
 pub const REFRESH_MS: u64 = 1_000;
 
+/// How many of the newest blocks a proof-of-work block's timestamp is checked against: it must
+/// be later than the median of their timestamps (the parent's and the ten before it; fewer near
+/// genesis). See `docs/design/consensus.md` for the choice.
+pub const MEDIAN_TIME_BLOCKS: usize = 11;
+
+/// The median of `recent` timestamps (the newest blocks, in any order): the middle one, or of
+/// an even count the later of the two middle ones; `None` if there are none. A block on top of
+/// these must be stamped later than this.
+pub fn median_time_past(recent: &[TimestampMs]) -> Option<TimestampMs> {
+    let mut sorted = recent.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied()
+}
+
+/// Whether a block stamped `timestamp` may follow the blocks stamped `recent` (the newest,
+/// ending with its parent): later than their median. Nothing to be later than before genesis.
+pub fn after_median(recent: &[TimestampMs], timestamp: TimestampMs) -> bool {
+    median_time_past(recent).is_none_or(|median| timestamp > median)
+}
+
 /// The message that announces a block: its header.
 pub fn announce(header: &Header) -> EngineMessage {
     EngineMessage(primitives::encode(header))
@@ -152,6 +172,13 @@ impl Rules for PowRules {
 
     fn reorg_depth(&self, config: &ChainConfig) -> u64 {
         params(config).map_or(0, |params| u64::from(params.max_reorg_depth))
+    }
+
+    /// The median of the last [`MEDIAN_TIME_BLOCKS`]: a miner's clock that runs ahead does not
+    /// drag the timestamps of every later block with it, as a rule against the parent alone
+    /// would.
+    fn time_window(&self) -> usize {
+        MEDIAN_TIME_BLOCKS
     }
 }
 
@@ -412,8 +439,10 @@ impl PowEngine {
             return vec![];
         }
         self.template = Template::Building { parent: hash, at: now };
-        let timestamp = TimestampMs(now.0.max(head.timestamp.0.saturating_add(1)));
-        vec![Command::BuildBlock { height, timestamp }]
+        // The node's clock: the node raises it to just after the median of the recent blocks
+        // if it is behind that (it keeps those blocks; the engine may not, with a shallow
+        // reorg depth).
+        vec![Command::BuildBlock { height, timestamp: now }]
     }
 
     /// When the template should be looked at again.

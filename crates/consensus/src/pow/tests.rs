@@ -332,3 +332,38 @@ fn committing_the_head_finalizes_what_is_deeper_than_the_reorg_depth() {
     }
     assert_eq!(finalized, vec![1, 2]);
 }
+
+#[test]
+fn the_median_of_recent_timestamps_is_the_middle_one_or_the_later_of_two() {
+    let stamps = |values: &[u64]| values.iter().map(|&ms| TimestampMs(ms)).collect::<Vec<_>>();
+    assert_eq!(median_time_past(&[]), None);
+    assert_eq!(median_time_past(&stamps(&[7])), Some(TimestampMs(7)));
+    assert_eq!(median_time_past(&stamps(&[5, 9])), Some(TimestampMs(9)));
+    // Order does not matter, and one clock far ahead does not move the median.
+    assert_eq!(median_time_past(&stamps(&[30, 10, 20])), Some(TimestampMs(20)));
+    assert_eq!(median_time_past(&stamps(&[10, 9_000_000, 20])), Some(TimestampMs(20)));
+    let eleven: Vec<u64> = (1..=11).map(|i| i * 100).rev().collect();
+    assert_eq!(median_time_past(&stamps(&eleven)), Some(TimestampMs(600)));
+}
+
+#[test]
+fn a_proof_of_work_timestamp_must_pass_the_median_of_eleven_blocks() {
+    assert_eq!(PowRules.time_window(), MEDIAN_TIME_BLOCKS);
+    assert_eq!(MEDIAN_TIME_BLOCKS, 11);
+    // Eleven blocks a second apart, the newest (the parent) stamped far ahead, then one back.
+    let mut recent: Vec<TimestampMs> = (0..11).map(|i| at(i * 1_000)).collect();
+    recent[10] = at(60_000);
+    recent[9] = at(8_500);
+    let median = median_time_past(&recent).expect("eleven");
+    assert_eq!(median, at(5_000));
+    // One millisecond after the median passes, even though it is before the parent's; the
+    // median itself does not.
+    assert!(after_median(&recent, TimestampMs(median.0 + 1)));
+    assert!(!after_median(&recent, median));
+    assert!(!after_median(&recent, TimestampMs(median.0 - 1)));
+    // With the parent alone (other engines' window), the rule is "later than the parent".
+    assert!(after_median(&recent[10..], at(60_001)));
+    assert!(!after_median(&recent[10..], at(60_000)));
+    assert!(after_median(&[], at(0)));
+    assert!(TimestampMs(median.0 + 1) < recent[10], "earlier than the parent is allowed");
+}
