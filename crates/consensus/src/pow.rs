@@ -557,11 +557,13 @@ impl Engine for PowEngine {
             }
             Event::Message { .. } | Event::Validators { .. } => vec![],
         };
-        // A head the node is still appending is no place to mine.
+        // A head the node is still appending is no place to mine, and no time to look at the
+        // template again: a wake-up for it would come due at once, again and again, until the
+        // block is committed (which looks at the template anyway).
         if self.in_flight.is_none() {
             commands.extend(self.build(now));
+            commands.extend(self.wake_command());
         }
-        commands.extend(self.wake_command());
         commands
     }
 }

@@ -240,6 +240,41 @@ fn waiting_transactions_refresh_an_old_template() {
 }
 
 #[test]
+fn no_wake_up_is_asked_for_while_a_block_is_being_appended() {
+    // Found by the proof-of-work simulation: a template due for a refresh while a peer's block
+    // was being written asked for a wake-up in the past on every tick, and the node's shell
+    // ticked without end until the write completed.
+    let mut engine = engine(Some(1), vec![]);
+    engine.handle(at(0), Event::Mining { on: true });
+    let built = Header {
+        height: Height(1),
+        parent: genesis().hash(),
+        timestamp: at(0),
+        proposer: Address(key(1).public_key()),
+        ..genesis()
+    };
+    engine.handle(at(10), Event::BlockBuilt { header: built });
+    assert_eq!(
+        engine.handle(at(200), Event::PendingChanged { ready: 3 }),
+        vec![Command::WakeAt { at: at(10 + REFRESH_MS) }]
+    );
+    let theirs = mine(&genesis(), 100, 2, 7);
+    assert_eq!(
+        engine.handle(at(300), Event::Stored { headers: vec![theirs.clone()] }),
+        vec![Command::Extend { hash: theirs.hash(), proof: proof(&theirs) }]
+    );
+    // The refresh comes due while that block is being written: nothing to do yet.
+    let due = at(10 + REFRESH_MS);
+    assert_eq!(engine.handle(due, Event::Tick), vec![]);
+    assert_eq!(engine.handle(TimestampMs(due.0 + 1), Event::Tick), vec![]);
+    // Committed: a template on the new head.
+    assert_eq!(
+        engine.handle(TimestampMs(due.0 + 5), Event::Committed { header: theirs }),
+        vec![Command::BuildBlock { height: Height(2), timestamp: TimestampMs(due.0 + 5) }]
+    );
+}
+
+#[test]
 fn the_branch_with_more_work_wins_and_equal_work_keeps_the_first_seen() {
     let mut engine = engine(None, vec![]);
     let a = chain(&genesis(), 2, 1_000, 1);
