@@ -218,6 +218,9 @@ pub struct PowEngine {
     /// How old a template may get while transactions wait (chain time).
     refresh: u64,
     known: HashMap<BlockHash, Known>,
+    /// The highest height told final: it never goes down, also when a heavier branch with
+    /// fewer blocks lowers the head.
+    floor: Height,
     head: BlockHash,
     next_seen: u64,
     /// The tip asked for (appended or switched to) and not yet committed.
@@ -245,6 +248,7 @@ impl PowEngine {
             ready: false,
             refresh: time.chain_span(REFRESH_MS),
             known: HashMap::new(),
+            floor: Height(0),
             head: head.hash(),
             next_seen: 0,
             in_flight: None,
@@ -383,10 +387,14 @@ impl PowEngine {
     }
 
     /// Forgets blocks more than the reorg depth below the head, and branches that fork off
-    /// below that; returns the new lowest final height.
+    /// below that; returns the new lowest final height. The floor stays where it was if the
+    /// head went down (a heavier branch with fewer blocks): the blocks below it are gone, and
+    /// a lower floor would take the oldest kept block for one whose branch forks off below it.
     fn prune(&mut self) -> Option<Height> {
         let head_height = self.head()?.height;
-        let floor = Height(head_height.0.saturating_sub(u64::from(self.params.max_reorg_depth)));
+        let floor = Height(head_height.0.saturating_sub(u64::from(self.params.max_reorg_depth)))
+            .max(self.floor);
+        self.floor = floor;
         let main = self.main_chain();
         let before = self.known.len();
         self.known.retain(|hash, known| {

@@ -34,11 +34,16 @@ fn genesis() -> Header {
 /// A valid block on `parent`, `after` ms later, by `miner` (`salt` tells apart blocks that are
 /// otherwise alike).
 fn mine(parent: &Header, after: u64, miner: u8, salt: u8) -> Header {
+    mine_at(parent, TimestampMs(parent.timestamp.0 + after), miner, salt)
+}
+
+/// A valid block on `parent` stamped `timestamp` (the engine does not look at timestamps).
+fn mine_at(parent: &Header, timestamp: TimestampMs, miner: u8, salt: u8) -> Header {
     let target = next_target(&params(), parent);
     let mut header = Header {
         height: Height(parent.height.0 + 1),
         parent: parent.hash(),
-        timestamp: TimestampMs(parent.timestamp.0 + after),
+        timestamp,
         proposer: Address(key(miner).public_key()),
         tx_root: Hash([salt; 32]),
         state_root: Hash([2; 32]),
@@ -401,4 +406,43 @@ fn a_proof_of_work_timestamp_must_pass_the_median_of_eleven_blocks() {
     assert!(!after_median(&recent[10..], at(60_000)));
     assert!(after_median(&[], at(0)));
     assert!(TimestampMs(median.0 + 1) < recent[10], "earlier than the parent is allowed");
+}
+
+#[test]
+fn a_heavier_branch_with_a_lower_head_keeps_the_engine_s_blocks() {
+    // Found by the proof-of-work simulation: a switch to a branch with more work but fewer
+    // blocks lowered the head, so the floor fell below the oldest block the engine kept; the
+    // engine then took that block for one whose branch forks off below the floor and forgot
+    // it, and with it every block it knew. The node never extended its chain again.
+    let mut engine = engine(None, vec![]);
+    // Blocks on schedule: the first target (the easiest) throughout.
+    let slow = chain(&genesis(), 5, 1_000, 1);
+    for header in &slow {
+        engine.handle(at(0), Event::Stored { headers: vec![header.clone()] });
+        engine.handle(at(0), Event::Committed { header: header.clone() });
+    }
+    assert_eq!(engine.head(), slow.last());
+    // From the second block (at the floor, 3 below the head), two blocks whose first is
+    // stamped 8 s ahead of the schedule (a harder target for the second): more work than the
+    // three on schedule, and a lower head.
+    let first = mine_at(&slow[1], TimestampMs(START - 5_000), 2, 9);
+    let second = mine(&first, 1, 2, 9);
+    assert!(block_work(&first) + block_work(&second) > slow[2..].iter().map(block_work).sum());
+    assert_eq!(
+        engine.handle(at(0), Event::Stored { headers: vec![first.clone(), second.clone()] }),
+        vec![Command::SwitchBranch {
+            to: Height(2),
+            blocks: vec![(first.hash(), proof(&first)), (second.hash(), proof(&second))],
+        }]
+    );
+    engine.handle(at(0), Event::Committed { header: second.clone() });
+    assert_eq!(engine.head(), Some(&second));
+    // The engine still knows its chain: the next block is appended.
+    let third = mine(&second, 1, 2, 9);
+    assert_eq!(
+        engine.handle(at(0), Event::Stored { headers: vec![third.clone()] }),
+        vec![Command::Extend { hash: third.hash(), proof: proof(&third) }]
+    );
+    // And the old branch above the floor is still there to switch back to.
+    assert!(engine.known.contains_key(&slow[4].hash()));
 }
