@@ -23,6 +23,14 @@ use std::{
 pub enum Safety {
     /// Every block written is final: one block per height across all nodes.
     Final,
+    /// Blocks up to `max_reorg_depth` below a node's head may be replaced by another branch
+    /// (proof of work): nodes may write different blocks at one height, no switch may undo
+    /// more than that depth, and once the network is healed and quiet all nodes end on one
+    /// head (checked in `sim::pow`).
+    Forks {
+        /// The deepest switch allowed.
+        max_reorg_depth: u64,
+    },
 }
 
 impl Safety {
@@ -30,8 +38,9 @@ impl Safety {
     pub fn of(kind: EngineKind) -> Safety {
         match kind {
             EngineKind::Solo | EngineKind::Bft | EngineKind::Raft => Safety::Final,
-            // No scenario runs proof of work yet: its chains are not final.
-            EngineKind::Pow(_) => panic!("the simulator has no safety rule for proof of work"),
+            EngineKind::Pow(params) => {
+                Safety::Forks { max_reorg_depth: u64::from(params.max_reorg_depth) }
+            }
         }
     }
 }
@@ -147,6 +156,8 @@ impl Checks {
                     }
                 }
             }
+            // Checked on each switch and at the end of the run (`sim::pow`).
+            Safety::Forks { .. } => Ok(()),
         }
     }
 }
