@@ -14,11 +14,11 @@ use std::{
 /// Engines whose blocks are final (the solo engine, Tendermint, Raft: a new Raft leader may
 /// replace entries that were not committed, but those are only logged, never written) must
 /// agree immediately: no two nodes ever write different blocks at one height, whatever the
-/// network does. An engine with forks (proof of work) adds its own variant here: the nodes'
-/// chains share a common prefix below the engine's maximum reorg depth at all times, and
-/// converge on one chain once the network has healed; its check also needs the blocks a node
-/// unwinds, which the simulated disk then records. Raft's own properties (one leader per term,
-/// log matching, leader completeness) are checked in `sim::raft`.
+/// network does. An engine with forks (proof of work) has [`Safety::Forks`]: no node ever
+/// undoes more blocks than the engine's maximum reorg depth (the simulated disk carries out
+/// each switch and checks its depth), and the nodes converge on one chain once the network
+/// has healed and is quiet (`sim::pow`). Raft's own properties (one leader per term, log
+/// matching, leader completeness) are checked in `sim::raft`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Safety {
     /// Every block written is final: one block per height across all nodes.

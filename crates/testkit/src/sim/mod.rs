@@ -18,6 +18,11 @@
 //! - **liveness**: once the last fault is over (network whole and lossless, every crashed
 //!   honest node restarted), every honest node writes [`LIVENESS_HEIGHTS`] more heights within
 //!   [`LIVENESS_BOUND_MS`] of virtual time;
+//! - for proof of work ([`run_pow`], `sim::pow`): validity with the timestamp median and the
+//!   difficulty rule, no reorg deeper than the maximum, every node's state a replay of its
+//!   chain after every switch, convergence on one head once the network is quiet, no lost
+//!   transaction of an orphaned block, and the block interval back at the target after the
+//!   hash power jumps tenfold up and down;
 //! - **determinism**: the trace digest (every input fed to a node's core and every effect it
 //!   returned) is a function of the seed; [`run`] twice on one seed must give the same digest.
 //!

@@ -10,8 +10,11 @@
 //! - **state**: after every switch (and at the end, on every node) a node's application state is
 //!   what a fresh replay of its durable chain gives (the stand-in's "conservation": the same
 //!   blocks, the same transactions at the same heights);
-//! - **convergence**: once the faults are over and every miner has stopped, every node writes
-//!   the same head within [`CONVERGENCE_BOUND_MS`];
+//! - **convergence**: once the faults are over (and the jumps measured) every miner but the
+//!   most powerful stops, which mines on with a tenth of the network's hash power (the network
+//!   is quiet: no new forks start, and its next block breaks any tie of equal work, which
+//!   first-seen fork choice never breaks by itself); every node must then write the same head
+//!   within [`CONVERGENCE_BOUND_MS`];
 //! - **no lost transactions**: every transaction of a block some node undid is then in the
 //!   winning chain or waiting in a node's pool;
 //! - **difficulty**: in the seeds where the hash power jumps tenfold up (when the faults end)
@@ -70,6 +73,10 @@ pub const INTERVAL_TOLERANCE: f64 = 0.2;
 /// Within how long after every miner stopped (faults over, jumps measured) all nodes must have
 /// written one head.
 pub const CONVERGENCE_BOUND_MS: u64 = 30_000;
+/// Once quiet, the one miner left has this fraction of the network's hash power (1 / this):
+/// its blocks come about ten target block times apart, time enough for every node to take
+/// each before the next.
+const QUIET_SHARE: f64 = 10.0;
 /// How long the hash-power jumps may take at most, in virtual time.
 const JUMPS_BOUND_MS: u64 = 600_000;
 
@@ -206,7 +213,7 @@ pub(crate) struct PowWorld {
     /// The transactions of blocks some node undid, by nonce.
     orphaned: BTreeSet<u64>,
     /// Since when every miner but one has stopped (the network is quiet: no new forks), and
-    /// which one mines on, with the network's whole hash power.
+    /// which one mines on, with a tenth of the network's hash power.
     quiet_since: Option<u64>,
     sole: Option<usize>,
     /// The mean interval's relative deviation from the target after each jump.
@@ -355,7 +362,7 @@ impl World {
         let Some(pow) = self.pow.as_ref() else { return };
         let ConsensusProof::Pow { target, .. } = header.proof else { return };
         let rate = match pow.sole {
-            Some(_) => pow.plan.rates.iter().sum::<f64>() * pow.factor,
+            Some(_) => pow.plan.rates.iter().sum::<f64>() * pow.factor / QUIET_SHARE,
             None => pow.plan.rates[node] * pow.factor,
         };
         let mean = target.work() as f64 / rate.max(f64::MIN_POSITIVE);
