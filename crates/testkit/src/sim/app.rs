@@ -324,4 +324,47 @@ mod tests {
         }));
         assert!(stale.is_err(), "building on a header that is not the state must be caught");
     }
+
+    #[test]
+    fn transactions_go_into_blocks_once_and_come_back_when_their_block_is_undone() {
+        let scenario = Arc::new(Scenario::pow_from_seed(3));
+        let genesis = Arc::new(Block { header: scenario.genesis.clone(), txs: Vec::new() });
+        let mut node = app(&scenario, None).with_chain(std::slice::from_ref(&genesis));
+        let txs: Vec<SignedTransaction> =
+            (0..3).map(|nonce| crate::sim::pow::transaction(&scenario, nonce)).collect();
+        assert_eq!(node.admit(&txs).len(), 3);
+        assert!(node.admit(&txs).is_empty(), "known ones are not new");
+        assert!(node.has_ready());
+        let block = node.build(&genesis.header, Height(1), TimestampMs(1_002_000)).expect("built");
+        assert_eq!(block.txs.len(), 3);
+        assert_eq!(block.header.tx_root, Block::tx_root(&txs));
+        let (sealed, ()) = node.seal(ConsensusProof::Genesis).expect("sealed");
+        node.committed(std::slice::from_ref(&sealed));
+        assert!(!node.has_ready() && !node.pending(0));
+        let chain = vec![genesis.clone(), sealed.clone()];
+        assert_eq!(node.differs_from_replay(&chain), None);
+        assert!(
+            node.differs_from_replay(&chain[..1]).is_some(),
+            "a shorter chain is not the state"
+        );
+        // A block repeating a transaction of the chain is refused.
+        let mut again = block.clone();
+        again.header.parent = sealed.hash();
+        again.header.height = Height(2);
+        again.header.state_root = state_root_after(&sealed.hash());
+        assert!(matches!(
+            node.execute(&sealed.header, &again),
+            Err(BlockError::Inclusion { index: 0, .. })
+        ));
+        // Undone: the state is back at genesis and the transactions wait again.
+        let undone = node.rewind(Height(0)).expect("within the chain");
+        assert_eq!(
+            undone.iter().map(|block| block.hash()).collect::<Vec<_>>(),
+            vec![sealed.hash()]
+        );
+        assert_eq!(node.reverted(&undone).len(), 3);
+        assert!((0..3).all(|nonce| node.pending(nonce)));
+        assert_eq!(node.differs_from_replay(&chain[..1]), None);
+        assert!(node.rewind(Height(0)).expect("nothing to undo").is_empty());
+    }
 }

@@ -674,3 +674,56 @@ impl World {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_share_the_network_s_hash_power_and_end_their_faults_in_time() {
+        let network = BASE_DIFFICULTY as f64 / TARGET_BLOCK_MS as f64;
+        let (mut dominant, mut selfish, mut jumps) = (0, 0, 0);
+        for seed in 0..2000 {
+            let scenario = Scenario::pow_from_seed(seed);
+            let plan = scenario.pow.clone().expect("a proof-of-work scenario has a plan");
+            assert!(matches!(scenario.config.engine, primitives::EngineKind::Pow(_)));
+            assert!((3..=5).contains(&scenario.len()), "seed {seed}");
+            assert_eq!(plan.rates.len(), scenario.len());
+            let total: f64 = plan.rates.iter().sum();
+            assert!((total - network).abs() < 1e-12, "seed {seed}: {total}");
+            if let Some(node) = plan.dominant {
+                let share = plan.rates[node] / total;
+                assert!((0.4..0.6).contains(&share), "seed {seed}: {share}");
+                dominant += 1;
+            }
+            if let Some(withholding) = plan.withholding {
+                assert!(withholding.start < withholding.end, "seed {seed}");
+                assert!(withholding.end <= scenario.fault_end, "seed {seed}");
+                selfish += 1;
+            }
+            jumps += u32::from(plan.jumps);
+            assert!(
+                plan.txs
+                    .iter()
+                    .all(|(at, node)| *at < scenario.fault_end && *node < scenario.len())
+            );
+            assert!(
+                scenario.validator_change.is_none()
+                    && scenario.byzantine.iter().all(Option::is_none)
+            );
+        }
+        // About 30 %, 30 % and 10 % of the seeds.
+        assert!((450..750).contains(&dominant), "{dominant}");
+        assert!((450..750).contains(&selfish), "{selfish}");
+        assert!((120..280).contains(&jumps), "{jumps}");
+    }
+
+    #[test]
+    fn a_transaction_is_told_apart_by_its_nonce() {
+        let scenario = Scenario::pow_from_seed(1);
+        let (a, b) = (transaction(&scenario, 3), transaction(&scenario, 4));
+        assert_eq!(a.tx.nonce, Nonce(3));
+        assert_ne!(a.tx.hash(), b.tx.hash());
+        assert_eq!(a, transaction(&scenario, 3));
+    }
+}

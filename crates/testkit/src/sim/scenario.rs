@@ -142,7 +142,7 @@ impl Scenario {
         Scenario::draw(seed, EngineKind::Raft)
     }
 
-    /// The proof-of-work scenario of `seed`: the same network faults and crashes, 3 to 6
+    /// The proof-of-work scenario of `seed`: the same network faults and crashes, 3 to 5
     /// miners of unequal hash power, and the faults of proof of work (see `sim::pow`).
     pub fn pow_from_seed(seed: u64) -> Scenario {
         Scenario::draw(seed, EngineKind::Pow(super::pow::params()))
@@ -159,7 +159,7 @@ impl Scenario {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ salt);
         let n = match (raft, pow) {
             (true, _) => rng.random_range(3..=7usize),
-            (_, true) => rng.random_range(3..=6usize),
+            (_, true) => rng.random_range(3..=5usize),
             _ => rng.random_range(4..=7usize),
         };
         let equal = rng.random_bool(0.5);
@@ -356,7 +356,7 @@ impl Scenario {
         self.keys.len()
     }
 
-    /// Whether there are no nodes (never: a scenario has 4 to 7).
+    /// Whether there are no nodes (never: a scenario has 3 to 7).
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
