@@ -61,10 +61,10 @@ pub(super) struct Forks {
     /// How many blocks below the head a branch may fork off.
     depth: u64,
     /// How many of the newest blocks a timestamp is checked against (the engine's
-    /// `time_window`): the chain keeps at least as many headers.
+    /// `time_window`): the chain keeps that many headers below any block a branch may fork off.
     window: u64,
-    /// The chain's newest headers, by height, from `depth` below the head (or `window` − 1, if
-    /// more) to the head.
+    /// The chain's newest headers, by height, from `depth + window − 1` below the head to the
+    /// head.
     main: BTreeMap<Height, Header>,
     /// Blocks of other branches, by hash (bodies, with proofs).
     side: HashMap<BlockHash, Arc<Block>>,
@@ -183,7 +183,9 @@ impl Forks {
     /// Forgets what lies below the floor of `head`.
     fn prune(&mut self, head: Height) {
         let floor = self.floor(head);
-        let kept = Height(floor.0.min(head.0.saturating_sub(self.window.saturating_sub(1))));
+        // A branch may fork off at the floor: its first block's timestamp is checked against
+        // the floor and the blocks before it.
+        let kept = Height(floor.0.saturating_sub(self.window.saturating_sub(1)));
         self.main.retain(|height, _| *height >= kept);
         self.side.retain(|_, block| block.header.height > floor);
         self.orphans.retain(|_, waiting| {

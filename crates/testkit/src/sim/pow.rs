@@ -173,9 +173,10 @@ pub(super) fn engine(key: &SecretKey, chain: &[Arc<Block>]) -> PowEngine {
 }
 
 /// The newest headers of `chain` a restarted node loads (as the node's manager does): as many
-/// as the reorg depth allows to undo and the timestamp median needs, and the one below.
+/// as the reorg depth allows to undo, the one below, and the ten below that for the median of
+/// timestamps.
 pub(super) fn recent_headers(chain: &[Arc<Block>]) -> Vec<Header> {
-    let keep = (MAX_REORG_DEPTH as usize).max(pow::MEDIAN_TIME_BLOCKS) + 1;
+    let keep = MAX_REORG_DEPTH as usize + pow::MEDIAN_TIME_BLOCKS;
     chain[chain.len().saturating_sub(keep)..].iter().map(|block| block.header.clone()).collect()
 }
 

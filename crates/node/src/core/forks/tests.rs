@@ -369,3 +369,19 @@ fn the_template_of_a_node_whose_clock_is_behind_is_stamped_just_after_the_median
     let built = core.build(Height(12), TimestampMs(START + 8_000)).expect("built on the head");
     assert_eq!(built.timestamp, TimestampMs(START + 8_000));
 }
+
+#[test]
+fn the_chain_keeps_the_headers_a_branch_at_the_floor_needs_for_its_median() {
+    // A branch may fork off at the floor, the reorg depth (4) below the head: its first block
+    // is checked against the median of the floor and the ten blocks before it, which every
+    // node must have to agree on it.
+    let chain = branch(&genesis(), 20, 2);
+    let mut forks = super::Forks::new(4, consensus::pow::MEDIAN_TIME_BLOCKS, &genesis());
+    forks.extend_main(chain.iter().map(|block| block.header.clone()).collect());
+    let floor = &chain[15].header;
+    assert_eq!(floor.height, Height(16));
+    let recent = forks.recent_timestamps(floor);
+    assert_eq!(recent.len(), 11);
+    assert_eq!(recent.first(), Some(&floor.timestamp));
+    assert_eq!(recent.last(), Some(&chain[5].header.timestamp), "block 6");
+}
