@@ -111,7 +111,8 @@ pub enum Command {
     BuildBlock {
         /// The height of the new block.
         height: Height,
-        /// Its timestamp.
+        /// Its timestamp; the node raises one that is not later than the median of the recent
+        /// blocks ([`crate::Rules::time_window`]) to just after that median.
         timestamp: TimestampMs,
     },
     /// The block is final: attach the proof, append it durably to the head, then answer with

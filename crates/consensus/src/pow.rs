@@ -41,6 +41,26 @@ use std::collections::{HashMap, HashSet};
 /// the engine build a new one (scaled to chain time when the engine is made).
 pub const REFRESH_MS: u64 = 1_000;
 
+/// How many of the newest blocks a proof-of-work block's timestamp is checked against: it must
+/// be later than the median of their timestamps (the parent's and the ten before it; fewer near
+/// genesis). See `docs/design/consensus.md` for the choice.
+pub const MEDIAN_TIME_BLOCKS: usize = 11;
+
+/// The median of `recent` timestamps (the newest blocks, in any order): the middle one, or of
+/// an even count the later of the two middle ones; `None` if there are none. A block on top of
+/// these must be stamped later than this.
+pub fn median_time_past(recent: &[TimestampMs]) -> Option<TimestampMs> {
+    let mut sorted = recent.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied()
+}
+
+/// Whether a block stamped `timestamp` may follow the blocks stamped `recent` (the newest,
+/// ending with its parent): later than their median. Nothing to be later than before genesis.
+pub fn after_median(recent: &[TimestampMs], timestamp: TimestampMs) -> bool {
+    median_time_past(recent).is_none_or(|median| timestamp > median)
+}
+
 /// The message that announces a block: its header.
 pub fn announce(header: &Header) -> EngineMessage {
     EngineMessage(primitives::encode(header))
@@ -153,6 +173,13 @@ impl Rules for PowRules {
     fn reorg_depth(&self, config: &ChainConfig) -> u64 {
         params(config).map_or(0, |params| u64::from(params.max_reorg_depth))
     }
+
+    /// The median of the last [`MEDIAN_TIME_BLOCKS`]: a miner's clock that runs ahead does not
+    /// drag the timestamps of every later block with it, as a rule against the parent alone
+    /// would.
+    fn time_window(&self) -> usize {
+        MEDIAN_TIME_BLOCKS
+    }
 }
 
 /// A header the engine knows, with the work of its branch.
@@ -191,6 +218,9 @@ pub struct PowEngine {
     /// How old a template may get while transactions wait (chain time).
     refresh: u64,
     known: HashMap<BlockHash, Known>,
+    /// The highest height told final: it never goes down, also when a heavier branch with
+    /// fewer blocks lowers the head.
+    floor: Height,
     head: BlockHash,
     next_seen: u64,
     /// The tip asked for (appended or switched to) and not yet committed.
@@ -218,6 +248,7 @@ impl PowEngine {
             ready: false,
             refresh: time.chain_span(REFRESH_MS),
             known: HashMap::new(),
+            floor: Height(0),
             head: head.hash(),
             next_seen: 0,
             in_flight: None,
@@ -356,10 +387,14 @@ impl PowEngine {
     }
 
     /// Forgets blocks more than the reorg depth below the head, and branches that fork off
-    /// below that; returns the new lowest final height.
+    /// below that; returns the new lowest final height. The floor stays where it was if the
+    /// head went down (a heavier branch with fewer blocks): the blocks below it are gone, and
+    /// a lower floor would take the oldest kept block for one whose branch forks off below it.
     fn prune(&mut self) -> Option<Height> {
         let head_height = self.head()?.height;
-        let floor = Height(head_height.0.saturating_sub(u64::from(self.params.max_reorg_depth)));
+        let floor = Height(head_height.0.saturating_sub(u64::from(self.params.max_reorg_depth)))
+            .max(self.floor);
+        self.floor = floor;
         let main = self.main_chain();
         let before = self.known.len();
         self.known.retain(|hash, known| {
@@ -412,8 +447,10 @@ impl PowEngine {
             return vec![];
         }
         self.template = Template::Building { parent: hash, at: now };
-        let timestamp = TimestampMs(now.0.max(head.timestamp.0.saturating_add(1)));
-        vec![Command::BuildBlock { height, timestamp }]
+        // The node's clock: the node raises it to just after the median of the recent blocks
+        // if it is behind that (it keeps those blocks; the engine may not, with a shallow
+        // reorg depth).
+        vec![Command::BuildBlock { height, timestamp: now }]
     }
 
     /// When the template should be looked at again.
@@ -528,11 +565,13 @@ impl Engine for PowEngine {
             }
             Event::Message { .. } | Event::Validators { .. } => vec![],
         };
-        // A head the node is still appending is no place to mine.
+        // A head the node is still appending is no place to mine, and no time to look at the
+        // template again: a wake-up for it would come due at once, again and again, until the
+        // block is committed (which looks at the template anyway).
         if self.in_flight.is_none() {
             commands.extend(self.build(now));
+            commands.extend(self.wake_command());
         }
-        commands.extend(self.wake_command());
         commands
     }
 }

@@ -81,6 +81,14 @@ pub trait Rules: Send + Sync {
         Ok(())
     }
 
+    /// How many of the newest blocks, ending with the parent, a block's timestamp is checked
+    /// against: it must be later than the median of their timestamps. 1 (later than the
+    /// parent's) unless the engine says otherwise; the node keeps at least this many blocks
+    /// of its chain.
+    fn time_window(&self) -> usize {
+        1
+    }
+
     /// How many of the newest blocks a branch may replace: 0 for engines whose blocks are
     /// final.
     fn reorg_depth(&self, _config: &ChainConfig) -> u64 {

@@ -9,7 +9,7 @@ use crate::chain::genesis_block;
 use consensus::verify_proof;
 use ledger::State;
 use primitives::{Amount, Block, Height, SignedTransaction};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use store::Store;
 
 /// What a successful replay saw.
@@ -72,6 +72,9 @@ pub fn replay_chain(
     let mut transactions = 0u64;
     let mut failed = 0u64;
     let mut height = Height(0);
+    // The newest timestamps, newest first, that the next block's is checked against.
+    let window = consensus::rules(genesis.config.engine).time_window().max(1);
+    let mut recent = VecDeque::from([parent.timestamp]);
     while height < head {
         height = height.next().ok_or_else(|| problem(height, "height overflow"))?;
         let Block { header, txs } =
@@ -79,9 +82,16 @@ pub fn replay_chain(
         if header.height != height || header.parent != parent.hash() {
             return Err(problem(height, "does not extend the previous block"));
         }
-        if header.timestamp <= parent.timestamp {
-            return Err(problem(height, "timestamp does not increase"));
+        if !consensus::pow::after_median(recent.make_contiguous(), header.timestamp) {
+            return Err(problem(
+                height,
+                "timestamp is not after the median of the blocks before it",
+            ));
         }
+        if recent.len() == window {
+            recent.pop_back();
+        }
+        recent.push_front(header.timestamp);
         verify_proof(&crate::validators::config_at(&state, height), &header)
             .map_err(|error| problem(height, error.to_string()))?;
         if Block::tx_root(&txs) != header.tx_root {

@@ -34,6 +34,7 @@ fn env_u64(name: &str) -> Option<u64> {
 fn run(engine: EngineKind, seed: u64, verbose: bool) -> Result<sim::Outcome, Failure> {
     match engine {
         EngineKind::Raft => sim::run_raft(seed, verbose),
+        EngineKind::Pow(_) => sim::run_pow(seed, verbose),
         _ => sim::run(seed, verbose),
     }
 }
@@ -75,6 +76,21 @@ fn simulated_raft_networks_agree_elect_one_leader_per_term_and_recover() {
     run_seeds(EngineKind::Raft, "JOULE_RAFT_SIM_SEED", "JOULE_RAFT_SIM_SEEDS", 2_000);
 }
 
+/// Proof-of-work networks under the same network faults and crashes, with a miner of a large
+/// share of the hash power, a selfish miner that publishes a private branch late, and the hash
+/// power jumping tenfold up and down: forks happen and resolve, no reorg deeper than the
+/// maximum, every node's state a replay of its chain, no transaction of an orphaned block lost,
+/// the block interval back at the target after the jumps.
+#[test]
+fn simulated_proof_of_work_networks_fork_converge_and_keep_their_transactions() {
+    run_seeds(
+        EngineKind::Pow(sim::pow::params()),
+        "JOULE_POW_SIM_SEED",
+        "JOULE_POW_SIM_SEEDS",
+        2_000,
+    );
+}
+
 /// Replays the seed `replay` names, or runs the number of seeds `seeds` names (`default`).
 fn run_seeds(engine: EngineKind, replay: &str, seeds: &str, default: u64) {
     if let Some(seed) = env_u64(replay) {
@@ -98,11 +114,15 @@ fn run_seeds(engine: EngineKind, replay: &str, seeds: &str, default: u64) {
     let coverage = Arc::new(Mutex::new(Coverage::default()));
     let failures = Arc::new(Mutex::new(Vec::<Failure>::new()));
     let slowest_recovery = Arc::new(Mutex::new((0u64, 0u64)));
+    // Proof of work: the largest deviation of the block interval after a jump, with its seed,
+    // and how many were measured.
+    let deviations = Arc::new(Mutex::new((0f64, 0u64, 0u64)));
     let workers: Vec<_> = (0..threads)
         .map(|worker| {
             let coverage = Arc::clone(&coverage);
             let failures = Arc::clone(&failures);
             let slowest_recovery = Arc::clone(&slowest_recovery);
+            let deviations = Arc::clone(&deviations);
             std::thread::spawn(move || {
                 let mut local = Coverage::default();
                 let mut slowest = (0, 0);
@@ -112,6 +132,13 @@ fn run_seeds(engine: EngineKind, replay: &str, seeds: &str, default: u64) {
                         Ok(outcome) => {
                             local.add_run(&outcome.coverage);
                             slowest = slowest.max((outcome.recovery_ms, seed));
+                            let mut largest = deviations.lock().expect("not poisoned");
+                            for deviation in &outcome.difficulty_deviations {
+                                largest.2 += 1;
+                                if deviation.abs() > largest.0.abs() {
+                                    (largest.0, largest.1) = (*deviation, seed);
+                                }
+                            }
                         }
                         Err(failure) => {
                             eprintln!("{failure}");
@@ -133,6 +160,13 @@ fn run_seeds(engine: EngineKind, replay: &str, seeds: &str, default: u64) {
         worker.join().expect("a simulation worker panicked");
     }
     let elapsed = started.elapsed();
+    let (deviation, deviation_seed, measured) = *deviations.lock().expect("not poisoned");
+    if measured > 0 {
+        eprintln!(
+            "{engine:?}: {measured} block-interval windows after hash-power jumps; the largest deviation from the target {:+.1} % (seed {deviation_seed})",
+            deviation * 100.0
+        );
+    }
     let coverage = coverage.lock().expect("not poisoned").clone();
     let (recovery_ms, recovery_seed) = *slowest_recovery.lock().expect("not poisoned");
     eprintln!(

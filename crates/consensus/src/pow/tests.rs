@@ -34,11 +34,16 @@ fn genesis() -> Header {
 /// A valid block on `parent`, `after` ms later, by `miner` (`salt` tells apart blocks that are
 /// otherwise alike).
 fn mine(parent: &Header, after: u64, miner: u8, salt: u8) -> Header {
+    mine_at(parent, TimestampMs(parent.timestamp.0 + after), miner, salt)
+}
+
+/// A valid block on `parent` stamped `timestamp` (the engine does not look at timestamps).
+fn mine_at(parent: &Header, timestamp: TimestampMs, miner: u8, salt: u8) -> Header {
     let target = next_target(&params(), parent);
     let mut header = Header {
         height: Height(parent.height.0 + 1),
         parent: parent.hash(),
-        timestamp: TimestampMs(parent.timestamp.0 + after),
+        timestamp,
         proposer: Address(key(miner).public_key()),
         tx_root: Hash([salt; 32]),
         state_root: Hash([2; 32]),
@@ -240,6 +245,41 @@ fn waiting_transactions_refresh_an_old_template() {
 }
 
 #[test]
+fn no_wake_up_is_asked_for_while_a_block_is_being_appended() {
+    // Found by the proof-of-work simulation: a template due for a refresh while a peer's block
+    // was being written asked for a wake-up in the past on every tick, and the node's shell
+    // ticked without end until the write completed.
+    let mut engine = engine(Some(1), vec![]);
+    engine.handle(at(0), Event::Mining { on: true });
+    let built = Header {
+        height: Height(1),
+        parent: genesis().hash(),
+        timestamp: at(0),
+        proposer: Address(key(1).public_key()),
+        ..genesis()
+    };
+    engine.handle(at(10), Event::BlockBuilt { header: built });
+    assert_eq!(
+        engine.handle(at(200), Event::PendingChanged { ready: 3 }),
+        vec![Command::WakeAt { at: at(10 + REFRESH_MS) }]
+    );
+    let theirs = mine(&genesis(), 100, 2, 7);
+    assert_eq!(
+        engine.handle(at(300), Event::Stored { headers: vec![theirs.clone()] }),
+        vec![Command::Extend { hash: theirs.hash(), proof: proof(&theirs) }]
+    );
+    // The refresh comes due while that block is being written: nothing to do yet.
+    let due = at(10 + REFRESH_MS);
+    assert_eq!(engine.handle(due, Event::Tick), vec![]);
+    assert_eq!(engine.handle(TimestampMs(due.0 + 1), Event::Tick), vec![]);
+    // Committed: a template on the new head.
+    assert_eq!(
+        engine.handle(TimestampMs(due.0 + 5), Event::Committed { header: theirs }),
+        vec![Command::BuildBlock { height: Height(2), timestamp: TimestampMs(due.0 + 5) }]
+    );
+}
+
+#[test]
 fn the_branch_with_more_work_wins_and_equal_work_keeps_the_first_seen() {
     let mut engine = engine(None, vec![]);
     let a = chain(&genesis(), 2, 1_000, 1);
@@ -331,4 +371,78 @@ fn committing_the_head_finalizes_what_is_deeper_than_the_reorg_depth() {
         }
     }
     assert_eq!(finalized, vec![1, 2]);
+}
+
+#[test]
+fn the_median_of_recent_timestamps_is_the_middle_one_or_the_later_of_two() {
+    let stamps = |values: &[u64]| values.iter().map(|&ms| TimestampMs(ms)).collect::<Vec<_>>();
+    assert_eq!(median_time_past(&[]), None);
+    assert_eq!(median_time_past(&stamps(&[7])), Some(TimestampMs(7)));
+    assert_eq!(median_time_past(&stamps(&[5, 9])), Some(TimestampMs(9)));
+    // Order does not matter, and one clock far ahead does not move the median.
+    assert_eq!(median_time_past(&stamps(&[30, 10, 20])), Some(TimestampMs(20)));
+    assert_eq!(median_time_past(&stamps(&[10, 9_000_000, 20])), Some(TimestampMs(20)));
+    let eleven: Vec<u64> = (1..=11).map(|i| i * 100).rev().collect();
+    assert_eq!(median_time_past(&stamps(&eleven)), Some(TimestampMs(600)));
+}
+
+#[test]
+fn a_proof_of_work_timestamp_must_pass_the_median_of_eleven_blocks() {
+    assert_eq!(PowRules.time_window(), MEDIAN_TIME_BLOCKS);
+    assert_eq!(MEDIAN_TIME_BLOCKS, 11);
+    // Eleven blocks a second apart, the newest (the parent) stamped far ahead, then one back.
+    let mut recent: Vec<TimestampMs> = (0..11).map(|i| at(i * 1_000)).collect();
+    recent[10] = at(60_000);
+    recent[9] = at(8_500);
+    let median = median_time_past(&recent).expect("eleven");
+    assert_eq!(median, at(5_000));
+    // One millisecond after the median passes, even though it is before the parent's; the
+    // median itself does not.
+    assert!(after_median(&recent, TimestampMs(median.0 + 1)));
+    assert!(!after_median(&recent, median));
+    assert!(!after_median(&recent, TimestampMs(median.0 - 1)));
+    // With the parent alone (other engines' window), the rule is "later than the parent".
+    assert!(after_median(&recent[10..], at(60_001)));
+    assert!(!after_median(&recent[10..], at(60_000)));
+    assert!(after_median(&[], at(0)));
+    assert!(TimestampMs(median.0 + 1) < recent[10], "earlier than the parent is allowed");
+}
+
+#[test]
+fn a_heavier_branch_with_a_lower_head_keeps_the_engine_s_blocks() {
+    // Found by the proof-of-work simulation: a switch to a branch with more work but fewer
+    // blocks lowered the head, so the floor fell below the oldest block the engine kept; the
+    // engine then took that block for one whose branch forks off below the floor and forgot
+    // it, and with it every block it knew. The node never extended its chain again.
+    let mut engine = engine(None, vec![]);
+    // Blocks on schedule: the first target (the easiest) throughout.
+    let slow = chain(&genesis(), 5, 1_000, 1);
+    for header in &slow {
+        engine.handle(at(0), Event::Stored { headers: vec![header.clone()] });
+        engine.handle(at(0), Event::Committed { header: header.clone() });
+    }
+    assert_eq!(engine.head(), slow.last());
+    // From the second block (at the floor, 3 below the head), two blocks whose first is
+    // stamped 8 s ahead of the schedule (a harder target for the second): more work than the
+    // three on schedule, and a lower head.
+    let first = mine_at(&slow[1], TimestampMs(START - 5_000), 2, 9);
+    let second = mine(&first, 1, 2, 9);
+    assert!(block_work(&first) + block_work(&second) > slow[2..].iter().map(block_work).sum());
+    assert_eq!(
+        engine.handle(at(0), Event::Stored { headers: vec![first.clone(), second.clone()] }),
+        vec![Command::SwitchBranch {
+            to: Height(2),
+            blocks: vec![(first.hash(), proof(&first)), (second.hash(), proof(&second))],
+        }]
+    );
+    engine.handle(at(0), Event::Committed { header: second.clone() });
+    assert_eq!(engine.head(), Some(&second));
+    // The engine still knows its chain: the next block is appended.
+    let third = mine(&second, 1, 2, 9);
+    assert_eq!(
+        engine.handle(at(0), Event::Stored { headers: vec![third.clone()] }),
+        vec![Command::Extend { hash: third.hash(), proof: proof(&third) }]
+    );
+    // And the old branch above the floor is still there to switch back to.
+    assert!(engine.known.contains_key(&slow[4].hash()));
 }

@@ -60,7 +60,11 @@ enum Pending {
 pub(super) struct Forks {
     /// How many blocks below the head a branch may fork off.
     depth: u64,
-    /// The chain's newest headers, by height, from `depth` below the head to the head.
+    /// How many of the newest blocks a timestamp is checked against (the engine's
+    /// `time_window`): the chain keeps that many headers below any block a branch may fork off.
+    window: u64,
+    /// The chain's newest headers, by height, from `depth + window − 1` below the head to the
+    /// head.
     main: BTreeMap<Height, Header>,
     /// Blocks of other branches, by hash (bodies, with proofs).
     side: HashMap<BlockHash, Arc<Block>>,
@@ -98,8 +102,34 @@ enum Kept {
 }
 
 impl Forks {
-    pub(super) fn new(depth: u64, head: &Header) -> Forks {
-        Forks { depth, main: BTreeMap::from([(head.height, head.clone())]), ..Forks::default() }
+    pub(super) fn new(depth: u64, window: usize, head: &Header) -> Forks {
+        Forks {
+            depth,
+            window: u64::try_from(window).unwrap_or(u64::MAX),
+            main: BTreeMap::from([(head.height, head.clone())]),
+            ..Forks::default()
+        }
+    }
+
+    /// The timestamps of `parent` and the blocks before it, newest first, as many as the
+    /// window holds (fewer near genesis).
+    pub(super) fn recent_timestamps(&self, parent: &Header) -> Vec<TimestampMs> {
+        let window = usize::try_from(self.window.max(1)).unwrap_or(usize::MAX);
+        let mut recent = vec![parent.timestamp];
+        let mut cursor = parent.clone();
+        while recent.len() < window && cursor.height.0 > 0 {
+            let Some(before) = cursor.height.0.checked_sub(1).map(Height) else { break };
+            let ancestor = match self.main.get(&before) {
+                Some(header) if header.hash() == cursor.parent => header.clone(),
+                _ => match self.side.get(&cursor.parent) {
+                    Some(block) => block.header.clone(),
+                    None => break,
+                },
+            };
+            recent.push(ancestor.timestamp);
+            cursor = ancestor;
+        }
+        recent
     }
 
     /// Adds the chain's newest headers (oldest first), keeping those within the depth.
@@ -153,7 +183,10 @@ impl Forks {
     /// Forgets what lies below the floor of `head`.
     fn prune(&mut self, head: Height) {
         let floor = self.floor(head);
-        self.main.retain(|height, _| *height >= floor);
+        // A branch may fork off at the floor: its first block's timestamp is checked against
+        // the floor and the blocks before it.
+        let kept = Height(floor.0.saturating_sub(self.window.saturating_sub(1)));
+        self.main.retain(|height, _| *height >= kept);
         self.side.retain(|_, block| block.header.height > floor);
         self.orphans.retain(|_, waiting| {
             waiting.retain(|(_, block, _)| block.header.height > floor);
@@ -341,14 +374,15 @@ impl<A: App> Core<A> {
         Ok(())
     }
 
-    /// The checks against the parent: height, time, the engine's rules for a successor (its
+    /// The checks against the parent: height, time (later than the median of the recent
+    /// blocks), the engine's rules for a successor (its
     /// target).
     fn check_after(&self, parent: &Header, block: &Block) -> Result<(), BlockError> {
         let header = &block.header;
         if parent.height.next() != Some(header.height) {
             return Err(BlockError::Height { height: header.height, parent: parent.height });
         }
-        if header.timestamp <= parent.timestamp {
+        if !self.after_median(parent, header.timestamp) {
             return Err(BlockError::Time);
         }
         let config = self.app.config_at(header.height);

@@ -53,8 +53,9 @@ pub enum BlockError {
     /// It names another parent.
     #[error("its parent is not block {0}")]
     Parent(Height),
-    /// Its timestamp is not after the parent's.
-    #[error("its timestamp is not after its parent's")]
+    /// Its timestamp is not after the median of the recent blocks' (the parent's alone, for
+    /// engines other than proof of work: see `consensus::Rules::time_window`).
+    #[error("its timestamp is not after the median of the blocks before it")]
     Time,
     /// It has more transactions than a block may.
     #[error("{count} transactions, at most {max} allowed")]
@@ -360,7 +361,8 @@ impl<A: App> Core<A> {
             .collect();
         let rules = consensus::rules(config.chain.engine);
         let depth = rules.reorg_depth(&config.chain);
-        let forks = (depth > 0).then(|| forks::Forks::new(depth, &head));
+        let window = rules.time_window();
+        let forks = (depth > 0).then(|| forks::Forks::new(depth, window, &head));
         Core {
             rules,
             forks,
@@ -396,7 +398,8 @@ impl<A: App> Core<A> {
         if let Some(forks) = self.forks.as_mut()
             && headers.last().is_some_and(|last| last.hash() == self.head.hash())
         {
-            *forks = forks::Forks::new(self.rules.reorg_depth(&self.config.chain), &self.head);
+            let depth = self.rules.reorg_depth(&self.config.chain);
+            *forks = forks::Forks::new(depth, self.rules.time_window(), &self.head);
             forks.extend_main(headers);
         }
         self
@@ -660,8 +663,29 @@ impl<A: App> Core<A> {
         if self.writing.is_some() || self.head.height.next() != Some(height) {
             return None;
         }
-        let block = self.app.build(&self.head, height, timestamp)?;
+        // Later than the median of the recent blocks, whatever this node's clock says.
+        let head = self.head.clone();
+        let timestamp = match consensus::pow::median_time_past(&self.recent_timestamps(&head)) {
+            Some(median) if timestamp <= median => TimestampMs(median.0.saturating_add(1)),
+            _ => timestamp,
+        };
+        let block = self.app.build(&head, height, timestamp)?;
         Some(block.header)
+    }
+
+    /// The timestamps of `parent` and the blocks before it that a block on it is checked
+    /// against (the engine's `time_window`), newest first.
+    fn recent_timestamps(&self, parent: &Header) -> Vec<TimestampMs> {
+        match &self.forks {
+            Some(forks) if self.rules.time_window() > 1 => forks.recent_timestamps(parent),
+            _ => vec![parent.timestamp],
+        }
+    }
+
+    /// Whether a block stamped `timestamp` may follow `parent`: later than the median of the
+    /// recent blocks (the parent alone, for engines without forks).
+    fn after_median(&self, parent: &Header, timestamp: TimestampMs) -> bool {
+        consensus::pow::after_median(&self.recent_timestamps(parent), timestamp)
     }
 
     /// The block with this hash, if this node has it for the next height (or, on a chain with
@@ -732,7 +756,7 @@ impl<A: App> Core<A> {
         if header.parent != parent.hash() {
             return Err(BlockError::Parent(parent.height));
         }
-        if header.timestamp <= parent.timestamp {
+        if !self.after_median(parent, header.timestamp) {
             return Err(BlockError::Time);
         }
         let max = usize::try_from(self.config.chain.params.max_block_txs).unwrap_or(usize::MAX);

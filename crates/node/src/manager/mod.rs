@@ -558,7 +558,12 @@ fn open_chain(
         .map_err(|error| NodeError::Inconsistent(format!("head block {}: {error}", head.height)))?;
     let mut recent = Vec::new();
     if undo_depth > 0 {
-        for height in head.height.0.saturating_sub(undo_depth)..=head.height.0 {
+        // As many as the reorg depth allows to undo, and below them enough for the median of
+        // the timestamps before a branch that forks off at the lowest of them.
+        let window = consensus::rules(genesis.config.engine).time_window();
+        let kept =
+            undo_depth.saturating_add(u64::try_from(window).unwrap_or(u64::MAX).saturating_sub(1));
+        for height in head.height.0.saturating_sub(kept)..=head.height.0 {
             let header = reader.header(Height(height))?.ok_or_else(|| {
                 NodeError::Inconsistent(format!("block {height} is missing below the head"))
             })?;

@@ -14,15 +14,23 @@ use std::{
 /// Engines whose blocks are final (the solo engine, Tendermint, Raft: a new Raft leader may
 /// replace entries that were not committed, but those are only logged, never written) must
 /// agree immediately: no two nodes ever write different blocks at one height, whatever the
-/// network does. An engine with forks (proof of work) adds its own variant here: the nodes'
-/// chains share a common prefix below the engine's maximum reorg depth at all times, and
-/// converge on one chain once the network has healed; its check also needs the blocks a node
-/// unwinds, which the simulated disk then records. Raft's own properties (one leader per term,
-/// log matching, leader completeness) are checked in `sim::raft`.
+/// network does. An engine with forks (proof of work) has [`Safety::Forks`]: no node ever
+/// undoes more blocks than the engine's maximum reorg depth (the simulated disk carries out
+/// each switch and checks its depth), and the nodes converge on one chain once the network
+/// has healed and is quiet (`sim::pow`). Raft's own properties (one leader per term, log
+/// matching, leader completeness) are checked in `sim::raft`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Safety {
     /// Every block written is final: one block per height across all nodes.
     Final,
+    /// Blocks up to `max_reorg_depth` below a node's head may be replaced by another branch
+    /// (proof of work): nodes may write different blocks at one height, no switch may undo
+    /// more than that depth, and once the network is healed and quiet all nodes end on one
+    /// head (checked in `sim::pow`).
+    Forks {
+        /// The deepest switch allowed.
+        max_reorg_depth: u64,
+    },
 }
 
 impl Safety {
@@ -30,8 +38,9 @@ impl Safety {
     pub fn of(kind: EngineKind) -> Safety {
         match kind {
             EngineKind::Solo | EngineKind::Bft | EngineKind::Raft => Safety::Final,
-            // No scenario runs proof of work yet: its chains are not final.
-            EngineKind::Pow(_) => panic!("the simulator has no safety rule for proof of work"),
+            EngineKind::Pow(params) => {
+                Safety::Forks { max_reorg_depth: u64::from(params.max_reorg_depth) }
+            }
         }
     }
 }
@@ -147,6 +156,8 @@ impl Checks {
                     }
                 }
             }
+            // Checked on each switch and at the end of the run (`sim::pow`).
+            Safety::Forks { .. } => Ok(()),
         }
     }
 }

@@ -18,6 +18,11 @@
 //! - **liveness**: once the last fault is over (network whole and lossless, every crashed
 //!   honest node restarted), every honest node writes [`LIVENESS_HEIGHTS`] more heights within
 //!   [`LIVENESS_BOUND_MS`] of virtual time;
+//! - for proof of work ([`run_pow`], `sim::pow`): validity with the timestamp median and the
+//!   difficulty rule, no reorg deeper than the maximum, every node's state a replay of its
+//!   chain after every switch, convergence on one head once the network is quiet, no lost
+//!   transaction of an orphaned block, and the block interval back at the target after the
+//!   hash power jumps tenfold up and down;
 //! - **determinism**: the trace digest (every input fed to a node's core and every effect it
 //!   returned) is a function of the seed; [`run`] twice on one seed must give the same digest.
 //!
@@ -62,6 +67,7 @@ mod app;
 mod byzantine;
 mod checks;
 mod node;
+pub mod pow;
 mod raft;
 mod scenario;
 mod trace;
@@ -73,14 +79,15 @@ pub use scenario::{
     MAX_FAR_AHEAD_MS, MAX_FAULT_PHASE_MS, MAX_SKEW_MS, MAX_WRITE_MS, Partition, Scenario,
     state_root_after,
 };
-pub use world::{Failure, Outcome, replay_variable, run, run_raft};
+pub use world::{Failure, Outcome, replay_variable, run, run_pow, run_raft};
 
 use primitives::EngineKind;
 
 /// The kinds of fault and situation a run can exercise, in the order of [`Coverage::counts`].
-/// The last four happen in Raft networks only, the byzantine ones in BFT networks only
-/// ([`applies`]).
-pub const KINDS: [&str; 25] = [
+/// The Raft ones happen in Raft networks only, the byzantine ones in BFT networks only, the
+/// last eight in proof-of-work networks only, which share the network faults, crashes, clock
+/// skew, sync and blocks held for the clock ([`applies`]).
+pub const KINDS: [&str; 33] = [
     "delayed/reordered messages",
     "dropped messages",
     "partitions",
@@ -106,25 +113,50 @@ pub const KINDS: [&str; 25] = [
     "entry appended again in a later term",
     "leader stepped down",
     "membership changes",
+    "forks (two blocks at one height)",
+    "reorgs",
+    "reorgs of 3 blocks or more",
+    "blocks in the orphan pool",
+    "transactions of orphaned blocks",
+    "a miner with 40-60 % of the hash power",
+    "withheld blocks published late",
+    "hash power 10x up and 10x down",
 ];
 
 /// Whether kind `index` of [`KINDS`] can happen in a network of engine `engine` (byzantine
 /// behaviour in BFT networks, Raft's own situations in Raft networks, the rest in both).
 pub fn applies(index: usize, engine: EngineKind) -> bool {
     let byzantine = (Kind::Equivocation as usize..=Kind::DownForGood as usize).contains(&index);
-    let raft = index >= Kind::LeaderCrash as usize;
+    let pow = index >= Kind::Fork as usize;
+    let raft = index >= Kind::LeaderCrash as usize && !pow;
+    let shared_with_pow = [
+        Kind::Delayed,
+        Kind::Dropped,
+        Kind::Partition,
+        Kind::Crash,
+        Kind::ClockSkew,
+        Kind::Synced,
+        Kind::HeldForClock,
+    ];
     match engine {
-        EngineKind::Raft => !byzantine,
-        _ => !raft,
+        EngineKind::Raft => !byzantine && !pow,
+        EngineKind::Pow(_) => pow || shared_with_pow.iter().any(|kind| *kind as usize == index),
+        _ => !raft && !pow,
     }
 }
 
 /// How often each kind of [`KINDS`] happened: in one run, the number of occurrences; summed
 /// over runs with [`Coverage::add_run`], the number of runs in which it happened.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Coverage {
     /// One count per kind, in the order of [`KINDS`].
     pub counts: [u64; KINDS.len()],
+}
+
+impl Default for Coverage {
+    fn default() -> Coverage {
+        Coverage { counts: [0; KINDS.len()] }
+    }
 }
 
 impl Coverage {
@@ -196,4 +228,12 @@ pub(crate) enum Kind {
     Reappended,
     SteppedDown,
     MembershipChange,
+    Fork,
+    Reorg,
+    DeepReorg,
+    OrphanPool,
+    OrphanedTxs,
+    DominantMiner,
+    Withheld,
+    HashJump,
 }

@@ -31,7 +31,7 @@ use super::{
 use consensus::{EngineMessage, TendermintEngine, Timeouts, Verdict, tendermint};
 use node::{
     PeerId, ValidatorSchedule,
-    core::{Core, CoreConfig, Effect},
+    core::{App, Core, CoreConfig, Effect},
     wire::{MAX_BLOCKS_PER_MESSAGE, Wire},
 };
 use primitives::{
@@ -90,8 +90,10 @@ pub(super) struct Running {
     /// The wake-up asked for, and the token of its queue item.
     wake: Option<TimestampMs>,
     wake_token: u64,
-    /// The blocks being written.
+    /// The blocks being written, and for a switch the height above which the chain is
+    /// replaced.
     writing: Option<Vec<Arc<Block>>>,
+    switching: Option<Height>,
     /// Virtual time of the last block written (or of the start).
     last_progress: u64,
     /// Periodic duties done.
@@ -141,6 +143,11 @@ impl SimNode {
 
     pub(super) fn is_up(&self) -> bool {
         self.running.is_some()
+    }
+
+    /// How many times it has started (what tells a stale event from a current one).
+    pub(super) fn incarnation(&self) -> u64 {
+        self.incarnation
     }
 
     pub(super) fn is_connected(&self, peer: usize) -> bool {
@@ -220,7 +227,9 @@ impl World {
             .filter(|(height, ..)| *height == next)
             .map(|(_, message, block)| (message.clone(), block.as_deref().cloned()))
             .collect();
+        let pow = matches!(scenario.config.engine, EngineKind::Pow(_));
         let engine: Box<dyn consensus::Engine + Send> = match scenario.config.engine {
+            EngineKind::Pow(_) => Box::new(super::pow::engine(&state.key, &state.disk.chain)),
             EngineKind::Raft => {
                 let logged: Vec<EngineMessage> =
                     own.iter().map(|(message, _)| message.clone()).collect();
@@ -254,10 +263,16 @@ impl World {
             .byzantine
             .is_some_and(|behaviour| behaviour.poison)
             .then(|| ChaCha8Rng::seed_from_u64(poison_seed));
-        let app = SimApp::new(scenario.clone(), Address(state.peer), head.clone(), poison);
+        let mut app = SimApp::new(scenario.clone(), Address(state.peer), head.clone(), poison);
+        if pow {
+            app = app.with_chain(&state.disk.chain);
+        }
         let config = CoreConfig { chain: scenario.config.clone(), time: TimeScale::REAL };
         let logged = own.len();
-        let core = Core::new(config, app, engine, head, own);
+        let mut core = Core::new(config, app, engine, head, own);
+        if pow {
+            core = core.with_chain(super::pow::recent_headers(&state.disk.chain));
+        }
         state.running = Some(Running {
             schedule: core.schedule().clone(),
             core,
@@ -268,6 +283,7 @@ impl World {
             wake: None,
             wake_token: 0,
             writing: None,
+            switching: None,
             last_progress: self.now,
             periods: 0,
             recorded: VecDeque::new(),
@@ -287,6 +303,9 @@ impl World {
         let phase = self.rng.random_range(0..HOUSEKEEPING_MS);
         self.schedule(self.now + phase, Item::Periodic { node, incarnation });
         self.feed(node, Input::Start);
+        if self.pow.as_ref().is_some_and(|pow| pow.mining(node)) {
+            self.feed(node, Input::Mining(true));
+        }
         for peer in 0..self.s.len() {
             if self.reachable(node, peer) && !self.nodes[node].is_connected(peer) {
                 self.connect(node, peer);
@@ -301,6 +320,7 @@ impl World {
         self.coverage.hit(Kind::Crash);
         self.log(|| format!("node {node} crashes"));
         self.count_core_paths(node);
+        self.pow_stop(node);
         let peers: Vec<usize> = self.nodes[node]
             .running
             .as_ref()
@@ -323,6 +343,7 @@ impl World {
         self.coverage.add(Kind::HeldDuringWrite, counters.held_during_write);
         self.coverage.add(Kind::HeldForClock, counters.held_for_clock);
         self.coverage.add(Kind::SyncCut, counters.sync_cut_at_validator_change);
+        self.coverage.add(Kind::OrphanPool, counters.orphans);
     }
 
     /// `a` and `b` connect: each core hears of the other.
@@ -380,6 +401,17 @@ impl World {
             }
             Input::PeerGone(peer) => core.peer_gone(peer),
             Input::Blocks { from, blocks } => core.blocks(now, from, blocks),
+            Input::Mined(header) => core.mined(now, header),
+            Input::Mining(on) => core.set_mining(now, on),
+            Input::Txs(txs) => {
+                let new = core.app_mut().admit(&txs);
+                let ready = core.app().has_ready();
+                let mut effects = core.pending(now, ready);
+                if !new.is_empty() {
+                    effects.push(Effect::Gossip { wire: Wire::Txs(new), except: None });
+                }
+                effects
+            }
         };
         self.trace.effects(&effects);
         for effect in effects {
@@ -427,25 +459,28 @@ impl World {
             }
             // The network lowers the peer's score; a simulated peer is never banned.
             Effect::Report { .. } => {}
-            Effect::Persist { blocks } => {
-                let delay = self.rng.random_range(1..=self.s.max_write_ms);
-                let state = &mut self.nodes[node];
-                if let Some(running) = state.running.as_mut() {
-                    running.writing = Some(blocks.into_iter().map(|(block, ())| block).collect());
-                    let item = Item::Written { node, incarnation: state.incarnation };
-                    self.schedule(self.now + delay, item);
-                }
-            }
+            Effect::Persist { blocks } => self.start_write(node, blocks, None),
+            Effect::Switch { to, blocks } => self.start_write(node, blocks, Some(to)),
+            Effect::Mine { header } => self.pow_mine(node, header),
+            Effect::StopMining => self.pow_stop(node),
             Effect::Schedule(schedule) => {
                 if let Some(running) = self.nodes[node].running.as_mut() {
                     running.schedule = schedule;
                 }
             }
-            // Only engines with forks (proof of work) ask for these, and the simulator's
-            // scenarios run final engines only.
-            Effect::Switch { .. } | Effect::Mine { .. } | Effect::StopMining => {
-                panic!("the simulator runs final engines only: {}", describe_effect(&effect))
-            }
+        }
+    }
+
+    /// A write (of `blocks`, replacing the chain above `switch` if that is given) that
+    /// completes after a seeded delay, or is lost in a crash.
+    fn start_write(&mut self, node: usize, blocks: Vec<(Arc<Block>, ())>, switch: Option<Height>) {
+        let delay = self.rng.random_range(1..=self.s.max_write_ms);
+        let state = &mut self.nodes[node];
+        if let Some(running) = state.running.as_mut() {
+            running.writing = Some(blocks.into_iter().map(|(block, ())| block).collect());
+            running.switching = switch;
+            let item = Item::Written { node, incarnation: state.incarnation };
+            self.schedule(self.now + delay, item);
         }
     }
 
@@ -487,12 +522,20 @@ impl World {
         else {
             return;
         };
+        let switch = self.nodes[node].running.as_mut().and_then(|running| running.switching.take());
+        let switched = switch.is_some();
+        if let Some(to) = switch {
+            self.pow_unwind(node, to);
+        }
         for block in &blocks {
             let parent = self.nodes[node].disk.chain.last().cloned();
             let Some(parent) = parent else { return };
-            let checked = self
-                .checks
-                .validity(&self.s, &parent, block)
+            let valid = if self.pow.is_some() {
+                self.pow_validity(&self.nodes[node].disk.chain, block)
+            } else {
+                self.checks.validity(&self.s, &parent, block)
+            };
+            let checked = valid
                 .map_err(|problems| {
                     format!(
                         "validity: node {node} wrote {:?} at height {}: {problems}",
@@ -520,6 +563,7 @@ impl World {
             self.log(|| format!("node {node} wrote {} {:?}", block.header.height.0, block.hash()));
             self.nodes[node].disk.chain.push(block.clone());
         }
+        self.pow_after_write(node, &blocks, switched);
         let head = self.nodes[node].height();
         let now = self.now;
         let state = &mut self.nodes[node];
@@ -607,7 +651,7 @@ impl World {
         }
         let peer = self.nodes[from].peer;
         match &*wire {
-            Wire::Txs(_) => {}
+            Wire::Txs(txs) => self.feed(to, Input::Txs(txs.clone())),
             Wire::Consensus { message, block } => {
                 if self.nodes[to].byzantine.is_some_and(|behaviour| behaviour.replay) {
                     self.record(to, &wire);

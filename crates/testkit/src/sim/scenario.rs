@@ -118,6 +118,9 @@ pub struct Scenario {
     pub validator_change: Option<ValidatorChange>,
     /// Crashes of the leader of the moment (Raft scenarios only).
     pub leader_crashes: Vec<LeaderCrash>,
+    /// Hash power, withheld blocks, hash-power jumps and transactions (proof-of-work scenarios
+    /// only).
+    pub pow: Option<super::pow::PowPlan>,
 }
 
 /// The state root the stand-in application computes on top of `parent`.
@@ -139,11 +142,26 @@ impl Scenario {
         Scenario::draw(seed, EngineKind::Raft)
     }
 
+    /// The proof-of-work scenario of `seed`: the same network faults and crashes, 3 to 5
+    /// miners of unequal hash power, and the faults of proof of work (see `sim::pow`).
+    pub fn pow_from_seed(seed: u64) -> Scenario {
+        Scenario::draw(seed, EngineKind::Pow(super::pow::params()))
+    }
+
     fn draw(seed: u64, engine: EngineKind) -> Scenario {
         let raft = engine == EngineKind::Raft;
-        let salt = if raft { 0x5eed_5ce0_a410_0014 } else { 0x5eed_5ce0_a410_0001 };
+        let pow = matches!(engine, EngineKind::Pow(_));
+        let salt = match (raft, pow) {
+            (true, _) => 0x5eed_5ce0_a410_0014,
+            (_, true) => 0x5eed_5ce0_a410_0013,
+            _ => 0x5eed_5ce0_a410_0001,
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ salt);
-        let n = if raft { rng.random_range(3..=7usize) } else { rng.random_range(4..=7usize) };
+        let n = match (raft, pow) {
+            (true, _) => rng.random_range(3..=7usize),
+            (_, true) => rng.random_range(3..=5usize),
+            _ => rng.random_range(4..=7usize),
+        };
         let equal = rng.random_bool(0.5);
         let keys: Vec<SecretKey> = (0..n)
             .map(|i| {
@@ -198,7 +216,7 @@ impl Scenario {
 
         // Byzantine validators: fewer than a third of the power.
         let mut byzantine = vec![None; n];
-        if !raft && rng.random_bool(0.6) {
+        if !raft && !pow && rng.random_bool(0.6) {
             let mut byzantine_power = 0;
             let mut order: Vec<usize> = (0..n).collect();
             shuffle(&mut rng, &mut order);
@@ -263,7 +281,7 @@ impl Scenario {
         // validator gets one more unit of power (which keeps the byzantine power below a third).
         let validator_change = if let Some(membership) = membership {
             membership
-        } else if rng.random_bool(0.5) {
+        } else if !pow && rng.random_bool(0.5) {
             let honest: Vec<usize> = (0..n).filter(|&node| byzantine[node].is_none()).collect();
             let lucky = honest[rng.random_range(0..honest.len())];
             let mut validators = config.validators.clone();
@@ -275,6 +293,7 @@ impl Scenario {
 
         let leader_crashes =
             if raft { super::raft::draw_leader_crashes(&mut rng, fault_end) } else { Vec::new() };
+        let pow = pow.then(|| super::pow::draw_plan(&mut rng, n, fault_end));
         Scenario {
             seed,
             config,
@@ -290,6 +309,7 @@ impl Scenario {
             max_write_ms,
             validator_change,
             leader_crashes,
+            pow,
         }
     }
 
@@ -336,7 +356,7 @@ impl Scenario {
         self.keys.len()
     }
 
-    /// Whether there are no nodes (never: a scenario has 4 to 7).
+    /// Whether there are no nodes (never: a scenario has 3 to 7).
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

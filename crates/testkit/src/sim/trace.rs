@@ -5,7 +5,7 @@
 use borsh::BorshSerialize;
 use consensus::{EngineMessage, raft, tendermint};
 use node::{PeerId, core::Effect, wire::Wire};
-use primitives::{Block, BlockHash, Hash, Height, TimestampMs, encode};
+use primitives::{Block, BlockHash, Hash, Header, Height, SignedTransaction, TimestampMs, encode};
 
 /// One input to a node's core: a call of one of its methods, with its arguments.
 #[derive(Debug, BorshSerialize)]
@@ -28,6 +28,12 @@ pub(crate) enum Input {
     PeerGone(PeerId),
     /// `Core::blocks`: committed blocks a peer sent in answer to a request.
     Blocks { from: PeerId, blocks: Vec<Block> },
+    /// `Core::mined`: the miner found the proof of the template it was given.
+    Mined(Header),
+    /// `Core::set_mining`.
+    Mining(bool),
+    /// Transactions for the pool (submitted, or from a peer), then `Core::pending`.
+    Txs(Vec<SignedTransaction>),
 }
 
 /// The digest of everything fed to the cores and everything they returned, in order.

@@ -5,6 +5,7 @@ use super::{
     Coverage, Kind,
     checks::{Checks, SignatureMemo},
     node::SimNode,
+    pow::{PowItem, PowWorld},
     raft::RaftChecks,
     scenario::{LIVENESS_BOUND_MS, LIVENESS_HEIGHTS, LeaderCrash, Scenario},
     trace::Trace,
@@ -39,8 +40,11 @@ pub struct Outcome {
     /// Virtual time at the end, in ms.
     pub end_ms: u64,
     /// Virtual time from the end of the faults until every honest node had added the required
-    /// heights.
+    /// heights (and, with proof of work, had converged on one head).
     pub recovery_ms: u64,
+    /// With proof of work and hash-power jumps: the mean block interval's relative deviation
+    /// from the target over the window after each jump.
+    pub difficulty_deviations: Vec<f64>,
 }
 
 /// A seed that broke a rule.
@@ -60,6 +64,7 @@ pub struct Failure {
 pub fn replay_variable(engine: &primitives::EngineKind) -> &'static str {
     match engine {
         primitives::EngineKind::Raft => "JOULE_RAFT_SIM_SEED",
+        primitives::EngineKind::Pow(_) => "JOULE_POW_SIM_SEED",
         _ => "JOULE_SIM_SEED",
     }
 }
@@ -83,6 +88,12 @@ pub fn run(seed: u64, verbose: bool) -> Result<Outcome, Failure> {
 /// Raft's own safety properties (see `sim::raft`).
 pub fn run_raft(seed: u64, verbose: bool) -> Result<Outcome, Failure> {
     run_scenario(Scenario::raft_from_seed(seed), verbose)
+}
+
+/// Runs the proof-of-work scenario of `seed` ([`Scenario::pow_from_seed`]) to its end, also
+/// checking the properties of a chain with forks (see `sim::pow`).
+pub fn run_pow(seed: u64, verbose: bool) -> Result<Outcome, Failure> {
+    run_scenario(Scenario::pow_from_seed(seed), verbose)
 }
 
 fn run_scenario(scenario: Scenario, verbose: bool) -> Result<Outcome, Failure> {
@@ -132,6 +143,8 @@ pub(super) enum Item {
     /// Whichever node leads now crashes (Raft).
     CrashLeader(LeaderCrash),
     Restart(usize),
+    /// A proof-of-work event (a find, a transaction, a selfish miner's moves).
+    Pow(PowItem),
     PartitionStart(usize),
     PartitionEnd,
     FaultEnd,
@@ -190,6 +203,8 @@ pub(super) struct World {
     pub(super) verdicts: HashMap<(EngineMessage, Height), Verdict>,
     /// Raft's own checks, in Raft networks.
     pub(super) raft: Option<RaftChecks>,
+    /// Mining and the checks of a chain with forks, in proof-of-work networks.
+    pub(super) pow: Option<PowWorld>,
 }
 
 impl World {
@@ -224,6 +239,7 @@ impl World {
             signatures: SignatureMemo::default(),
             verdicts: HashMap::new(),
             raft: (s.config.engine == primitives::EngineKind::Raft).then(RaftChecks::default),
+            pow: PowWorld::new(&s),
             s,
         };
         world.checks = Checks::new(&world.s, world.signatures.clone());
@@ -280,10 +296,11 @@ impl World {
             self.schedule(crash.at, Item::CrashLeader(crash));
         }
         self.schedule(self.s.fault_end, Item::FaultEnd);
+        self.pow_schedule();
         for node in 0..n {
             self.start(node);
         }
-        let deadline = self.s.fault_end + LIVENESS_BOUND_MS;
+        let deadline = self.s.fault_end + LIVENESS_BOUND_MS + self.pow_extra_ms();
         let mut items = 0u64;
         while let Some(Scheduled { at, item, .. }) = self.queue.pop() {
             if at > deadline {
@@ -300,7 +317,7 @@ impl World {
                 let replay_with = replay_variable(&self.s.config.engine);
                 return Err(Failure { seed: self.s.seed, at_ms: self.now, message, replay_with });
             }
-            if self.live() {
+            if self.live() && self.pow_settled() {
                 let min_height = (0..n)
                     .filter(|&node| self.s.honest(node))
                     .map(|node| self.nodes[node].height())
@@ -316,6 +333,11 @@ impl World {
                     min_height,
                     end_ms: self.now,
                     recovery_ms: self.now - self.s.fault_end,
+                    difficulty_deviations: self
+                        .pow
+                        .as_ref()
+                        .map(|pow| pow.deviations.clone())
+                        .unwrap_or_default(),
                 });
             }
         }
@@ -354,6 +376,7 @@ impl World {
             Item::Periodic { node, incarnation } => self.periodic(node, incarnation),
             Item::Crash(node) => self.crash(node),
             Item::CrashLeader(crash) => self.crash_leader(crash),
+            Item::Pow(item) => self.pow_handle(item),
             Item::Restart(node) => {
                 if !self.nodes[node].is_up() {
                     self.start(node);
@@ -381,6 +404,7 @@ impl World {
                     self.nodes.iter().map(|node| node.height() + LIVENESS_HEIGHTS).collect();
                 self.log(|| format!("faults over; liveness targets {targets:?}"));
                 self.targets = Some(targets);
+                self.pow_fault_end();
             }
         }
     }
@@ -413,7 +437,10 @@ impl World {
     /// Puts `wire` on the way from `from` to `to`: lost while the network is lossy, otherwise
     /// delayed by 1 to `max_delay_ms` (so messages overtake one another).
     pub(super) fn send(&mut self, from: usize, to: usize, wire: Rc<Wire>, gossip: Option<Hash>) {
-        if from == to || self.groups[from] != self.groups[to] {
+        if from == to || self.pow_withholds(from, to, &wire, gossip) {
+            return;
+        }
+        if self.groups[from] != self.groups[to] {
             return;
         }
         if self.lossy && self.rng.random_range(0..1_000_000) < self.s.drop_ppm {

@@ -64,11 +64,16 @@ fn genesis() -> Header {
 
 /// A mined block on `parent`, `after` ms later, paying `miner` (which tells branches apart).
 fn mined(parent: &Header, after: u64, miner: u8) -> Block {
+    stamped(parent, TimestampMs(parent.timestamp.0 + after), miner)
+}
+
+/// A mined block on `parent` stamped `timestamp`, paying `miner`.
+fn stamped(parent: &Header, timestamp: TimestampMs, miner: u8) -> Block {
     let target = consensus::pow::next_target(&params(), parent);
     let mut header = Header {
         height: Height(parent.height.0 + 1),
         parent: parent.hash(),
-        timestamp: TimestampMs(parent.timestamp.0 + after),
+        timestamp,
         proposer: Address(SecretKey::from_seed([miner; 32]).public_key()),
         tx_root: Block::tx_root(&[]),
         state_root: root_after(&parent.hash()),
@@ -108,7 +113,7 @@ impl App for ForkApp {
     type Write = ();
 
     fn build(&mut self, parent: &Header, height: Height, timestamp: TimestampMs) -> Option<Block> {
-        let mut block = mined(parent, timestamp.0.saturating_sub(parent.timestamp.0).max(1), 1);
+        let mut block = stamped(parent, timestamp, 1);
         block.header.height = height;
         block.header.proof = ConsensusProof::Genesis;
         self.candidate = Some(block.clone());
@@ -298,4 +303,85 @@ fn a_block_whose_target_is_not_the_one_its_parent_sets_is_never_kept() {
     assert!(!effects.iter().any(|effect| matches!(effect, Effect::Gossip { .. })), "not passed on");
     assert_eq!(core.head().height, Height(0));
     assert_eq!(core.counters().invalid_blocks, 1);
+}
+
+#[test]
+fn a_timestamp_one_millisecond_after_the_median_of_eleven_blocks_passes_and_at_it_fails() {
+    let mut core = core();
+    // Eleven blocks a second apart: more than the reorg depth (4), so the chain keeps headers
+    // for the median beyond what it can undo.
+    let chain = branch(&genesis(), 11, 2);
+    core.blocks(now(), peer(2), chain.clone());
+    core.persisted(now());
+    let parent = chain[10].header.clone();
+    assert_eq!(core.head().hash(), parent.hash());
+    // Blocks 1 to 11: the median is block 6's, five seconds before the parent's.
+    let median = chain[5].header.timestamp;
+    assert_eq!(median, TimestampMs(START + 6_000));
+
+    // At the median: refused, not passed on.
+    let at_median = stamped(&parent, median, 4);
+    let effects = core.message(
+        now(),
+        peer(4),
+        consensus::pow::announce(&at_median.header),
+        Some(at_median.clone()),
+    );
+    assert!(switches(&effects).is_empty());
+    assert!(!effects.iter().any(|effect| matches!(effect, Effect::Gossip { .. })), "not passed on");
+    assert_eq!(core.counters().invalid_blocks, 1);
+    assert_eq!(core.head().hash(), parent.hash());
+
+    // One millisecond later: kept and appended, although it is stamped before its parent.
+    let after_median = stamped(&parent, TimestampMs(median.0 + 1), 5);
+    assert!(after_median.header.timestamp < parent.timestamp);
+    let effects = core.message(
+        now(),
+        peer(5),
+        consensus::pow::announce(&after_median.header),
+        Some(after_median.clone()),
+    );
+    let written: Vec<BlockHash> = effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Persist { blocks } => Some(blocks.iter().map(|(block, _)| block.hash())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(written, vec![after_median.hash()], "appended to the head");
+    core.persisted(now());
+    assert_eq!(core.head().hash(), after_median.hash());
+    assert_eq!(core.counters().invalid_blocks, 1);
+}
+
+#[test]
+fn the_template_of_a_node_whose_clock_is_behind_is_stamped_just_after_the_median() {
+    let mut core = core();
+    let chain = branch(&genesis(), 11, 2);
+    core.blocks(now(), peer(2), chain.clone());
+    core.persisted(now());
+    let median = chain[5].header.timestamp;
+    // A clock behind the median: raised to one millisecond after it.
+    let built = core.build(Height(12), TimestampMs(START + 2_000)).expect("built on the head");
+    assert_eq!(built.timestamp, TimestampMs(median.0 + 1));
+    // A clock ahead of it: kept, even if it is before the parent's timestamp.
+    let built = core.build(Height(12), TimestampMs(START + 8_000)).expect("built on the head");
+    assert_eq!(built.timestamp, TimestampMs(START + 8_000));
+}
+
+#[test]
+fn the_chain_keeps_the_headers_a_branch_at_the_floor_needs_for_its_median() {
+    // A branch may fork off at the floor, the reorg depth (4) below the head: its first block
+    // is checked against the median of the floor and the ten blocks before it, which every
+    // node must have to agree on it.
+    let chain = branch(&genesis(), 20, 2);
+    let mut forks = super::Forks::new(4, consensus::pow::MEDIAN_TIME_BLOCKS, &genesis());
+    forks.extend_main(chain.iter().map(|block| block.header.clone()).collect());
+    let floor = &chain[15].header;
+    assert_eq!(floor.height, Height(16));
+    let recent = forks.recent_timestamps(floor);
+    assert_eq!(recent.len(), 11);
+    assert_eq!(recent.first(), Some(&floor.timestamp));
+    assert_eq!(recent.last(), Some(&chain[5].header.timestamp), "block 6");
 }
