@@ -261,8 +261,17 @@ async fn a_partitioned_raft_leader_commits_nothing_and_a_rejoining_node_deposes_
     assert_eq!((again, term_after), (leading, term), "the returning follower forced no election");
     assert_same_chain(&urls).await;
 
-    // `joule status` (here of node 0) tells the role, the term and the leader.
-    let status = devnet.joule_json(&["status", "--json"]);
+    // `joule status` (here of node 0) tells the role, the term and the leader. A node that
+    // has just caught up (node 0 may be the one that was cut off) knows the leader from its
+    // next heartbeat, so it is asked until it names one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let status = devnet.joule_json(&["status", "--json"]);
+        if status["consensus"]["leader"].is_string() || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(status["consensus"]["term"], term, "{status}");
     let leader_address = status["consensus"]["leader"].as_str().expect("a leader").to_owned();
     let printed = String::from_utf8_lossy(&devnet.joule(&["status"]).stdout).into_owned();
