@@ -33,6 +33,20 @@ pub enum Safety {
     },
 }
 
+/// What is wrong with how `block` links to `parent`: its height and its parent hash.
+pub(super) fn link_problems(parent: &Block, block: &Block) -> Vec<String> {
+    let header = &block.header;
+    let mut problems = Vec::new();
+    if header.height.0 != parent.header.height.0 + 1 {
+        problems
+            .push(format!("height {} is not head {} + 1", header.height.0, parent.header.height.0));
+    }
+    if header.parent != parent.hash() {
+        problems.push("its parent is not the head".to_owned());
+    }
+    problems
+}
+
 impl Safety {
     /// The rule the chains of engine `kind` follow.
     pub fn of(kind: EngineKind) -> Safety {
@@ -94,16 +108,7 @@ impl Checks {
         block: &Block,
     ) -> Result<(), String> {
         let header = &block.header;
-        let mut problems = Vec::new();
-        if header.height.0 != parent.header.height.0 + 1 {
-            problems.push(format!(
-                "height {} is not head {} + 1",
-                header.height.0, parent.header.height.0
-            ));
-        }
-        if header.parent != parent.hash() {
-            problems.push("its parent is not the head".to_owned());
-        }
+        let mut problems = link_problems(parent, block);
         if header.timestamp <= parent.header.timestamp {
             problems.push("its timestamp is not after its parent's".to_owned());
         }

@@ -433,16 +433,7 @@ impl World {
     pub(super) fn pow_validity(&self, chain: &[Arc<Block>], block: &Block) -> Result<(), String> {
         let Some(parent) = chain.last() else { return Err("no parent".into()) };
         let header = &block.header;
-        let mut problems = Vec::new();
-        if header.height.0 != parent.header.height.0 + 1 {
-            problems.push(format!(
-                "height {} is not head {} + 1",
-                header.height.0, parent.header.height.0
-            ));
-        }
-        if header.parent != parent.hash() {
-            problems.push("its parent is not the head".to_owned());
-        }
+        let mut problems = super::checks::link_problems(parent, block);
         let recent: Vec<TimestampMs> = chain
             .iter()
             .rev()
