@@ -39,6 +39,16 @@ pub fn stall_after_ms(block_interval_ms: u64) -> u64 {
     block_interval_ms.saturating_mul(3).max(5_000)
 }
 
+/// The longest interval between blocks a healthy chain shows. Proof-of-work intervals are
+/// random (exponential around the target): ten targets, so that the stall threshold (three of
+/// these) is passed by chance about once in e^30 blocks.
+fn longest_gap_ms(config: &primitives::ChainConfig) -> u64 {
+    match &config.engine {
+        primitives::EngineKind::Pow(pow) => pow.target_block_ms.saturating_mul(10),
+        _ => config.params.empty_block_interval_ms.max(config.params.block_interval_ms),
+    }
+}
+
 /// The verdict on `facts`.
 pub fn assess(facts: HealthFacts) -> HealthDto {
     let stall_after = stall_after_ms(facts.block_interval_ms);
@@ -107,10 +117,7 @@ pub(crate) async fn facts(node: &NodeHandle) -> Option<HealthFacts> {
         head_height: head.header.height.0,
         head_time_ms,
         head_age_ms,
-        block_interval_ms: config
-            .params
-            .empty_block_interval_ms
-            .max(config.params.block_interval_ms),
+        block_interval_ms: longest_gap_ms(&config),
         peers,
         needs_peers: node.validators().current.len() > 1 || !status.is_validator,
         syncing: status.syncing,
