@@ -117,7 +117,7 @@ pub(crate) async fn facts(node: &NodeHandle) -> Option<HealthFacts> {
         head_height: head.header.height.0,
         head_time_ms,
         head_age_ms,
-        block_interval_ms: longest_gap_ms(&config),
+        block_interval_ms: longest_gap_ms(config),
         peers,
         needs_peers: node.validators().current.len() > 1 || !status.is_validator,
         syncing: status.syncing,
