@@ -160,6 +160,16 @@ pub enum Command {
         /// The block to send with it (one the node built or received).
         block: Option<BlockHash>,
     },
+    /// Append this message durably to the write-ahead log, with block `block` if it names one,
+    /// as for [`Command::Broadcast`], but send it nowhere: a message the engine received and
+    /// must find again after a restart, such as the entry a Raft follower acknowledges (its
+    /// leader has already sent it to every peer).
+    Log {
+        /// The message.
+        message: EngineMessage,
+        /// The block to keep with it.
+        block: Option<BlockHash>,
+    },
     /// Send this message to one validator only (by its key; a validator's network identity is
     /// its validator key). Not logged.
     Send {

@@ -496,8 +496,10 @@ impl RaftEngine {
             self.pending =
                 Some(Pending { entry, leader: signed.signer, leader_signature: signed.signature });
             if validator {
-                // Durable first: the node logs this very append with its block.
-                self.broadcast(bytes.clone(), Some(entry.block));
+                // Durable first: the node logs this very append with its block. It sends it
+                // nowhere: the leader sent it to every peer.
+                self.save_if_changed();
+                self.out.push(Command::Log { message: bytes.clone(), block: Some(entry.block) });
             }
         }
         if validator

@@ -14,9 +14,10 @@ use primitives::{Address, ChainConfig, ChainId, EngineKind, Header, Height, Vali
 pub enum Verdict {
     /// Signed by someone entitled to send it: pass it on.
     Relay,
-    /// Worth giving to the node, which passes it on itself once it has checked it against its
-    /// chain: a proof-of-work block's work can be checked alone, but not whether its target is
-    /// the one its parent calls for.
+    /// Worth giving to the node, but not to pass on now: a proof-of-work block, which the node
+    /// passes on itself once it has checked it against its chain (its work can be checked
+    /// alone, but not whether its target is the one its parent calls for); or a message its
+    /// sender has already sent to everyone who needs it, such as a Raft leader's append.
     Deliver,
     /// For a height whose validators this node cannot be sure of (before its head, or too far
     /// ahead): neither passed on nor held against the peer.
@@ -179,6 +180,11 @@ fn signed_by_entitled(
 /// Raft: every message must be signed by a validator of the height it is about (the one a
 /// candidate campaigns for, an entry's, the one after a leader's head). Who leads a term is
 /// the engine's business: the network cannot know it.
+///
+/// Two kinds are delivered but not passed on. A leader sends its append, block and all, to
+/// every peer itself, and only a follower connected to the leader can acknowledge it, so a
+/// relayed copy would only repeat the block (megabytes under load) to nodes that have it. A
+/// reply to a heartbeat is for the leader alone, which it reaches directly or not at all.
 struct RaftRules;
 
 impl Rules for RaftRules {
@@ -192,7 +198,14 @@ impl Rules for RaftRules {
         let signer = message.signer();
         let height = message.height();
         let entitled = validators.at(height).iter().any(|validator| validator.key == signer);
-        signed_by_entitled(entitled, validators, height, &signer, message.signed(chain_id))
+        match signed_by_entitled(entitled, validators, height, &signer, message.signed(chain_id)) {
+            Verdict::Relay
+                if matches!(message, raft::Message::Append(_) | raft::Message::Reply(_)) =>
+            {
+                Verdict::Deliver
+            }
+            verdict => verdict,
+        }
     }
 
     fn check_header(&self, validators: &[Validator], header: &Header) -> Result<(), HeaderError> {

@@ -10,7 +10,7 @@
 //! The pool is a plain data structure: the node's task owns it and passes the state in.
 
 use ledger::{State, TxError};
-use primitives::{Address, Nonce, TimestampMs, TxHash, VerifiedTransaction};
+use primitives::{Address, Nonce, TimestampMs, Transaction, TxHash, VerifiedTransaction};
 use std::{
     cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, HashMap},
@@ -131,6 +131,15 @@ impl Mempool {
     pub fn get(&self, hash: &TxHash) -> Option<&VerifiedTransaction> {
         let (sender, nonce) = self.hashes.get(hash)?;
         Some(&self.senders.get(sender)?.get(nonce)?.tx)
+    }
+
+    /// Whether `tx` would be refused whatever its signature: its nonce is used on the chain
+    /// already, or a transaction of the same sender and nonce waits here. A node asks this of
+    /// what peers pass on before it spends a signature check on it: under load, a node that
+    /// is behind with its peers' batches gets many transactions only after their block.
+    pub fn knows(&self, state: &State, tx: &Transaction) -> bool {
+        tx.nonce < state.account(&tx.sender).nonce
+            || self.senders.get(&tx.sender).is_some_and(|queue| queue.contains_key(&tx.nonce))
     }
 
     /// The nonce a sender's next transaction should carry, counting the ones waiting here.
@@ -374,6 +383,21 @@ mod tests {
         assert_eq!(order(pool.select_block(&state, 2)), vec![(2, 0), (1, 0)]);
         let block = pool.select_block(&state, 10);
         assert_eq!(state.apply_block(NOW, &block).unwrap().receipts.len(), 5, "all execute");
+    }
+
+    #[test]
+    fn knows_what_is_committed_or_waiting_and_nothing_else() {
+        let mut state = state();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        pool.admit(transfer(1, 0, 5), &mut state, NOW).unwrap();
+        let signed = |seed, nonce, amount| testing::transfer(CHAIN, seed, nonce, 9, amount).tx;
+        assert!(pool.knows(&state, &signed(1, 0, 5)), "waiting");
+        assert!(pool.knows(&state, &signed(1, 0, 6)), "another one at a waiting nonce");
+        assert!(!pool.knows(&state, &signed(1, 1, 5)), "the next nonce");
+        assert!(!pool.knows(&state, &signed(2, 0, 5)), "another sender");
+        state.apply_block(NOW, &[transfer(2, 0, 7)]).unwrap();
+        assert!(pool.knows(&state, &signed(2, 0, 5)), "committed");
+        assert!(!pool.knows(&state, &signed(2, 1, 5)), "after the committed one");
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct NodeMetrics {
     pub txs_admitted: Counter,
     /// Transactions refused at submission, by reason.
     pub txs_refused: Family<ReasonLabel, Counter>,
+    /// Transactions from peers dropped before their signature check: their nonce was used on
+    /// the chain already, or one of the same sender and nonce waits in the mempool.
+    pub txs_known: Counter,
     /// Transactions committed in blocks (failed receipts included).
     pub txs_committed: Counter,
     /// Committed transactions whose receipt is a failure.
@@ -84,6 +87,7 @@ impl NodeMetrics {
         let metrics = NodeMetrics {
             txs_admitted: Counter::default(),
             txs_refused: Family::default(),
+            txs_known: Counter::default(),
             txs_committed: Counter::default(),
             txs_failed: Counter::default(),
             blocks_committed: Counter::default(),
@@ -116,6 +120,11 @@ impl NodeMetrics {
             "txs_refused",
             "Transactions refused at submission",
             metrics.txs_refused.clone(),
+        );
+        node.register(
+            "txs_known",
+            "Transactions from peers dropped unchecked: committed already, or waiting",
+            metrics.txs_known.clone(),
         );
         node.register(
             "txs_committed",

@@ -68,6 +68,11 @@ pub struct WalEntry {
 }
 
 impl WalEntry {
+    /// The encoding of the entry of `message` and `block`, made without copying the block.
+    pub fn encode(message: &EngineMessage, block: Option<&Block>) -> Vec<u8> {
+        primitives::encode(&(message, block))
+    }
+
     /// Decodes an entry, also in the layout of nodes before engine messages were opaque (a
     /// Tendermint message and its block), so that an upgraded validator keeps what it signed.
     pub fn decode(bytes: &[u8]) -> Result<WalEntry, primitives::DecodeError> {
@@ -76,5 +81,33 @@ impl WalEntry {
                 primitives::decode(bytes).map_err(|_| error)?;
             Ok(WalEntry { message: consensus::tendermint::encode(&message), block })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use primitives::{ConsensusProof, Hash, Header, TimestampMs, testing};
+
+    #[test]
+    fn a_write_ahead_log_entry_encoded_by_reference_is_the_entry() {
+        let txs = (0..3).map(|nonce| testing::transfer("wal", 1, nonce, 2, 5)).collect();
+        let header = Header {
+            height: Height(7),
+            parent: BlockHash(Hash([1; 32])),
+            timestamp: TimestampMs(9),
+            proposer: testing::address(3),
+            tx_root: Hash([2; 32]),
+            state_root: Hash([3; 32]),
+            proof: ConsensusProof::Genesis,
+        };
+        let block = Block { header, txs };
+        let message = EngineMessage(vec![4, 5, 6]);
+        for block in [Some(block), None] {
+            let entry = WalEntry { message: message.clone(), block: block.clone() };
+            let bytes = WalEntry::encode(&message, block.as_ref());
+            assert_eq!(bytes, primitives::encode(&entry));
+            assert_eq!(WalEntry::decode(&bytes), Ok(entry));
+        }
     }
 }

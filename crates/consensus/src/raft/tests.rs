@@ -361,7 +361,7 @@ fn a_follower_logs_the_append_before_it_acknowledges_and_refuses_an_invalid_bloc
         &commands[..3],
         &[
             durable(1, None),
-            Command::Broadcast { message: encode(&appended), block: Some(hash) },
+            Command::Log { message: encode(&appended), block: Some(hash) },
             send(0, &ack(1, entry(1, 1, hash))),
         ]
     );
@@ -748,7 +748,8 @@ fn election_timeouts_differ_between_nodes_and_terms() {
 }
 
 #[test]
-fn the_relay_check_wants_a_validator_of_the_height_and_its_signature() {
+fn the_relay_check_wants_a_validator_of_the_height_and_its_signature_and_passes_on_what_others_need()
+ {
     let rules = crate::rules(EngineKind::Raft);
     struct View(Vec<Validator>);
     impl crate::ValidatorView for View {
@@ -761,7 +762,15 @@ fn the_relay_check_wants_a_validator_of_the_height_and_its_signature() {
     }
     let view = View(config().validators);
     let good = append(0, entry(1, 1, block_hash(5)));
-    assert_eq!(rules.check_message(&chain(), &view, &encode(&good)), crate::Verdict::Relay);
+    // The leader sent its append to every peer, and a reply is for the leader alone: neither
+    // is passed on. Acknowledgements, heartbeats and campaigns are.
+    assert_eq!(rules.check_message(&chain(), &view, &encode(&good)), crate::Verdict::Deliver);
+    let check = |message: &Message| rules.check_message(&chain(), &view, &encode(message));
+    assert_eq!(check(&reply(1, 1, 0, 5)), crate::Verdict::Deliver);
+    assert_eq!(check(&ack(1, entry(1, 1, block_hash(5)))), crate::Verdict::Relay);
+    assert_eq!(check(&heartbeat(0, 1, 1, 5, None)), crate::Verdict::Relay);
+    assert_eq!(check(&campaign(1, 2, false, position(0, None))), crate::Verdict::Relay);
+    assert_eq!(check(&ballot(2, 2, false, 1, true)), crate::Verdict::Relay);
     let stranger = sign(
         &chain(),
         &SecretKey::from_seed([99; 32]),

@@ -645,6 +645,12 @@ impl<A: App> Core<A> {
                     };
                     self.effects.push(Effect::Gossip { wire, except: None });
                 }
+                // Logged only: not repeated to peers that connect, as it is not this node's.
+                Command::Log { message, block } => {
+                    let block = block.and_then(|hash| self.block_named(&hash));
+                    let height = self.head.height.next().unwrap_or(self.head.height);
+                    self.effects.push(Effect::Log { height, message, block });
+                }
                 Command::Send { to, message, block } => {
                     let block = block.and_then(|hash| self.block_named(&hash));
                     let wire = Wire::Consensus {

@@ -179,6 +179,12 @@ pub struct NodeStatus {
 }
 
 pub(crate) enum NodeMessage {
+    /// Of transactions a peer passed on, those the mempool does not know
+    /// ([`Mempool::knows`](crate::mempool::Mempool::knows)).
+    Unknown {
+        txs: Vec<SignedTransaction>,
+        reply: oneshot::Sender<Vec<SignedTransaction>>,
+    },
     Admit {
         txs: Vec<VerifiedTransaction>,
         reply: oneshot::Sender<Vec<Result<TxHash, AdmitError>>>,
@@ -681,16 +687,31 @@ impl NodeHandle {
     }
 
     /// Submits transactions that came from `from` (a peer) or from a client (`None`). Those
-    /// admitted are passed on to the other peers.
+    /// admitted are passed on to the other peers. Each of a client's gets its hash or the
+    /// reason it was refused; of a peer's, those the node already knows (committed, or
+    /// waiting) are dropped before their signature check and get no result.
     pub(crate) async fn submit_from(
         &self,
         txs: Vec<SignedTransaction>,
         from: Option<PeerId>,
     ) -> Result<Vec<Result<TxHash, SubmitError>>, NodeStopped> {
         let chain_id = self.shared.config.chain_id.clone();
-        let checked = self
-            .verify_on_pool(move || verify_decoded(txs.into_iter().map(Ok).collect(), &chain_id))
-            .await?;
+        let verify = move |txs: Vec<SignedTransaction>| {
+            move || verify_decoded(txs.into_iter().map(Ok).collect(), &chain_id)
+        };
+        let checked = match from {
+            None => self.verify_on_pool(verify(txs)).await?,
+            Some(_) => {
+                // Sorted out once the batch's turn on the pool has come: the longer it waited,
+                // the more of it a block may have taken meanwhile.
+                let _permit = self.verify_permit().await?;
+                let txs = self.request(|reply| NodeMessage::Unknown { txs, reply }).await?;
+                if txs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                tokio::task::spawn_blocking(verify(txs)).await.map_err(|_| NodeStopped)?
+            }
+        };
         self.admit(checked, from).await
     }
 
@@ -755,8 +776,13 @@ impl NodeHandle {
     where
         F: FnOnce() -> Vec<Result<VerifiedTransaction, TxRejection>> + Send + 'static,
     {
-        let _permit = self.shared.verify_permits.acquire().await.map_err(|_| NodeStopped)?;
+        let _permit = self.verify_permit().await?;
         tokio::task::spawn_blocking(work).await.map_err(|_| NodeStopped)
+    }
+
+    /// A turn on the blocking pool for a batch's signature checks.
+    async fn verify_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, NodeStopped> {
+        self.shared.verify_permits.acquire().await.map_err(|_| NodeStopped)
     }
 
     async fn admit(
@@ -1003,6 +1029,14 @@ impl Manager {
     fn on_message(&mut self, message: NodeMessage) -> Vec<Effect<Executed>> {
         let now = self.clock.now();
         match message {
+            NodeMessage::Unknown { txs, reply } => {
+                let app = self.core.app();
+                let offered = txs.len();
+                let unknown: Vec<SignedTransaction> =
+                    txs.into_iter().filter(|tx| !app.mempool.knows(&app.state, &tx.tx)).collect();
+                self.metrics.txs_known.inc_by((offered - unknown.len()) as u64);
+                let _ = reply.send(unknown);
+            }
             NodeMessage::Admit { txs, reply } => {
                 let mut results = Vec::with_capacity(txs.len());
                 let mut any_ready = false;
@@ -1098,8 +1132,8 @@ impl Manager {
             match effect {
                 Effect::Log { height, message, block } => {
                     let started = Instant::now();
-                    let entry = WalEntry { message, block: block.map(|block| (*block).clone()) };
-                    self.store.append_wal(height, &primitives::encode(&entry))?;
+                    let entry = WalEntry::encode(&message, block.as_deref());
+                    self.store.append_wal(height, &entry)?;
                     debug!(
                         height = height.0,
                         ms = started.elapsed().as_millis() as u64,
