@@ -123,9 +123,29 @@ impl<A: App> Core<A> {
                         view.height >= from && *id != peer && self.trusted(now, id)
                     }))
         });
-        if wants && !waiting && self.writing.is_none() {
-            self.request_blocks(now, best);
+        if waiting {
+            return;
         }
+        match &self.writing {
+            None if wants => self.request_blocks(now, best),
+            // Downloaded blocks are being written: the next ones are asked for meanwhile, so
+            // that the answer comes while the write goes on (it waits in `received`; one that
+            // is there already is enough). An engine with forks keeps its blocks its own way.
+            Some(_)
+                if self.forks.is_none() && self.received.is_empty() && best > self.sync_tip() =>
+            {
+                self.request_blocks(now, best)
+            }
+            _ => {}
+        }
+    }
+
+    /// The highest block the node has executed: the last one being written, or the head.
+    fn sync_tip(&self) -> Height {
+        self.writing
+            .as_ref()
+            .and_then(|blocks| blocks.last())
+            .map_or(self.head.height, |block| block.header.height)
     }
 
     /// Leaves `peer`'s claimed height out for a while: it was asked and did not deliver.
@@ -172,9 +192,11 @@ impl<A: App> Core<A> {
         (best, behind)
     }
 
-    /// Asks the peer with the lowest latency among those that have the next block.
+    /// Asks the peer with the lowest latency among those that have the next block (after the
+    /// ones being written).
     fn request_blocks(&mut self, now: TimestampMs, best: Height) {
-        let Some(from) = self.head.height.next() else { return };
+        let tip = self.sync_tip();
+        let Some(from) = tip.next() else { return };
         let stale = self.sync.in_flight.map(|(peer, ..)| peer);
         let Some((&peer, _)) =
             self.peers.iter().filter(|(_, view)| view.height >= from).min_by_key(|(id, view)| {
@@ -183,7 +205,7 @@ impl<A: App> Core<A> {
         else {
             return;
         };
-        let count = u32::try_from(best.0.saturating_sub(self.head.height.0))
+        let count = u32::try_from(best.0.saturating_sub(tip.0))
             .unwrap_or(u32::MAX)
             .clamp(1, MAX_BLOCKS_PER_MESSAGE);
         self.sync.in_flight = Some((peer, from, now));
@@ -288,6 +310,7 @@ impl<A: App> Core<A> {
         }
         self.sync.doubted.remove(&from);
         self.persist(sealed);
+        self.maybe_sync(now);
     }
 
     /// How many of `blocks`, from the first, are consecutive after the head and carry valid

@@ -301,8 +301,7 @@ fn a_downloaded_batch_ends_at_a_block_that_changes_the_validators() {
     let effects = core.blocks(TimestampMs(2_000), peer(), blocks.clone());
     assert_eq!(persisted_heights(&effects), vec![1, 2], "the batch stops at the change");
     assert_eq!(core.counters().sync_cut_at_validator_change, 1);
-    // Once written, the rest is asked for again, with the new set known.
-    let effects = core.persisted(TimestampMs(2_100));
+    // The rest is asked for again at once, while blocks 1 and 2 are written...
     assert!(
         effects.iter().any(|effect| matches!(
             effect,
@@ -310,9 +309,57 @@ fn a_downloaded_batch_ends_at_a_block_that_changes_the_validators() {
         )),
         "{effects:?}"
     );
-    let effects = core.blocks(TimestampMs(2_200), peer(), blocks[2..].to_vec());
+    // ... and checked only once they are, with the new set known.
+    let effects = core.blocks(TimestampMs(2_050), peer(), blocks[2..].to_vec());
+    assert!(persisted_heights(&effects).is_empty(), "{effects:?}");
+    let effects = core.persisted(TimestampMs(2_100));
     assert_eq!(persisted_heights(&effects), vec![3, 4, 5]);
     assert_eq!(core.counters().blocks_synced, 5);
+}
+
+#[test]
+fn the_next_blocks_are_asked_for_while_downloaded_ones_are_written() {
+    let script = Script::default();
+    let mut core = core(&script, None);
+    let blocks = chain(&genesis(), 6);
+    core.peer_status(TimestampMs(1_600), peer(), Height(6), BlockHash(Hash::ZERO), 5);
+    let asks = |effects: &[Effect<()>]| -> Vec<(u64, u32)> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Send { wire: Wire::GetBlocks { from, count }, .. } => {
+                    Some((from.0, *count))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // Two of six come: they are written, and the four after them asked for at once.
+    let effects = core.blocks(TimestampMs(2_000), peer(), blocks[..2].to_vec());
+    assert_eq!(persisted_heights(&effects), vec![1, 2]);
+    assert_eq!(asks(&effects), vec![(3, 4)]);
+    // A status during the write asks nothing more: the request is out.
+    let effects = core.peer_status(TimestampMs(2_010), peer(), Height(6), BlockHash(Hash::ZERO), 5);
+    assert_eq!(asks(&effects), vec![]);
+    // Its answer waits for the write; nor is anything asked while it waits.
+    let effects = core.blocks(TimestampMs(2_020), peer(), blocks[2..4].to_vec());
+    assert!(persisted_heights(&effects).is_empty());
+    let effects = core.peer_status(TimestampMs(2_030), peer(), Height(6), BlockHash(Hash::ZERO), 5);
+    assert_eq!(asks(&effects), vec![]);
+    // Once 1 and 2 are durable, 3 and 4 are applied and written, and 5 and 6 asked for.
+    let effects = core.persisted(TimestampMs(2_100));
+    assert_eq!(core.head().height, Height(2));
+    assert_eq!(persisted_heights(&effects), vec![3, 4]);
+    assert_eq!(asks(&effects), vec![(5, 2)]);
+    let effects = core.blocks(TimestampMs(2_150), peer(), blocks[4..].to_vec());
+    assert!(persisted_heights(&effects).is_empty());
+    let effects = core.persisted(TimestampMs(2_200));
+    assert_eq!(persisted_heights(&effects), vec![5, 6]);
+    // Caught up: the last write asks for nothing.
+    assert_eq!(asks(&effects), vec![]);
+    assert_eq!(asks(&core.persisted(TimestampMs(2_300))), vec![]);
+    assert_eq!(core.head().height, Height(6));
+    assert_eq!(core.counters().blocks_synced, 6);
 }
 
 fn asks_for_blocks(effects: &[Effect<()>]) -> bool {
