@@ -221,7 +221,25 @@ impl RaftEngine {
             out: Vec::new(),
         };
         engine.restore(restored);
+        engine.learn_term(head);
         engine
+    }
+
+    /// A committed block's certificate names the term its leader led: this node's term is
+    /// never lower. A node that missed that election (it was down, or it synced the block)
+    /// must not campaign in a term in which another node led; after a membership change the
+    /// two may even need no common voter.
+    fn learn_term(&mut self, header: &Header) {
+        if let ConsensusProof::Raft(certificate) = &header.proof
+            && certificate.term > self.term
+        {
+            self.term = certificate.term;
+            self.voted_for = None;
+            self.unsaved = true;
+            self.leader = None;
+            self.leader_contact = None;
+            self.state = State::Follower;
+        }
     }
 
     /// The same engine, checking signatures with `check` (see [`SignatureCheck`]).
@@ -969,6 +987,11 @@ impl RaftEngine {
             return;
         }
         self.head = header.clone();
+        let term = self.term;
+        self.learn_term(header);
+        if self.term > term {
+            self.reset_election_timer(now);
+        }
         let next = self.next_height();
         let later_sets = self.upcoming.split_off(&Height(next.0.saturating_add(1)));
         let due = std::mem::replace(&mut self.upcoming, later_sets);

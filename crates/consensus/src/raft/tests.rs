@@ -796,3 +796,48 @@ fn the_relay_check_wants_a_validator_of_the_height_and_its_signature_and_passes_
         crate::Verdict::Invalid
     );
 }
+
+/// Block `height` as committed by the leader of `term` (the engine reads only the term).
+fn certified(height: u64, term: u64) -> Header {
+    let certificate = primitives::RaftCertificate {
+        term: Term(term),
+        leader: public(1),
+        leader_signature: Signature([0; 64]),
+        acks: vec![],
+    };
+    Header { proof: ConsensusProof::Raft(certificate), ..header(height, HEAD_TIME + height, 1) }
+}
+
+#[test]
+fn a_node_never_campaigns_in_a_term_a_committed_block_was_led_in() {
+    // A node that was down through the elections syncs a block its peers committed in term 3:
+    // its own term becomes 3, durably, and its next campaign is for term 4.
+    let mut engine = engine(0);
+    let mut commands = engine.handle(at(HEAD_TIME), Event::Committed { header: certified(1, 3) });
+    assert_eq!(engine.term(), Term(3));
+    commands.extend(engine.handle(at(HEAD_TIME), Event::Tick));
+    let deadline = engine.election_at.expect("an election deadline");
+    commands.extend(engine.handle(deadline, Event::Tick));
+    // Durable before the first message goes out.
+    let first_send = commands.iter().position(|c| matches!(c, Command::Send { .. }));
+    let saved = commands.iter().position(|c| *c == durable(3, None));
+    assert!(saved.is_some() && first_send.is_some() && saved < first_send, "{commands:?}");
+    let campaigns: Vec<Term> = commands
+        .iter()
+        .filter_map(|command| match command {
+            Command::Send { message, .. } => match decode(message) {
+                Some(Message::Campaign(signed)) => Some(signed.body.term),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !campaigns.is_empty() && campaigns.iter().all(|term| *term == Term(4)),
+        "{campaigns:?}"
+    );
+    // A node that restarts on such a head without its saved state starts in that term too.
+    let restarted =
+        RaftEngine::new(&config(), Some(key(0)), &certified(1, 5), None, vec![], timeouts());
+    assert_eq!(restarted.term(), Term(5));
+}

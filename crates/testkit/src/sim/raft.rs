@@ -28,11 +28,18 @@ use std::collections::BTreeMap;
 /// none, one validator's power up by one, one validator removed, or one added (the genesis set
 /// then leaves out the last node, which follows until it is added). Changes `validators`,
 /// the genesis set, for an addition.
+///
+/// Only changes after which every majority of the old set and every majority of the new one
+/// share a validator are drawn (others are none): the condition under which a change keeps one
+/// leader per term (`docs/design/consensus.md`, "Membership"). With weighted votes one removal
+/// can break it: taking a validator of power 6 out of {1, 6, 6} leaves the other one of power
+/// 6 a majority alone, with no voter in common with the majority of the first two.
 pub(crate) fn draw_membership(
     rng: &mut ChaCha8Rng,
     validators: &mut Vec<Validator>,
 ) -> Option<ValidatorChange> {
     let from = Height(rng.random_range(3..=6));
+    let mut before = validators.clone();
     let mut changed = validators.clone();
     match rng.random_range(0..4u8) {
         0 => return None,
@@ -44,10 +51,39 @@ pub(crate) fn draw_membership(
             changed.remove(rng.random_range(0..changed.len()));
         }
         _ => {
-            validators.pop();
+            before.pop();
         }
     }
+    if !majorities_overlap(&before, &changed) {
+        return None;
+    }
+    *validators = before;
     Some(ValidatorChange { from, validators: changed })
+}
+
+/// Whether every set of `old` holding more than half of its power and every set of `new`
+/// holding more than half of its power have a validator in common: no split of the validators
+/// of both into two groups gives one group a majority of `old` and the other one of `new`.
+fn majorities_overlap(old: &[Validator], new: &[Validator]) -> bool {
+    let mut keys: Vec<_> = old.iter().chain(new).map(|validator| validator.key).collect();
+    keys.sort();
+    keys.dedup();
+    let power = |set: &[Validator], key| {
+        u128::from(set.iter().find(|validator| validator.key == key).map_or(0, |v| v.power))
+    };
+    let total = |set: &[Validator]| set.iter().map(|validator| u128::from(validator.power)).sum();
+    let (old_total, new_total): (u128, u128) = (total(old), total(new));
+    (0..1u32 << keys.len()).all(|split| {
+        let (mut first, mut second) = (0u128, 0u128);
+        for (index, key) in keys.iter().enumerate() {
+            if split & (1 << index) != 0 {
+                first += power(old, *key);
+            } else {
+                second += power(new, *key);
+            }
+        }
+        !(2 * first > old_total && 2 * second > new_total)
+    })
 }
 
 /// Draws up to two crashes of the leader of the moment during the fault phase.
@@ -219,5 +255,38 @@ impl World {
         self.crash(node);
         let restart = (self.now + crash.down_for).min(self.s.fault_end);
         self.schedule(restart, Item::Restart(node));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use primitives::SecretKey;
+
+    fn set(powers: &[(u8, u64)]) -> Vec<Validator> {
+        powers
+            .iter()
+            .map(|&(seed, power)| Validator {
+                name: format!("v{seed}"),
+                key: SecretKey::from_seed([seed; 32]).public_key(),
+                power,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn majorities_overlap_unless_one_change_moves_a_majority() {
+        let three = set(&[(0, 1), (1, 1), (2, 1)]);
+        // With equal votes one addition or removal always keeps the majorities overlapping.
+        assert!(majorities_overlap(&three, &set(&[(0, 1), (1, 1)])));
+        assert!(majorities_overlap(&three, &set(&[(0, 1), (1, 1), (2, 1), (3, 1)])));
+        assert!(majorities_overlap(&three, &set(&[(0, 2), (1, 1), (2, 1)])));
+        // {0, 1} holds a majority of {1, 6, 6}; {2} alone one of what is left without 1.
+        let weighted = set(&[(0, 1), (1, 6), (2, 6)]);
+        assert!(!majorities_overlap(&weighted, &set(&[(0, 1), (2, 6)])));
+        // Four removals at once from equal votes: {0, 1, 3} is a majority of the five, and {2}
+        // one of what is left.
+        let five = set(&[(0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]);
+        assert!(!majorities_overlap(&five, &set(&[(2, 1)])));
     }
 }
