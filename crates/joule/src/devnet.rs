@@ -329,8 +329,40 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
     Ok(())
 }
 
+/// A free loopback port for a node to bind once it starts, none twice. Taken below the
+/// kernel's range of ephemeral ports where there is room: between picking a port and binding
+/// it, the nodes already started connect to each other, and the local ports of those
+/// connections come from that range, so one could take a port picked inside it (a devnet of
+/// 50 nodes failed to start that way, "Address already in use").
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    const LOWEST: u16 = 10_000;
+    if let Some(ephemeral) = first_ephemeral_port()
+        && ephemeral > LOWEST.saturating_add(1_000)
+    {
+        let mut rng = rand::rng();
+        for _ in 0..1_000 {
+            let port = rng.random_range(LOWEST..ephemeral);
+            if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.insert(port);
+                return Ok(port);
+            }
+        }
+    }
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if given.insert(port) {
+            return Ok(port);
+        }
+    }
+}
+
+/// The first port of the kernel's range for the local ports of outgoing connections (Linux).
+fn first_ephemeral_port() -> Option<u16> {
+    let range = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 fn port_for(base: u16, index: usize, flag: &str) -> Result<u16> {
@@ -1056,7 +1088,18 @@ fn shell_line(command: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_line;
+    use super::{TcpListener, first_ephemeral_port, free_port, shell_line};
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        if let Some(ephemeral) = first_ephemeral_port() {
+            assert!(ports.iter().all(|port| *port < ephemeral), "{ports:?}");
+        }
+        assert!(ports.iter().all(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok()));
+    }
 
     #[test]
     fn restart_lines_run_unquoted_and_quote_only_what_needs_it() {
