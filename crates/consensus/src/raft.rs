@@ -229,17 +229,14 @@ impl RaftEngine {
     /// never lower. A node that missed that election (it was down, or it synced the block)
     /// must not campaign in a term in which another node led; after a membership change the
     /// two may even need no common voter.
-    fn learn_term(&mut self, header: &Header) {
-        if let ConsensusProof::Raft(certificate) = &header.proof
-            && certificate.term > self.term
-        {
-            self.term = certificate.term;
-            self.voted_for = None;
-            self.unsaved = true;
-            self.leader = None;
-            self.leader_contact = None;
+    /// Returns whether the term went up.
+    fn learn_term(&mut self, header: &Header) -> bool {
+        let ConsensusProof::Raft(certificate) = &header.proof else { return false };
+        let later = self.take_term(certificate.term);
+        if later {
             self.state = State::Follower;
         }
+        later
     }
 
     /// The same engine, checking signatures with `check` (see [`SignatureCheck`]).
@@ -379,15 +376,23 @@ impl RaftEngine {
 
     /// Moves to a later term as a follower, with no vote cast in it yet.
     fn enter_term(&mut self, term: Term, now: TimestampMs) {
+        if self.take_term(term) {
+            self.become_follower(now);
+        }
+    }
+
+    /// Moves to `term` if it is later, with no vote and no known leader yet (to be saved);
+    /// returns whether it was.
+    fn take_term(&mut self, term: Term) -> bool {
         if term <= self.term {
-            return;
+            return false;
         }
         self.term = term;
         self.voted_for = None;
         self.unsaved = true;
         self.leader = None;
         self.leader_contact = None;
-        self.become_follower(now);
+        true
     }
 
     fn become_follower(&mut self, now: TimestampMs) {
@@ -987,9 +992,7 @@ impl RaftEngine {
             return;
         }
         self.head = header.clone();
-        let term = self.term;
-        self.learn_term(header);
-        if self.term > term {
+        if self.learn_term(header) {
             self.reset_election_timer(now);
         }
         let next = self.next_height();

@@ -323,17 +323,6 @@ fn the_next_blocks_are_asked_for_while_downloaded_ones_are_written() {
     let mut core = core(&script, None);
     let blocks = chain(&genesis(), 6);
     core.peer_status(TimestampMs(1_600), peer(), Height(6), BlockHash(Hash::ZERO), 5);
-    let asks = |effects: &[Effect<()>]| -> Vec<(u64, u32)> {
-        effects
-            .iter()
-            .filter_map(|effect| match effect {
-                Effect::Send { wire: Wire::GetBlocks { from, count }, .. } => {
-                    Some((from.0, *count))
-                }
-                _ => None,
-            })
-            .collect()
-    };
     // Two of six come: they are written, and the four after them asked for at once.
     let effects = core.blocks(TimestampMs(2_000), peer(), blocks[..2].to_vec());
     assert_eq!(persisted_heights(&effects), vec![1, 2]);
@@ -362,8 +351,19 @@ fn the_next_blocks_are_asked_for_while_downloaded_ones_are_written() {
     assert_eq!(core.counters().blocks_synced, 6);
 }
 
+/// The block requests among `effects`: (first height, count).
+fn asks(effects: &[Effect<()>]) -> Vec<(u64, u32)> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Send { wire: Wire::GetBlocks { from, count }, .. } => Some((from.0, *count)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn asks_for_blocks(effects: &[Effect<()>]) -> bool {
-    effects.iter().any(|effect| matches!(effect, Effect::Send { wire: Wire::GetBlocks { .. }, .. }))
+    !asks(effects).is_empty()
 }
 
 #[test]
