@@ -135,6 +135,10 @@ pub struct NetConfig {
     pub max_peers: usize,
     /// Known addresses are dialled until this many outbound connections exist.
     pub target_outbound: usize,
+    /// Most peers a payload received from another peer is passed on to, chosen at random among
+    /// those not known to have it ([`NetHandle::gossip`] with `from = Some(_)`); the node's own
+    /// payloads go to every peer.
+    pub relay_fanout: usize,
     /// Messages a peer may send per second (burst: one second's worth); the excess is dropped
     /// and lowers its score.
     pub max_messages_per_sec: u32,
@@ -205,6 +209,7 @@ impl NetConfig {
             max_frame_bytes: 4 * 1024 * 1024,
             max_peers: 50,
             target_outbound: 8,
+            relay_fanout: 8,
             max_messages_per_sec: 1000,
             ping_interval: Duration::from_secs(10),
             dead_after: Duration::from_secs(30),
@@ -430,7 +435,9 @@ impl NetHandle {
     }
 
     /// Sends `payload` to every connected peer except `from` and those known to have it, and
-    /// marks it seen so that an echo is not delivered again. Never blocks.
+    /// marks it seen so that an echo is not delivered again. With `from = Some(_)` (passing on
+    /// a peer's payload) it goes to at most [`NetConfig::relay_fanout`] of them, chosen at
+    /// random. Never blocks.
     pub fn gossip(&self, payload: Bytes, from: Option<PeerId>) {
         self.command(Command::Gossip { payload, from });
     }

@@ -7,6 +7,7 @@ use crate::slots::{self, Class, SlotLimits};
 use crate::wire::{self, LocalIdentity, MAX_PEERS_PER_MESSAGE, WireAddr, WireMessage};
 use crate::{BAN_SCORE, Command, NetConfig, NetError, NetEvent, PeerId, PeerInfo};
 use bytes::Bytes;
+use rand::seq::SliceRandom;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -557,12 +558,26 @@ impl Manager {
         let hash = gossip_hash(&payload);
         self.seen.insert(hash, now);
         let plaintext = WireMessage::Gossip(payload.to_vec()).encode();
-        let targets: Vec<PeerId> = self
+        let mut targets: Vec<PeerId> = self
             .peers
             .iter_mut()
-            .filter(|(id, _)| Some(**id) != from && !self.blocked.contains(*id))
-            .filter_map(|(id, peer)| peer.known.insert(hash, now).then_some(*id))
+            .filter_map(|(id, peer)| {
+                let wanted = Some(*id) != from && !self.blocked.contains(id);
+                (wanted && !peer.known.contains(&hash, now)).then_some(*id)
+            })
             .collect();
+        // Our own messages go to every peer; what we pass on goes to a few of them, chosen at
+        // random: in a dense mesh the others have it from its author already.
+        if from.is_some() && targets.len() > self.config.relay_fanout {
+            let (chosen, _) = targets.partial_shuffle(&mut rand::rng(), self.config.relay_fanout);
+            let chosen = chosen.len();
+            targets.truncate(chosen);
+        }
+        for peer in &targets {
+            if let Some(entry) = self.peers.get_mut(peer) {
+                entry.known.insert(hash, now);
+            }
+        }
         tracing::debug!(targets = targets.len(), "gossip");
         for peer in targets {
             self.send_to(peer, plaintext.clone(), None);

@@ -38,7 +38,7 @@ impl SeenSet {
         true
     }
 
-    #[cfg(test)]
+    /// Whether `hash` is there (and not expired).
     pub(crate) fn contains(&mut self, hash: &[u8; 32], now: Instant) -> bool {
         self.expire(now);
         self.inserted.contains_key(hash)

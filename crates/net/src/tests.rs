@@ -503,6 +503,72 @@ async fn gossip_reaches_a_ring_of_four_exactly_once() {
 }
 
 #[tokio::test]
+async fn a_relay_goes_to_a_few_peers_and_an_own_payload_to_all() {
+    let mut hub_config = config(1);
+    hub_config.target_outbound = 0;
+    hub_config.relay_fanout = 2;
+    hub_config.max_inbound_per_ip = 8;
+    let hub = node(hub_config).await;
+    let mut leaves = Vec::new();
+    for seed in 2..=6 {
+        let mut leaf_config = config(seed);
+        leaf_config.target_outbound = 0;
+        leaf_config.bootstrap = vec![hub.handle.local_addr()];
+        leaves.push(node(leaf_config).await);
+    }
+    eventually("star formed", || async { hub.peer_ids().await.len() == 5 }).await;
+    let Node { handle: hub_handle, events: mut hub_events } = hub;
+    let counts: Vec<Arc<AtomicUsize>> = (0..5).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let mut listeners = tokio::task::JoinSet::new();
+    let mut leaf_handles = Vec::new();
+    for (leaf, count) in leaves.into_iter().zip(&counts) {
+        let Node { handle, mut events } = leaf;
+        leaf_handles.push(handle);
+        let count = count.clone();
+        listeners.spawn(async move {
+            while let Some(event) = events.recv().await {
+                if let NetEvent::Gossip { .. } = event {
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    let delivered = || counts.iter().map(|count| count.load(Ordering::SeqCst)).collect::<Vec<_>>();
+
+    // A leaf's payload, passed on by the hub: the author and two more leaves.
+    leaf_handles[0].gossip(Bytes::from_static(b"a leaf's transaction"), None);
+    let (from, payload) = loop {
+        match timeout(WAIT, hub_events.recv()).await.expect("the hub hears the leaf") {
+            Some(NetEvent::Gossip { from, payload }) => break (from, payload),
+            Some(_) => {}
+            None => panic!("the hub stopped"),
+        }
+    };
+    assert_eq!(from, id(2));
+    hub_handle.gossip(payload, Some(from));
+    eventually("passed on", || async { delivered().iter().sum::<usize>() == 2 }).await;
+    sleep(Duration::from_millis(300)).await;
+    let relayed = delivered();
+    assert_eq!(relayed[0], 0, "not back to its author");
+    assert_eq!(relayed.iter().sum::<usize>(), 2, "to relay_fanout peers only: {relayed:?}");
+
+    // The hub's own payload reaches every leaf.
+    hub_handle.gossip(Bytes::from_static(b"the hub's own vote"), None);
+    eventually("own payload everywhere", || async {
+        delivered().iter().zip(&relayed).all(|(now, before)| now - before == 1)
+    })
+    .await;
+
+    for handle in leaf_handles.iter().chain([&hub_handle]) {
+        handle.shutdown();
+    }
+    for handle in leaf_handles.iter().chain([&hub_handle]) {
+        timeout(WAIT, handle.stopped()).await.expect("stops");
+    }
+    while listeners.join_next().await.is_some() {}
+}
+
+#[tokio::test]
 async fn a_slow_peer_loses_gossip_but_never_blocks_the_manager() {
     let mut a_config = config(1);
     a_config.outbound_queue = 8;

@@ -821,10 +821,12 @@ impl NodeHandle {
                 .zip(&admitted)
                 .filter_map(|(tx, result)| result.is_ok().then_some(tx))
                 .collect();
-            if !relay.is_empty() {
-                // The network task may be busy; transactions then wait for the next batch
-                // rather than hold up the client.
-                let _ = outbox.try_send(Outgoing::Gossip { wire: Wire::Txs(relay), from });
+            // Waits for room when the network task is behind: a transaction dropped here would
+            // reach no other node's mempool, and so no other proposer's block.
+            if !relay.is_empty()
+                && outbox.send(Outgoing::Gossip { wire: Wire::Txs(relay), from }).await.is_err()
+            {
+                return Err(NodeStopped);
             }
         }
         let mut admitted = admitted.into_iter();
