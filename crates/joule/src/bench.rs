@@ -107,6 +107,10 @@ pub(crate) struct IngestArgs {
     /// Sender accounts to create and fund.
     #[arg(long, default_value_t = 2_000)]
     senders: usize,
+    /// Send to this many fresh accounts, in turn, instead of to the other senders (each
+    /// recipient's account is created by its first transfer): a chain with many accounts.
+    #[arg(long, default_value_t = 0)]
+    recipients: u64,
     /// Demo account that funds the senders.
     #[arg(long, default_value = "alice")]
     from: String,
@@ -303,7 +307,7 @@ async fn ingest(args: IngestArgs) -> Result<IngestReport> {
     fund(&devnet, &args, &client, &first_url, &chain_id, &senders, per_sender).await?;
 
     eprintln!("signing {} transfers…", args.txs);
-    let prepared = Arc::new(sign_all(&senders, args.txs, &chain_id).await?);
+    let prepared = Arc::new(sign_all(&senders, args.txs, args.recipients, &chain_id).await?);
 
     let batches: Vec<std::ops::Range<usize>> = (0..args.txs)
         .step_by(args.batch)
@@ -792,9 +796,17 @@ async fn meters(args: MetersArgs) -> Result<MetersReport> {
 
 /// Signs `count` transfers: transaction `k` is sender `k % senders`'s nonce `k / senders`, to a
 /// random other sender, so consecutive transactions come from different senders.
+/// The `index`th fresh recipient of `--recipients`: an address nobody holds the key of.
+fn recipient(index: u64) -> Address {
+    Address(primitives::PublicKey(
+        primitives::Hash::digest(b"joule/bench/recipient", &[&index.to_le_bytes()]).0,
+    ))
+}
+
 async fn sign_all(
     senders: &[SecretKey],
     count: usize,
+    recipients: u64,
     chain_id: &ChainId,
 ) -> Result<Vec<Prepared>> {
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
@@ -811,16 +823,21 @@ async fn sign_all(
                     range
                         .map(|k| {
                             let sender = k % senders.len();
-                            let mut to = rng.random_range(0..senders.len() - 1);
-                            if to >= sender {
-                                to += 1;
-                            }
+                            let to = if recipients > 0 {
+                                recipient(k as u64 % recipients)
+                            } else {
+                                let mut to = rng.random_range(0..senders.len() - 1);
+                                if to >= sender {
+                                    to += 1;
+                                }
+                                addresses[to]
+                            };
                             let signed = Transaction {
                                 chain_id: chain_id.clone(),
                                 sender: addresses[sender],
                                 nonce: Nonce((k / senders.len()) as u64),
                                 fee: primitives::Amount::ZERO,
-                                payload: Payload::Transfer { to: addresses[to], amount: Amount(1) },
+                                payload: Payload::Transfer { to, amount: Amount(1) },
                             }
                             .sign(&senders[sender]);
                             Prepared { hash: signed.hash().0.0, hex: hex::encode(encode(&signed)) }

@@ -61,3 +61,31 @@ async fn ten_thousand_concurrent_transfers_each_commit_once() {
     assert_eq!(replay["failed"], 0, "{replay}");
     assert_eq!(replay["supply"], "4000000000", "four demo accounts of 10^9 tokens: {replay}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_to_fresh_recipients_create_their_accounts() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("devnet");
+    let devnet = Devnet::start(&joule(), &dir, FAST).await;
+    let output = Command::new(joule())
+        .args(["bench", "ingest", "--devnet", dir.to_str().unwrap(), "--txs", "400"])
+        .args(["--senders", "40", "--recipients", "50", "--batch", "100", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["committed"], 400, "{report}");
+    // The benchmark's recipients, as it derives them: 400 transfers of 1 token over 50 accounts.
+    let recipient = |index: u64| {
+        let key = primitives::Hash::digest(b"joule/bench/recipient", &[&index.to_le_bytes()]);
+        primitives::Address(primitives::PublicKey(key.0)).to_string()
+    };
+    for index in [0, 49] {
+        let account = devnet.joule_json(&["balance", &recipient(index), "--json"]);
+        assert_eq!(account["balance"], "8", "recipient {index}: {account}");
+    }
+    let beyond = devnet.joule_json(&["balance", &recipient(50), "--json"]);
+    assert_eq!(beyond["balance"], "0", "only 50 recipients: {beyond}");
+    assert!(devnet.stop().success());
+}
