@@ -1,7 +1,7 @@
 //! Measures how long writing a block takes as the chain grows.
 //!
 //! `cargo run --release -p store --example commit_cost -- [blocks] [txs-per-block] [accounts]
-//! [--accounts N] [--undo-depth N] [--unwind K]` writes synthetic blocks of transfers (unsigned:
+//! [--accounts N] [--generation TXS] [--undo-depth N] [--unwind K]` writes synthetic blocks of transfers (unsigned:
 //! the store does not check signatures). For each block it times `Store::commit_block` and then
 //! `Store::index_blocks` for that block, as the node does one after the other on the store's one
 //! writer, and prints the median of each and of their sum for every tenth of the run, so a cost
@@ -12,6 +12,7 @@
 //! accounts drawn at random from N, and the block's state diff writes the accounts it touched:
 //! with many accounts, a block's history rows and state entries land all over their tables.
 //!
+//! `--generation TXS` sets `StoreConfig::generation_txs`, the size of the indexes' generations.
 //! With `--undo-depth N` the store keeps undo data for the last N blocks, as a chain that may
 //! unwind does; with `--unwind K` it then takes the last K blocks off and says how long that
 //! took. At the end it times lookups: transactions by hash and account history pages.
@@ -51,12 +52,15 @@ fn main() {
     let mut undo_depth = 0;
     let mut unwind = 0;
     let mut spread_accounts: Option<u64> = None;
+    let mut generation_txs = StoreConfig::GENERATION_TXS;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--undo-depth" {
             undo_depth = args.next().and_then(|n| n.parse().ok()).expect("--undo-depth N");
         } else if arg == "--unwind" {
             unwind = args.next().and_then(|n| n.parse().ok()).expect("--unwind K");
+        } else if arg == "--generation" {
+            generation_txs = args.next().and_then(|n| n.parse().ok()).expect("--generation TXS");
         } else if arg == "--accounts" {
             spread_accounts = Some(args.next().and_then(|n| n.parse().ok()).expect("--accounts N"));
         } else {
@@ -66,7 +70,7 @@ fn main() {
     let blocks = numbers.first().copied().unwrap_or(60);
     let per_block = numbers.get(1).copied().unwrap_or(20_000) as usize;
     let accounts = spread_accounts.or(numbers.get(2).copied()).unwrap_or(2_400).max(1);
-    let config = StoreConfig { undo_depth };
+    let config = StoreConfig { undo_depth, generation_txs };
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open_with(&dir.path().join("chain.redb"), config).expect("open");
     let chain_id = ChainId::new("bench").expect("id");
@@ -195,7 +199,7 @@ fn main() {
     let tenth = (sums.len() / 10).max(1);
     let mode = if spread_accounts.is_some() { "drawn at random" } else { "fixed" };
     println!(
-        "blocks {blocks} × {per_block} txs, {accounts} accounts ({mode}), undo depth {undo_depth}; file {} MB",
+        "blocks {blocks} × {per_block} txs, {accounts} accounts ({mode}), undo depth {undo_depth}, generations of {generation_txs} txs; file {} MB",
         size / 1_000_000
     );
     println!("undo data kept for {kept} blocks, {} kB for the last", undo_bytes / 1_000);
