@@ -9,6 +9,8 @@ use primitives::{
 };
 use store::{Store, StoreConfig, StoreError};
 
+mod support;
+
 const CHAIN: &str = "store-test";
 const NOW: TimestampMs = TimestampMs(1_000);
 
@@ -194,22 +196,7 @@ fn assert_lookups(store: &Store, blocks: &[Block]) {
     }
     expected.reverse();
     for account in [address(2), address(3)] {
-        let whole: Vec<_> = reader
-            .history(&account, None, 1_000)
-            .unwrap()
-            .iter()
-            .map(|entry| (entry.height, entry.index))
-            .collect();
-        assert_eq!(whole, expected, "history of {account}");
-        let mut paged = Vec::new();
-        let mut before = None;
-        loop {
-            let page = reader.history(&account, before, 2).unwrap();
-            let Some(last) = page.last() else { break };
-            before = Some((last.height, last.index));
-            paged.extend(page.iter().map(|entry| (entry.height, entry.index)));
-        }
-        assert_eq!(paged, expected, "paged history of {account}");
+        support::assert_history(&reader, &account, &expected, 2);
     }
 }
 

@@ -16,6 +16,8 @@ use proptest::prelude::*;
 use std::{collections::BTreeMap, path::Path};
 use store::{BlockWrite, Store, StoreConfig, StoreError, TableRows};
 
+mod support;
+
 /// Generations this small put a boundary every few blocks, so unwinding crosses them.
 const GENERATION_TXS: u64 = 8;
 
@@ -197,22 +199,7 @@ fn assert_reads(store: &Store, chain: &Chain, gone: &[Written]) {
     for account in accounts() {
         let mut expected = history.remove(&account).unwrap_or_default();
         expected.reverse();
-        let whole: Vec<(Height, u32)> = reader
-            .history(&account, None, 100_000)
-            .unwrap()
-            .iter()
-            .map(|entry| (entry.height, entry.index))
-            .collect();
-        assert_eq!(whole, expected, "history of {account}");
-        let mut paged = Vec::new();
-        let mut before = None;
-        loop {
-            let page = reader.history(&account, before, 3).unwrap();
-            let Some(last) = page.last() else { break };
-            before = Some((last.height, last.index));
-            paged.extend(page.iter().map(|entry| (entry.height, entry.index)));
-        }
-        assert_eq!(paged, expected, "paged history of {account}");
+        support::assert_history(&reader, &account, &expected, 3);
     }
     let first = Slot(chain.genesis.config.market.slot_of(chain.genesis.genesis_time).0);
     let last = Slot(chain.genesis.config.market.slot_of(chain.head().timestamp).0 + 10);
