@@ -9,8 +9,9 @@
 //!
 //! With the positional `accounts` every block moves tokens among the same accounts and rewrites
 //! all of them (up to two per transfer). With `--accounts N` each transfer goes between two
-//! accounts drawn at random from N, and the block's state diff writes the accounts it touched:
-//! with many accounts, a block's history rows and state entries land all over their tables.
+//! accounts drawn at random from N, all of which exist from the genesis on, and the block's
+//! state diff writes the accounts it touched: with many accounts, a block's history rows and
+//! state entries land all over their tables.
 //!
 //! `--generation TXS` sets `StoreConfig::generation_txs`, the size of the indexes' generations.
 //! With `--undo-depth N` the store keeps undo data for the last N blocks, as a chain that may
@@ -108,7 +109,20 @@ fn main() {
         genesis_time: TimestampMs(0),
         balances: vec![],
     };
-    store.initialize(&genesis, &genesis_block, &[]).expect("init");
+    // With accounts drawn from a large set, they all exist from the genesis on, so that the state
+    // has its full size from the first block and only the chain grows.
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = match spread_accounts {
+        Some(_) => {
+            let mut entries: Vec<_> = (0..accounts)
+                .map(|i| (ledger::keys::account(&address(i)), vec![7u8; 24]))
+                .collect();
+            entries.sort();
+            entries
+        }
+        None => Vec::new(),
+    };
+    store.initialize(&genesis, &genesis_block, &entries).expect("init");
+    drop(entries);
     let mut parent = genesis_block.header.clone();
     let (mut commit_times, mut index_times, mut sums) = (Vec::new(), Vec::new(), Vec::new());
     let mut counter = 0u64;

@@ -4,7 +4,12 @@ use primitives::{Address, Height};
 use store::Reader;
 
 /// Checks an account's history, newest first, read whole and in pages of `page`.
-pub(crate) fn assert_history(reader: &Reader, account: &Address, expected: &[(Height, u32)], page: usize) {
+pub(crate) fn assert_history(
+    reader: &Reader,
+    account: &Address,
+    expected: &[(Height, u32)],
+    page: usize,
+) {
     let whole: Vec<(Height, u32)> = reader
         .history(account, None, 100_000)
         .unwrap()
