@@ -248,9 +248,6 @@ impl Reader {
         let generations = self.txn.open_table(tables::GENERATIONS)?;
         let below = before.map_or(Height(u64::MAX), |(height, _)| height);
         let mut positions = Vec::new();
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
         // Generations hold disjoint runs of heights, so newest generation first and newest row
         // first within each is newest first overall.
         'generations: for generation in tables::generations_down_from(&generations, below)? {
