@@ -5,7 +5,9 @@
 //! the store does not check signatures). For each block it times `Store::commit_block` and then
 //! `Store::index_blocks` for that block, as the node does one after the other on the store's one
 //! writer, and prints the median of each and of their sum for every tenth of the run, so a cost
-//! that grows with the size of the database shows up as a rising column.
+//! that grows with the size of the database shows up as a rising column. It also prints how many
+//! bytes the store wrote per transfer (median per block), which does not depend on what else the
+//! machine is doing.
 //!
 //! With the positional `accounts` every block moves tokens among the same accounts and rewrites
 //! all of them (up to two per transfer). With `--accounts N` each transfer goes between two
@@ -32,6 +34,18 @@ fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+/// Bytes this process has passed to `write` so far (Linux; 0 elsewhere): what the store wrote,
+/// whatever else the machine is doing.
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| {
+            io.lines().find_map(|line| line.strip_prefix("wchar:").map(|n| n.trim().parse().ok()))
+        })
+        .flatten()
+        .unwrap_or(0)
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -125,6 +139,7 @@ fn main() {
     drop(entries);
     let mut parent = genesis_block.header.clone();
     let (mut commit_times, mut index_times, mut sums) = (Vec::new(), Vec::new(), Vec::new());
+    let mut written = Vec::new();
     let mut counter = 0u64;
     // A few transactions of every block, for the lookups at the end.
     let mut samples: Vec<TxHash> = Vec::new();
@@ -188,6 +203,7 @@ fn main() {
             root_after: Hash::ZERO,
         };
         let diff = StateDiff { changes, root: Hash::ZERO, undo: Arc::new(undo) };
+        let bytes_before = written_bytes();
         let started = Instant::now();
         store.commit_block(&block, &receipts, &[], &diff).expect("commit");
         let committed = Instant::now();
@@ -197,6 +213,7 @@ fn main() {
         commit_times.push(commit);
         index_times.push(index);
         sums.push(commit + index);
+        written.push(written_bytes().saturating_sub(bytes_before) as f64 / per_block as f64);
         parent = block.header;
     }
     let size = std::fs::metadata(dir.path().join("chain.redb")).map(|m| m.len()).unwrap_or(0);
@@ -224,20 +241,22 @@ fn main() {
         median(&sums),
         per_tx(median(&sums))
     );
-    for (chunk, ((commit, index), sum)) in commit_times
+    for (chunk, (((commit, index), sum), written)) in commit_times
         .chunks(tenth)
         .zip(index_times.chunks(tenth))
         .zip(sums.chunks(tenth))
+        .zip(written.chunks(tenth))
         .enumerate()
     {
         println!(
-            "blocks {:>5}..{:<5} median commit {:7.1} ms  index {:7.1} ms  sum {:7.1} ms  ({:.1} µs/tx)",
+            "blocks {:>5}..{:<5} median commit {:7.1} ms  index {:7.1} ms  sum {:7.1} ms  ({:.1} µs/tx)  written {:.2} kB/tx",
             chunk * tenth + 1,
             chunk * tenth + sum.len(),
             median(commit),
             median(index),
             median(sum),
-            per_tx(median(sum))
+            per_tx(median(sum)),
+            median(written) / 1000.0
         );
     }
     let first = median(sums.chunks(tenth).next().unwrap_or(&[]));
