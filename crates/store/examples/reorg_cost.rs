@@ -149,7 +149,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open_with(
         &dir.path().join("chain.redb"),
-        StoreConfig { undo_depth: max_reorg_depth },
+        StoreConfig { undo_depth: max_reorg_depth, ..StoreConfig::default() },
     )
     .unwrap();
     let mut state = State::from_genesis(&genesis).unwrap();

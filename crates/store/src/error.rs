@@ -29,6 +29,14 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The file holds the chain in a layout this version cannot read or upgrade.
+    #[error("the chain database {path} cannot be used by this version: {reason}")]
+    Layout {
+        /// The file.
+        path: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// An I/O or database error while reading or writing.
     #[error("chain database error: {0}")]
     Database(String),

@@ -187,27 +187,35 @@ impl Reader {
         height: Height,
         index: u32,
     ) -> Result<bool, StoreError> {
+        let generations = self.txn.open_table(tables::GENERATIONS)?;
+        let Some(generation) = tables::generation_of(&generations, height)? else {
+            return Ok(false);
+        };
         let table = self.txn.open_table(tables::TX_INDEX)?;
-        Ok(table.get(&tables::tx_index_key(hash, height, index))?.is_some())
+        Ok(table.get(&tables::tx_index_key(generation, hash, height, index))?.is_some())
     }
 
     /// A committed transaction by hash.
     pub fn transaction(&self, hash: &TxHash) -> Result<Option<TxRecord>, StoreError> {
         let index = self.txn.open_table(tables::TX_INDEX)?;
-        let (first, last) = tables::tx_index_range(hash);
-        // Usually one candidate; more only if two hashes share their first 8 bytes.
-        for entry in index.range::<&[u8; 20]>(&first..=&last)? {
-            let (key, _) = entry?;
-            let (height, position) = tables::tx_index_position(key.value());
-            let Some(tx) = self.transaction_at(height, position)? else { continue };
-            if tx.hash() != *hash {
-                continue;
+        let generations = self.txn.open_table(tables::GENERATIONS)?;
+        // Each generation, newest first (recent transactions are asked for most).
+        for generation in tables::generations_down_from(&generations, Height(u64::MAX))? {
+            let (first, last) = tables::tx_index_range(generation, hash);
+            // Usually no candidate or one; more only if two hashes share their first 8 bytes.
+            for entry in index.range::<&[u8; 24]>(&first..=&last)? {
+                let (key, _) = entry?;
+                let (height, position) = tables::tx_index_position(key.value());
+                let Some(tx) = self.transaction_at(height, position)? else { continue };
+                if tx.hash() != *hash {
+                    continue;
+                }
+                let receipt = self
+                    .receipts(height)?
+                    .and_then(|receipts| receipts.into_iter().nth(position as usize))
+                    .ok_or_else(|| StoreError::Corrupt(format!("tx {hash} has no receipt")))?;
+                return Ok(Some(TxRecord { tx, receipt, height, index: position }));
             }
-            let receipt = self
-                .receipts(height)?
-                .and_then(|receipts| receipts.into_iter().nth(position as usize))
-                .ok_or_else(|| StoreError::Corrupt(format!("tx {hash} has no receipt")))?;
-            return Ok(Some(TxRecord { tx, receipt, height, index: position }));
         }
         // Committed blocks not indexed yet (a moment after each commit): read them.
         let head = self.head_height()?.unwrap_or(Height(0));
@@ -237,20 +245,25 @@ impl Reader {
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let history = self.txn.open_table(tables::HISTORY)?;
-        let start = tables::history_key(address, Height(0));
-        let end =
-            tables::history_key(address, before.map_or(Height(u64::MAX), |(height, _)| height));
+        let generations = self.txn.open_table(tables::GENERATIONS)?;
+        let below = before.map_or(Height(u64::MAX), |(height, _)| height);
         let mut positions = Vec::new();
-        'rows: for row in history.range::<&[u8; 40]>(&start..=&end)?.rev() {
-            let (key, value) = row?;
-            let height = tables::history_height(key.value());
-            for index in tables::positions(value.value()).rev() {
-                if before.is_some_and(|cursor| (height, index) >= cursor) {
-                    continue;
-                }
-                positions.push((height, index));
-                if positions.len() >= limit {
-                    break 'rows;
+        // Generations hold disjoint runs of heights, so newest generation first and newest row
+        // first within each is newest first overall.
+        'generations: for generation in tables::generations_down_from(&generations, below)? {
+            let start = tables::history_key(generation, address, Height(0));
+            let end = tables::history_key(generation, address, below);
+            for row in history.range::<&[u8; 44]>(&start..=&end)?.rev() {
+                let (key, value) = row?;
+                let height = tables::history_height(key.value());
+                for index in tables::positions(value.value()).rev() {
+                    if before.is_some_and(|cursor| (height, index) >= cursor) {
+                        continue;
+                    }
+                    positions.push((height, index));
+                    if positions.len() >= limit {
+                        break 'generations;
+                    }
                 }
             }
         }
@@ -340,7 +353,7 @@ impl Reader {
         let mut rows = Vec::new();
         for row in table.range::<&[u8; 40]>(&start..=&end)? {
             let (key, value) = row?;
-            rows.push((Slot(tables::history_height(key.value()).0), decode(value.value())?));
+            rows.push((tables::account_slot(key.value()), decode(value.value())?));
         }
         Ok(rows)
     }
@@ -444,6 +457,7 @@ impl Reader {
         rows(txn, tables::BLOCK_HASHES, &mut dump)?;
         rows(txn, tables::TX_INDEX, &mut dump)?;
         rows(txn, tables::HISTORY, &mut dump)?;
+        rows(txn, tables::GENERATIONS, &mut dump)?;
         rows(txn, tables::CLEARINGS, &mut dump)?;
         rows(txn, tables::ACCOUNT_TRADES, &mut dump)?;
         rows(txn, tables::SETTLEMENTS, &mut dump)?;
@@ -488,7 +502,9 @@ mod tests {
     #[test]
     fn a_shared_hash_prefix_is_resolved_by_the_full_hash() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("chain.redb")).unwrap();
+        // Generations of one transaction: block 1's two transactions are in 0, block 2's in 1.
+        let config = crate::StoreConfig { generation_txs: 1, ..crate::StoreConfig::default() };
+        let store = Store::open_with(&dir.path().join("chain.redb"), config).unwrap();
         let key = PublicKey([3; 32]);
         let genesis = Genesis {
             config: ChainConfig {
@@ -526,18 +542,33 @@ mod tests {
             )
             .unwrap();
 
-        // Forge an index entry under the second hash's prefix that points at the first
-        // transaction, as a colliding hash would.
-        let txn = store.db.begin_write().unwrap();
-        txn.open_table(tables::TX_INDEX)
-            .unwrap()
-            .insert(&tables::tx_index_key(&second.hash(), Height(1), 0), ())
+        let third = transfer(2);
+        let block2 = Block { header: header(2, block1.hash()), txs: vec![third.clone()] };
+        store
+            .commit_block(
+                &block2,
+                &[Receipt::Success(ledger::Outcome::Done)],
+                &[],
+                &StateDiff::default(),
+            )
             .unwrap();
+        store.index_blocks(&[&block1, &block2]).unwrap();
+
+        // Forge index entries under the second hash's prefix that point at the first
+        // transaction, as a colliding hash would, one in each generation, the newer one probed
+        // first.
+        let txn = store.db.begin_write().unwrap();
+        {
+            let mut index = txn.open_table(tables::TX_INDEX).unwrap();
+            index.insert(&tables::tx_index_key(0, &second.hash(), Height(1), 0), ()).unwrap();
+            index.insert(&tables::tx_index_key(1, &second.hash(), Height(1), 0), ()).unwrap();
+        }
         txn.commit().unwrap();
 
         let reader = store.read().unwrap();
         assert_eq!(reader.transaction(&second.hash()).unwrap().unwrap().tx, second);
         assert_eq!(reader.transaction(&first.hash()).unwrap().unwrap().tx, first);
+        assert_eq!(reader.transaction(&third.hash()).unwrap().unwrap().height, Height(2));
         let mut unknown = second.hash().0;
         unknown.0[31] ^= 1;
         assert_eq!(reader.transaction(&TxHash(unknown)).unwrap(), None, "same prefix, other hash");

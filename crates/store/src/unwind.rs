@@ -10,7 +10,7 @@
 use crate::{
     error::StoreError,
     tables,
-    writer::{BlockWrite, Store, decode_height},
+    writer::{BlockWrite, Store, decode_height, leave_generation},
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use ledger::UndoData;
@@ -238,19 +238,24 @@ fn remove_block(txn: &WriteTransaction, height: Height) -> Result<Block, StoreEr
     let hash = header.hash();
     txn.open_table(tables::BLOCK_HASHES)?.remove(hash.0.as_bytes())?;
     // The same keys `write_block` and `index_blocks` derive from the body.
+    let generation = tables::generation_of(&txn.open_table(tables::GENERATIONS)?, height)?
+        .ok_or_else(|| missing("generation"))?;
     let mut touched: BTreeSet<Address> = BTreeSet::new();
     {
         let mut tx_index = txn.open_table(tables::TX_INDEX)?;
         for (index, signed) in txs.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            tx_index.remove(&tables::tx_index_key(&signed.hash(), height, index))?;
+            tx_index.remove(&tables::tx_index_key(generation, &signed.hash(), height, index))?;
             touched.extend(signed.tx.accounts());
         }
     }
-    let mut history = txn.open_table(tables::HISTORY)?;
-    for account in &touched {
-        history.remove(&tables::history_key(account, height))?;
+    {
+        let mut history = txn.open_table(tables::HISTORY)?;
+        for account in &touched {
+            history.remove(&tables::history_key(generation, account, height))?;
+        }
     }
+    leave_generation(txn, height, u64::try_from(txs.len()).unwrap_or(u64::MAX))?;
     Ok(Block { header, txs })
 }
 

@@ -9,7 +9,7 @@ use crate::{
 use ledger::{MarketEvent, Receipt, StateDiff};
 use market::{book::Trade, settlement::SettlementRecord};
 use primitives::{Address, Block, Energy, Genesis, Height, Price, PublicKey, encode};
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable, TableHandle};
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -25,12 +25,28 @@ pub struct Store {
 }
 
 /// How a store is kept.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
     /// How many of the newest blocks can be unwound ([`Store::unwind_to`]): each block's commit
     /// writes what undoes it and drops that of the block `undo_depth` below it. 0 (the default)
     /// for final chains (BFT, solo), which never unwind and so pay nothing for it.
     pub undo_depth: u64,
+    /// How many transactions a generation of the index by hash and the account history holds
+    /// at most (a larger block has one to itself). Smaller makes a commit on a long chain
+    /// cheaper, larger makes a lookup probe fewer generations. The boundaries are stored, so
+    /// changing it only moves those still to come.
+    pub generation_txs: u64,
+}
+
+impl StoreConfig {
+    /// The default generation size: 2^16 transactions (see `docs/design/storage.md`).
+    pub const GENERATION_TXS: u64 = 1 << 16;
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig { undo_depth: 0, generation_txs: StoreConfig::GENERATION_TXS }
+    }
 }
 
 impl Store {
@@ -78,9 +94,11 @@ impl Store {
         txn.open_table(tables::BLOCK_HASHES)?;
         txn.open_table(tables::TX_INDEX)?;
         txn.open_table(tables::HISTORY)?;
+        txn.open_table(tables::GENERATIONS)?;
         txn.open_table(tables::STATE)?;
         txn.open_table(tables::WAL)?;
         txn.open_table(tables::UNDO)?;
+        upgrade_layout(&txn, path)?;
         txn.commit()?;
         let store = Store { db, path: path.to_owned(), config };
         store.complete_index()?;
@@ -125,6 +143,7 @@ impl Store {
                 None => return Ok(()),
             };
             let hashes = txn.open_table(tables::BLOCK_HASHES)?;
+            let generations = txn.open_table(tables::GENERATIONS)?;
             let mut tx_index = txn.open_table(tables::TX_INDEX)?;
             for block in blocks {
                 let height = block.header.height;
@@ -134,9 +153,13 @@ impl Store {
                 {
                     continue;
                 }
+                let generation = tables::generation_of(&generations, height)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("block {height} is in no generation"))
+                })?;
                 for (index, signed) in block.txs.iter().enumerate() {
                     let index = u32::try_from(index).unwrap_or(u32::MAX);
-                    tx_index.insert(&tables::tx_index_key(&signed.hash(), height, index), ())?;
+                    let key = tables::tx_index_key(generation, &signed.hash(), height, index);
+                    tx_index.insert(&key, ())?;
                 }
                 indexed = height;
             }
@@ -188,7 +211,7 @@ impl Store {
                 state.insert(key.as_slice(), value.as_slice())?;
             }
         }
-        write_block(&txn, block, &[])?;
+        write_block(&txn, block, &[], self.config.generation_txs)?;
         txn.commit()?;
         Ok(())
     }
@@ -257,7 +280,7 @@ impl Store {
                     };
                 }
             }
-            write_block(txn, block, receipts)?;
+            write_block(txn, block, receipts, self.config.generation_txs)?;
             let mut rows = Vec::new();
             write_market_events(txn, height, events, keep_undo.then_some(&mut rows))?;
             if keep_undo {
@@ -452,14 +475,17 @@ pub(crate) fn decode_height(bytes: &[u8]) -> Result<Height, StoreError> {
     Ok(Height(u64::from_be_bytes(bytes)))
 }
 
-/// Header, body, receipts, indexes and the new head.
+/// Header, body, receipts, history, the block's generation and the new head.
 fn write_block(
     txn: &redb::WriteTransaction,
     block: &Block,
     receipts: &[Receipt],
+    generation_txs: u64,
 ) -> Result<(), StoreError> {
     let height = block.header.height;
     let hash = block.hash();
+    let txs = u64::try_from(block.txs.len()).unwrap_or(u64::MAX);
+    let generation = join_generation(txn, height, txs, generation_txs)?;
 
     // The body is borsh(Vec<SignedTransaction>): a u32 count, then each transaction. Encoding it
     // by hand records where each transaction starts.
@@ -487,9 +513,143 @@ fn write_block(
         }
         let mut history = txn.open_table(tables::HISTORY)?;
         for (account, positions) in &touched {
-            history.insert(&tables::history_key(account, height), positions.as_slice())?;
+            let key = tables::history_key(generation, account, height);
+            history.insert(&key, positions.as_slice())?;
         }
     }
     txn.open_table(tables::META)?.insert(tables::META_HEAD, height.0.to_be_bytes().as_slice())?;
+    Ok(())
+}
+
+/// Puts the block at `height`, holding `txs` transactions, into the newest generation, or into a
+/// new one if that would take the newest past `generation_txs` transactions; returns it. The
+/// genesis opens generation 0; an empty block never opens one, and a generation's first block
+/// may be larger than `generation_txs`.
+fn join_generation(
+    txn: &redb::WriteTransaction,
+    height: Height,
+    txs: u64,
+    generation_txs: u64,
+) -> Result<u32, StoreError> {
+    let mut generations = txn.open_table(tables::GENERATIONS)?;
+    let newest = generations.last()?.map(|(first, row)| (first.value(), row.value()));
+    match newest {
+        None => {
+            generations.insert(height.0, (0, txs))?;
+            Ok(0)
+        }
+        Some((_, (generation, held)))
+            if txs > 0 && held > 0 && held.saturating_add(txs) > generation_txs =>
+        {
+            let next = generation
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Corrupt("too many generations".into()))?;
+            generations.insert(height.0, (next, txs))?;
+            Ok(next)
+        }
+        Some((first, (generation, held))) => {
+            if txs > 0 {
+                generations.insert(first, (generation, held.saturating_add(txs)))?;
+            }
+            Ok(generation)
+        }
+    }
+}
+
+/// Takes the block at `height`, holding `txs` transactions, out of the newest generation (the
+/// inverse of [`join_generation`]), removing the generation if the block opened it.
+pub(crate) fn leave_generation(
+    txn: &redb::WriteTransaction,
+    height: Height,
+    txs: u64,
+) -> Result<(), StoreError> {
+    let mut generations = txn.open_table(tables::GENERATIONS)?;
+    let newest = generations.last()?.map(|(first, row)| (first.value(), row.value()));
+    let corrupt = || StoreError::Corrupt(format!("block {height} is not in the newest generation"));
+    let (first, (generation, held)) = newest.ok_or_else(corrupt)?;
+    if first == height.0 {
+        generations.remove(first)?;
+    } else if first < height.0 {
+        if txs > 0 {
+            let held = held.checked_sub(txs).ok_or_else(corrupt)?;
+            generations.insert(first, (generation, held))?;
+        }
+    } else {
+        return Err(corrupt());
+    }
+    Ok(())
+}
+
+/// Brings the indexes of a database written by an earlier version to [`tables::LAYOUT`], in the
+/// opening transaction (a crash leaves the old layout, to be upgraded at the next open), and
+/// refuses one written by a later version.
+///
+/// Layout 1 had no generations: its index by hash and history become generation 0 as they are
+/// (their order is kept, so this appends), holding every block up to the head; the next block
+/// opens generation 1.
+fn upgrade_layout(txn: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(tables::META)?;
+    let layout = match meta.get(tables::META_LAYOUT)? {
+        Some(bytes) => Some(decode_height(bytes.value())?.0),
+        None => None,
+    };
+    let old_tables = txn
+        .list_tables()?
+        .filter(|table| {
+            [tables::OLD_TX_INDEX.name(), tables::OLD_HISTORY.name()].contains(&table.name())
+        })
+        .count();
+    match layout {
+        Some(tables::LAYOUT) if old_tables == 0 => return Ok(()),
+        Some(tables::LAYOUT) => {
+            return Err(StoreError::Layout {
+                path: path.display().to_string(),
+                reason: "it also holds indexes in the previous layout, written by an older \
+                         version after this one; move the file away and resync the node"
+                    .into(),
+            });
+        }
+        Some(other) if other > tables::LAYOUT => {
+            return Err(StoreError::Layout {
+                path: path.display().to_string(),
+                reason: format!(
+                    "it was written by a newer version (layout {other}; this one reads up to \
+                     {}): run the newer version",
+                    tables::LAYOUT
+                ),
+            });
+        }
+        _ => {}
+    }
+    if old_tables > 0 {
+        let mut held = 0u64;
+        for row in txn.open_table(tables::TX_OFFSETS)?.iter()? {
+            let (_, offsets) = row?;
+            held = held.saturating_add(offsets.value().len() as u64 / 4);
+        }
+        let mut generations = txn.open_table(tables::GENERATIONS)?;
+        if meta.get(tables::META_HEAD)?.is_some() {
+            generations.insert(0, (0u32, held))?;
+        }
+        {
+            let old = txn.open_table(tables::OLD_TX_INDEX)?;
+            let mut new = txn.open_table(tables::TX_INDEX)?;
+            for row in old.iter()? {
+                let (key, _) = row?;
+                new.insert(&tables::tx_index_key_from_old(0, key.value()), ())?;
+            }
+        }
+        {
+            let old = txn.open_table(tables::OLD_HISTORY)?;
+            let mut new = txn.open_table(tables::HISTORY)?;
+            for row in old.iter()? {
+                let (key, value) = row?;
+                new.insert(&tables::history_key_from_old(0, key.value()), value.value())?;
+            }
+        }
+        txn.delete_table(tables::OLD_TX_INDEX)?;
+        txn.delete_table(tables::OLD_HISTORY)?;
+    }
+    meta.insert(tables::META_LAYOUT, tables::LAYOUT.to_be_bytes().as_slice())?;
     Ok(())
 }

@@ -542,7 +542,8 @@ fn open_chain(
     let genesis_state = State::from_genesis(genesis)?;
     let block0 = genesis_block(genesis, &genesis_state);
     let undo_depth = consensus::rules(genesis.config.engine).reorg_depth(&genesis.config);
-    let store = Store::open_with(path, store::StoreConfig { undo_depth })?;
+    let store =
+        Store::open_with(path, store::StoreConfig { undo_depth, ..store::StoreConfig::default() })?;
     store.initialize(genesis, &block0, &genesis_state.entries())?;
     let reader = store.read()?;
     let head_height =
