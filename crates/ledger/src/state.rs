@@ -171,6 +171,17 @@ impl State {
 
     /// Every entry of the state, in key order.
     pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = self
+            .keys()
+            .iter()
+            .filter_map(|key| self.value_of(key).map(|value| (keys::render(key), value)))
+            .collect();
+        entries.sort();
+        entries
+    }
+
+    /// The key of every entry that may exist, in no particular order.
+    fn keys(&self) -> Vec<Key> {
         let mut keys: Vec<Key> = vec![Key::Config, Key::Supply, Key::Cursor, Key::NextValidators];
         keys.extend(self.accounts.keys().map(|address| Key::Account(*address)));
         keys.extend(
@@ -183,18 +194,17 @@ impl State {
         keys.extend(self.cleared.keys().map(|slot| Key::Cleared(*slot)));
         keys.extend(self.contracts.keys().map(|id| Key::Contract(*id)));
         keys.push(Key::SettleBounds);
-        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = keys
-            .iter()
-            .filter_map(|key| self.value_of(key).map(|value| (keys::render(key), value)))
-            .collect();
-        entries.sort();
-        entries
+        keys
     }
 
     fn rebuild_commitment(&mut self) {
+        // One entry at a time: the tree does not need them in order, and a state of a million
+        // accounts need not be encoded all at once.
         let mut tree = StateTree::default();
-        for (key, value) in self.entries() {
-            tree.insert(key, &value);
+        for key in self.keys() {
+            if let Some(value) = self.value_of(&key) {
+                tree.insert(keys::render(&key), &value);
+            }
         }
         self.root = wrap_root(tree.root());
         self.tree = tree;

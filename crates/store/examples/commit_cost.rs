@@ -1,13 +1,13 @@
 //! Measures how long writing a block takes as the chain grows.
 //!
 //! `cargo run --release -p store --example commit_cost -- [blocks] [txs-per-block] [accounts]
-//! [--accounts N] [--generation TXS] [--undo-depth N] [--unwind K]` writes synthetic blocks of transfers (unsigned:
-//! the store does not check signatures). For each block it times `Store::commit_block` and then
-//! `Store::index_blocks` for that block, as the node does one after the other on the store's one
-//! writer, and prints the median of each and of their sum for every tenth of the run, so a cost
-//! that grows with the size of the database shows up as a rising column. It also prints how many
-//! bytes the store wrote per transfer (median per block), which does not depend on what else the
-//! machine is doing.
+//! [--accounts N] [--generation TXS] [--cache-mb N] [--undo-depth N] [--unwind K]` writes synthetic
+//! blocks of transfers (unsigned: the store does not check signatures). For each block it times
+//! `Store::commit_block` and then `Store::index_blocks` for that block, as the node does one after
+//! the other on the store's one writer, and prints the median of each and of their sum for every
+//! tenth of the run, so a cost that grows with the size of the database shows up as a rising
+//! column. It also prints how many bytes the store wrote per transfer (median per block), which
+//! does not depend on what else the machine is doing.
 //!
 //! With the positional `accounts` every block moves tokens among the same accounts and rewrites
 //! all of them (up to two per transfer). With `--accounts N` each transfer goes between two
@@ -15,7 +15,8 @@
 //! state diff writes the accounts it touched: with many accounts, a block's history rows and
 //! state entries land all over their tables.
 //!
-//! `--generation TXS` sets `StoreConfig::generation_txs`, the size of the indexes' generations.
+//! `--generation TXS` sets `StoreConfig::generation_txs`, the size of the indexes' generations;
+//! `--cache-mb N` the store's page cache (`StoreConfig::cache_bytes`, 64 MiB by default).
 //! With `--undo-depth N` the store keeps undo data for the last N blocks, as a chain that may
 //! unwind does; with `--unwind K` it then takes the last K blocks off and says how long that
 //! took. At the end it times lookups: transactions by hash and account history pages.
@@ -68,9 +69,13 @@ fn main() {
     let mut unwind = 0;
     let mut spread_accounts: Option<u64> = None;
     let mut generation_txs = StoreConfig::GENERATION_TXS;
+    let mut cache_bytes = StoreConfig::CACHE_BYTES;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--undo-depth" {
+        if arg == "--cache-mb" {
+            cache_bytes =
+                args.next().and_then(|n| n.parse::<usize>().ok()).expect("--cache-mb N") << 20;
+        } else if arg == "--undo-depth" {
             undo_depth = args.next().and_then(|n| n.parse().ok()).expect("--undo-depth N");
         } else if arg == "--unwind" {
             unwind = args.next().and_then(|n| n.parse().ok()).expect("--unwind K");
@@ -85,7 +90,7 @@ fn main() {
     let blocks = numbers.first().copied().unwrap_or(60);
     let per_block = numbers.get(1).copied().unwrap_or(20_000) as usize;
     let accounts = spread_accounts.or(numbers.get(2).copied()).unwrap_or(2_400).max(1);
-    let config = StoreConfig { undo_depth, generation_txs };
+    let config = StoreConfig { undo_depth, generation_txs, cache_bytes };
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open_with(&dir.path().join("chain.redb"), config).expect("open");
     let chain_id = ChainId::new("bench").expect("id");

@@ -36,16 +36,26 @@ pub struct StoreConfig {
     /// cheaper, larger makes a lookup probe fewer generations. The boundaries are stored, so
     /// changing it only moves those still to come.
     pub generation_txs: u64,
+    /// Bytes of database pages the store keeps in memory (redb's cache; the operating system
+    /// caches the file as well). redb's own default, 1 GiB, fills as the chain grows and made
+    /// most of a node's memory.
+    pub cache_bytes: usize,
 }
 
 impl StoreConfig {
     /// The default generation size: 2^16 transactions (see `docs/design/storage.md`).
     pub const GENERATION_TXS: u64 = 1 << 16;
+    /// The default page cache: 64 MiB.
+    pub const CACHE_BYTES: usize = 64 << 20;
 }
 
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
-        StoreConfig { undo_depth: 0, generation_txs: StoreConfig::GENERATION_TXS }
+        StoreConfig {
+            undo_depth: 0,
+            generation_txs: StoreConfig::GENERATION_TXS,
+            cache_bytes: StoreConfig::CACHE_BYTES,
+        }
     }
 }
 
@@ -77,8 +87,10 @@ impl Store {
     }
 
     fn open_unchecked(path: &Path, config: StoreConfig) -> Result<Store, StoreError> {
-        let db =
-            Database::builder().create(path).map_err(|error| StoreError::opening(path, error))?;
+        let db = Database::builder()
+            .set_cache_size(config.cache_bytes)
+            .create(path)
+            .map_err(|error| StoreError::opening(path, error))?;
         // Create every table up front so that readers never meet a missing one.
         let txn = db.begin_write()?;
         txn.open_table(tables::META)?;

@@ -249,7 +249,7 @@ fn lookups_and_history_cross_generation_boundaries() {
 #[test]
 fn unwinding_across_a_generation_boundary_removes_the_generations_above() {
     let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig { undo_depth: 10, generation_txs: 4 };
+    let config = StoreConfig { undo_depth: 10, generation_txs: 4, ..StoreConfig::default() };
     let store = Store::open_with(&dir.path().join("chain.redb"), config).unwrap();
     let blocks = write_chain(&store, &[3, 1, 2, 2, 3]);
     store.index_blocks(&blocks.iter().collect::<Vec<_>>()).unwrap();
@@ -323,7 +323,7 @@ fn rewrite_as_layout_1(path: &std::path::Path) {
 fn a_store_of_the_first_layout_is_upgraded_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chain.redb");
-    let config = StoreConfig { undo_depth: 10, generation_txs: 4 };
+    let config = StoreConfig { undo_depth: 10, generation_txs: 4, ..StoreConfig::default() };
     let sizes = [3, 1, 2, 2, 3];
     let blocks = {
         let store = Store::open_with(&path, config).unwrap();

@@ -99,7 +99,8 @@ impl Chain {
 
     /// Opens (or creates) a store at `path` holding this chain's genesis.
     fn store(&self, path: &Path, undo_depth: u64) -> Store {
-        let config = StoreConfig { undo_depth, generation_txs: GENERATION_TXS };
+        let config =
+            StoreConfig { undo_depth, generation_txs: GENERATION_TXS, ..StoreConfig::default() };
         let store = Store::open_with(path, config).unwrap();
         let genesis_state = State::from_genesis(&self.genesis).unwrap();
         store.initialize(&self.genesis, &self.block0, &genesis_state.entries()).unwrap();
