@@ -1,10 +1,10 @@
 //! What nodes say to each other, inside the `net` crate's authenticated frames.
 //!
 //! Every message is one borsh-encoded [`Wire`] value. Transactions and consensus messages are
-//! gossiped (flooded once to every peer, de-duplicated by hash); status, block requests and
-//! block responses go to one peer. A consensus message is the engine's own
-//! ([`consensus::EngineMessage`]): the node carries it, and the block that goes with it,
-//! without knowing its shape.
+//! gossiped (a node's own to every peer, what it passes on to a few, de-duplicated by hash);
+//! status, block requests and block responses go to one peer. A consensus message is the
+//! engine's own ([`consensus::EngineMessage`]): the node carries it, and the block that goes
+//! with it, without knowing its shape.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use consensus::EngineMessage;
