@@ -23,6 +23,7 @@ mod community;
 mod community_check;
 mod devnet;
 mod genesis_file;
+mod heap;
 mod human;
 mod key_cmd;
 mod market_cmd;

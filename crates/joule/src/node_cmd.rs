@@ -229,6 +229,7 @@ pub(crate) fn run(args: NodeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    crate::heap::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()
@@ -322,6 +323,7 @@ async fn serve(args: NodeArgs) -> Result<()> {
         }
     };
     let handle = node.handle();
+    tokio::spawn(crate::heap::trim_periodically());
     let rpc_config = RpcConfig {
         addr: args.rpc_addr,
         admin_token: Some(admin_token),

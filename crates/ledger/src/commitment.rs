@@ -7,15 +7,53 @@
 //! the cost of a block grows with what it changes, not with the size of the state.
 
 use primitives::{Hash, hash::domain};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 const DEPTH: usize = 16;
+
+/// The longest key kept inline in a [`Leaf`]: an account's or a meter's key (33 bytes) fits.
+const INLINE: usize = 38;
+
+/// A key's bytes, inline when short (no allocation of its own), else on the heap.
+#[derive(Clone, Debug)]
+enum KeyBytes {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl KeyBytes {
+    fn new(key: &[u8]) -> KeyBytes {
+        let mut bytes = [0; INLINE];
+        match (u8::try_from(key.len()), bytes.get_mut(..key.len())) {
+            (Ok(len), Some(prefix)) => {
+                prefix.copy_from_slice(key);
+                KeyBytes::Inline { len, bytes }
+            }
+            _ => KeyBytes::Heap(key.into()),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            KeyBytes::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            KeyBytes::Heap(bytes) => bytes,
+        }
+    }
+}
+
+/// One entry of a bucket: its key and the hash of its key and value.
+#[derive(Clone, Debug)]
+struct Leaf {
+    key: KeyBytes,
+    hash: Hash,
+}
 
 /// The commitment tree. See the module documentation for the layout.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct StateTree {
-    /// Non-empty buckets: key → leaf hash, in key order.
-    buckets: HashMap<u16, BTreeMap<Vec<u8>, Hash>>,
+    /// Non-empty buckets: their leaves in key order. A sorted vector rather than a map: a
+    /// bucket holds a handful of entries, and a million-account state keeps a million leaves.
+    buckets: HashMap<u16, Vec<Leaf>>,
     /// `levels[0]` holds bucket hashes, `levels[DEPTH]` the root; zero hashes are not stored.
     levels: Vec<HashMap<u32, Hash>>,
     /// Buckets changed since the root was last computed.
@@ -42,19 +80,29 @@ fn node_hash(left: Hash, right: Hash) -> Hash {
 
 impl StateTree {
     /// Sets `key` to `value`.
-    pub(crate) fn insert(&mut self, key: Vec<u8>, value: &[u8]) {
-        let bucket = bucket_of(&key);
-        let leaf = leaf_hash(&key, value);
-        self.buckets.entry(bucket).or_default().insert(key, leaf);
+    pub(crate) fn insert(&mut self, key: &[u8], value: &[u8]) {
+        let bucket = bucket_of(key);
+        let hash = leaf_hash(key, value);
+        let leaves = self.buckets.entry(bucket).or_default();
+        match leaves.binary_search_by(|leaf| leaf.key.as_slice().cmp(key)) {
+            Ok(found) => {
+                if let Some(leaf) = leaves.get_mut(found) {
+                    leaf.hash = hash;
+                }
+            }
+            Err(at) => leaves.insert(at, Leaf { key: KeyBytes::new(key), hash }),
+        }
         self.dirty.insert(bucket);
     }
 
     /// Removes `key` if present.
     pub(crate) fn remove(&mut self, key: &[u8]) {
         let bucket = bucket_of(key);
-        if let Some(entries) = self.buckets.get_mut(&bucket) {
-            entries.remove(key);
-            if entries.is_empty() {
+        if let Some(leaves) = self.buckets.get_mut(&bucket) {
+            if let Ok(found) = leaves.binary_search_by(|leaf| leaf.key.as_slice().cmp(key)) {
+                leaves.remove(found);
+            }
+            if leaves.is_empty() {
                 self.buckets.remove(&bucket);
             }
             self.dirty.insert(bucket);
@@ -70,9 +118,9 @@ impl StateTree {
         for bucket in std::mem::take(&mut self.dirty) {
             let hash = match self.buckets.get(&bucket) {
                 None => Hash::ZERO,
-                Some(entries) => {
-                    let mut parts: Vec<&[u8]> = Vec::with_capacity(entries.len());
-                    parts.extend(entries.values().map(|leaf| leaf.0.as_slice()));
+                Some(leaves) => {
+                    let mut parts: Vec<&[u8]> = Vec::with_capacity(leaves.len());
+                    parts.extend(leaves.iter().map(|leaf| leaf.hash.0.as_slice()));
                     Hash::digest(domain::STATE_BUCKET, &parts)
                 }
             };
@@ -115,14 +163,14 @@ mod tests {
         let mut incremental = StateTree::default();
         assert_eq!(incremental.root(), Hash::ZERO);
         for i in 0u32..500 {
-            incremental.insert(i.to_le_bytes().to_vec(), b"old");
+            incremental.insert(&i.to_le_bytes(), b"old");
             if i % 7 == 0 {
                 let _ = incremental.root();
             }
         }
         for i in 0u32..500 {
             if i % 3 == 0 {
-                incremental.insert(i.to_le_bytes().to_vec(), b"new");
+                incremental.insert(&i.to_le_bytes(), b"new");
             }
             if i % 5 == 0 {
                 incremental.remove(&i.to_le_bytes());
@@ -134,18 +182,51 @@ mod tests {
                 continue;
             }
             let value: &[u8] = if i % 3 == 0 { b"new" } else { b"old" };
-            fresh.insert(i.to_le_bytes().to_vec(), value);
+            fresh.insert(&i.to_le_bytes(), value);
         }
         assert_eq!(incremental.root(), fresh.root());
 
-        fresh.insert(1u32.to_le_bytes().to_vec(), b"other");
+        fresh.insert(&1u32.to_le_bytes(), b"other");
         assert_ne!(incremental.root(), fresh.root());
+    }
+
+    /// The root of a fixed set of entries, with keys short and long (inline and on the heap), as
+    /// the first form of this tree computed it: a change of layout must not change any root.
+    #[test]
+    fn the_root_of_fixed_entries_is_unchanged() {
+        let mut tree = StateTree::default();
+        for i in 0u32..3000 {
+            let key: Vec<u8> = (0..(i % 60)).map(|byte| (byte as u8) ^ (i as u8)).collect();
+            let mut key = key;
+            key.extend_from_slice(&i.to_be_bytes());
+            tree.insert(&key, &i.to_le_bytes().repeat(1 + (i % 3) as usize));
+            if i % 4 == 0 {
+                let _ = tree.root();
+            }
+            if i % 11 == 0 {
+                tree.remove(&key);
+            }
+        }
+        assert_eq!(tree.root().to_string(), GOLDEN_ROOT);
+    }
+
+    const GOLDEN_ROOT: &str = "8f0c88970413ab13a1f48383c5ae2f15c7e981c88268574f5f51623beefa4953";
+
+    #[test]
+    fn keys_of_any_length_come_back_whole() {
+        for len in [0, 1, INLINE - 1, INLINE, INLINE + 1, 300] {
+            let key: Vec<u8> = (0..len).map(|byte| byte as u8).collect();
+            assert_eq!(KeyBytes::new(&key).as_slice(), key.as_slice(), "{len} bytes");
+        }
+        assert!(matches!(KeyBytes::new(&[7; INLINE]), KeyBytes::Inline { .. }));
+        assert!(matches!(KeyBytes::new(&[7; INLINE + 1]), KeyBytes::Heap(_)));
+        assert_eq!(std::mem::size_of::<Leaf>(), 72);
     }
 
     #[test]
     fn removing_everything_gives_the_empty_root() {
         let mut tree = StateTree::default();
-        tree.insert(b"a".to_vec(), b"1");
+        tree.insert(b"a", b"1");
         assert_ne!(tree.root(), Hash::ZERO);
         tree.remove(b"a");
         assert_eq!(tree.root(), Hash::ZERO);
@@ -154,9 +235,9 @@ mod tests {
     #[test]
     fn key_and_value_boundaries_matter() {
         let mut one = StateTree::default();
-        one.insert(b"ab".to_vec(), b"c");
+        one.insert(b"ab", b"c");
         let mut two = StateTree::default();
-        two.insert(b"a".to_vec(), b"bc");
+        two.insert(b"a", b"bc");
         assert_ne!(one.root(), two.root());
     }
 }

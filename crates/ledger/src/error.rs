@@ -249,6 +249,9 @@ pub enum StateError {
     /// A required entry is missing.
     #[error("state has no {0} entry")]
     Missing(&'static str),
+    /// Entries said to come in key order do not.
+    #[error("state entry {0} is not after the one before it")]
+    OutOfOrder(String),
     /// The genesis is inconsistent.
     #[error(transparent)]
     Genesis(#[from] primitives::GenesisError),

@@ -29,6 +29,7 @@
     )
 )]
 
+mod accounts;
 mod commitment;
 mod error;
 mod exec;

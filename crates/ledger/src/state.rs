@@ -8,6 +8,7 @@
 //! the indexes derived from them) can never disagree.
 
 use crate::{
+    accounts::Accounts,
     commitment::StateTree,
     error::{StateError, UndoError},
     keys::{self, FiatKind, Key},
@@ -40,7 +41,7 @@ enum Savepoint {
 #[derive(Clone, Debug)]
 pub struct State {
     pub(crate) config: ChainConfig,
-    pub(crate) accounts: HashMap<Address, Account>,
+    pub(crate) accounts: Accounts,
     pub(crate) supply: Supply,
     pub(crate) fiat_refs: HashSet<(FiatKind, FiatRef)>,
     pub(crate) cursor: Cursor,
@@ -90,7 +91,7 @@ impl State {
     fn empty(config: ChainConfig) -> State {
         State {
             config,
-            accounts: HashMap::new(),
+            accounts: Accounts::default(),
             supply: Supply::default(),
             fiat_refs: HashSet::new(),
             cursor: Cursor::default(),
@@ -140,29 +141,47 @@ impl State {
     }
 
     /// Rebuilds a state from persisted entries (as written from [`State::entries`] and
-    /// [`StateDiff`]s).
+    /// [`StateDiff`]s), in any order.
     pub fn from_entries(
         entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> Result<State, StateError> {
         let mut entries: Vec<(Vec<u8>, Vec<u8>)> = entries.into_iter().collect();
         entries.sort();
-        let config_bytes = entries
-            .iter()
-            .find(|(key, _)| *key == keys::config())
-            .map(|(_, value)| value.clone())
+        State::from_ordered_entries(entries)
+    }
+
+    /// Rebuilds a state from persisted entries in strictly increasing key order, as a store's
+    /// table yields them, one at a time: a state of a million accounts is never held twice.
+    pub fn from_ordered_entries(
+        entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<State, StateError> {
+        let mut entries = entries.into_iter();
+        // The configuration's key is the smallest there is: it comes first.
+        let (config_key, config_bytes) = entries
+            .next()
+            .filter(|(key, _)| *key == keys::config())
             .ok_or(StateError::Missing("chain configuration"))?;
         let config: ChainConfig = decode(&config_bytes).map_err(|error| StateError::BadValue {
-            key: hex(&keys::config()),
+            key: hex(&config_key),
             reason: error.to_string(),
         })?;
         let mut state = State::empty(config);
-        for (key, value) in &entries {
-            state.load(key, Some(value))?;
+        let (supply, cursor) = (keys::supply(), keys::cursor());
+        let (mut has_supply, mut has_cursor) = (false, false);
+        let mut previous = config_key;
+        for (key, value) in entries {
+            if key <= previous {
+                return Err(StateError::OutOfOrder(hex(&key)));
+            }
+            state.load(&key, Some(&value))?;
+            has_supply |= key == supply;
+            has_cursor |= key == cursor;
+            previous = key;
         }
-        if !entries.iter().any(|(key, _)| *key == keys::supply()) {
+        if !has_supply {
             return Err(StateError::Missing("supply"));
         }
-        if !entries.iter().any(|(key, _)| *key == keys::cursor()) {
+        if !has_cursor {
             return Err(StateError::Missing("market cursor"));
         }
         state.rebuild_commitment();
@@ -173,28 +192,29 @@ impl State {
     pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut entries: Vec<(Vec<u8>, Vec<u8>)> = self
             .keys()
-            .iter()
-            .filter_map(|key| self.value_of(key).map(|value| (keys::render(key), value)))
+            .filter_map(|key| self.value_of(&key).map(|value| (keys::render(&key), value)))
             .collect();
         entries.sort();
         entries
     }
 
-    /// The key of every entry that may exist, in no particular order.
-    fn keys(&self) -> Vec<Key> {
-        let mut keys: Vec<Key> = vec![Key::Config, Key::Supply, Key::Cursor, Key::NextValidators];
-        keys.extend(self.accounts.keys().map(|address| Key::Account(*address)));
-        keys.extend(
-            self.fiat_refs.iter().map(|(kind, reference)| Key::FiatRef(*kind, reference.clone())),
-        );
-        keys.extend(self.tariffs.keys().map(|slot| Key::Tariffs(*slot)));
-        keys.extend(self.meters.keys().map(|address| Key::Meter(*address)));
-        keys.extend(self.readings.keys().map(|(slot, meter)| Key::Readings(*slot, *meter)));
-        keys.extend(self.orders.keys().map(|(slot, id)| Key::Order(*slot, *id)));
-        keys.extend(self.cleared.keys().map(|slot| Key::Cleared(*slot)));
-        keys.extend(self.contracts.keys().map(|id| Key::Contract(*id)));
-        keys.push(Key::SettleBounds);
-        keys
+    /// The key of every entry that may exist, in no particular order, one at a time.
+    fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        [Key::Config, Key::Supply, Key::Cursor, Key::NextValidators]
+            .into_iter()
+            .chain(self.accounts.addresses().map(|address| Key::Account(*address)))
+            .chain(
+                self.fiat_refs
+                    .iter()
+                    .map(|(kind, reference)| Key::FiatRef(*kind, reference.clone())),
+            )
+            .chain(self.tariffs.keys().map(|slot| Key::Tariffs(*slot)))
+            .chain(self.meters.keys().map(|address| Key::Meter(*address)))
+            .chain(self.readings.keys().map(|(slot, meter)| Key::Readings(*slot, *meter)))
+            .chain(self.orders.keys().map(|(slot, id)| Key::Order(*slot, *id)))
+            .chain(self.cleared.keys().map(|slot| Key::Cleared(*slot)))
+            .chain(self.contracts.keys().map(|id| Key::Contract(*id)))
+            .chain(std::iter::once(Key::SettleBounds))
     }
 
     fn rebuild_commitment(&mut self) {
@@ -203,7 +223,7 @@ impl State {
         let mut tree = StateTree::default();
         for key in self.keys() {
             if let Some(value) = self.value_of(&key) {
-                tree.insert(keys::render(&key), &value);
+                tree.insert(&keys::render(&key), &value);
             }
         }
         self.root = wrap_root(tree.root());
@@ -217,7 +237,7 @@ impl State {
             Key::Supply => Some(encode(&self.supply)),
             Key::Cursor => Some(encode(&self.cursor)),
             Key::NextValidators => self.next_validators.as_ref().map(encode),
-            Key::Account(address) => self.accounts.get(address).map(encode),
+            Key::Account(address) => self.accounts.get(address).as_ref().map(encode),
             Key::FiatRef(kind, reference) => {
                 self.fiat_refs.contains(&(*kind, reference.clone())).then(Vec::new)
             }
@@ -462,7 +482,7 @@ impl State {
         }
         for (key, value) in &changes {
             match value {
-                Some(value) => self.tree.insert(key.clone(), value),
+                Some(value) => self.tree.insert(key, value),
                 None => self.tree.remove(key),
             }
         }
@@ -518,7 +538,7 @@ impl State {
     fn set_entry(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
         self.load(key, value)?;
         match value {
-            Some(value) => self.tree.insert(key.to_vec(), value),
+            Some(value) => self.tree.insert(key, value),
             None => self.tree.remove(key),
         }
         Ok(())
@@ -583,11 +603,11 @@ impl State {
 
     /// An account (a never-seen address is an empty account).
     pub fn account(&self, address: &Address) -> Account {
-        self.accounts.get(address).copied().unwrap_or_default()
+        self.accounts.get(address).unwrap_or_default()
     }
 
     /// Every account that exists.
-    pub fn accounts(&self) -> impl Iterator<Item = (&Address, &Account)> {
+    pub fn accounts(&self) -> impl Iterator<Item = (&Address, Account)> {
         self.accounts.iter()
     }
 
@@ -633,7 +653,7 @@ impl State {
     /// checked: `Ok(())` or the two sides that differ.
     pub fn check_conservation(&self) -> Result<(), (i128, i128)> {
         let mut held: i128 = self.cursor.grid;
-        for account in self.accounts.values() {
+        for (_, account) in self.accounts.iter() {
             held = held
                 .saturating_add(i128::try_from(account.balance.0).unwrap_or(i128::MAX))
                 .saturating_add(i128::try_from(account.reserved.0).unwrap_or(i128::MAX))

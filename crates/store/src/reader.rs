@@ -406,15 +406,23 @@ impl Reader {
         Ok(Some(Height(u64::from_be_bytes(bytes))))
     }
 
-    /// The whole ledger state, rebuilt from its entries.
+    /// The whole ledger state, rebuilt from its entries as the table yields them (one at a
+    /// time, in key order).
     pub fn state(&self) -> Result<State, StoreError> {
         let table = self.txn.open_table(tables::STATE)?;
-        let mut entries = Vec::new();
-        for item in table.iter()? {
-            let (key, value) = item?;
-            entries.push((key.value().to_vec(), value.value().to_vec()));
+        let mut failure = None;
+        let entries = table.iter()?.map_while(|item| match item {
+            Ok((key, value)) => Some((key.value().to_vec(), value.value().to_vec())),
+            Err(error) => {
+                failure = Some(error);
+                None
+            }
+        });
+        let state = State::from_ordered_entries(entries);
+        if let Some(error) = failure {
+            return Err(error.into());
         }
-        State::from_entries(entries).map_err(|error| StoreError::Corrupt(error.to_string()))
+        state.map_err(|error| StoreError::Corrupt(error.to_string()))
     }
 
     /// What undoes the state changes of the block at `height`, if the store still keeps it

@@ -191,3 +191,33 @@ fn damaged_undo_data_is_refused_and_changes_nothing() {
     state.undo_block(&last).unwrap();
     assert_same(&state, &before, "the intact data still applies");
 }
+
+#[test]
+fn ordered_entries_rebuild_the_same_state_and_disorder_is_refused() {
+    let (_, state, _, _) = two_blocks();
+    let entries = state.entries();
+    assert!(entries.len() > 3, "a state with accounts and the market's entries");
+    let rebuilt = State::from_ordered_entries(entries.clone()).unwrap();
+    assert_same(&rebuilt, &state, "loaded in key order");
+
+    let mut swapped = entries.clone();
+    swapped.swap(1, 2);
+    assert_eq!(
+        State::from_ordered_entries(swapped).unwrap_err(),
+        StateError::OutOfOrder(hex(&entries[1].0))
+    );
+    let mut repeated = entries.clone();
+    repeated.insert(2, entries[1].clone());
+    assert_eq!(
+        State::from_ordered_entries(repeated).unwrap_err(),
+        StateError::OutOfOrder(hex(&entries[1].0))
+    );
+    assert_eq!(
+        State::from_ordered_entries(entries[1..].to_vec()).unwrap_err(),
+        StateError::Missing("chain configuration")
+    );
+    // Any order is the other constructor's job.
+    let mut reversed = entries;
+    reversed.reverse();
+    assert_same(&State::from_entries(reversed).unwrap(), &state, "loaded in any order");
+}
