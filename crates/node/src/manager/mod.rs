@@ -1166,7 +1166,9 @@ impl Manager {
                     }
                 }
                 Effect::Schedule(schedule) => {
-                    if self.validators.get().as_ref() != schedule.as_ref() {
+                    // Logged when the validators change, not at every height.
+                    let before = self.validators.get();
+                    if before.current != schedule.current || before.upcoming != schedule.upcoming {
                         info!(
                             from = schedule.next_height.0,
                             validators = schedule.current.len(),
