@@ -63,20 +63,20 @@ pub(crate) struct Accounts {
 impl Accounts {
     /// The account at `address`, if it exists.
     pub(crate) fn get(&self, address: &Address) -> Option<Account> {
-        let core = self.cores.get(address)?;
-        let extra = if self.extras.is_empty() {
-            Extra::ZERO
-        } else {
-            self.extras.get(address).copied().unwrap_or(Extra::ZERO)
-        };
-        Some(Account {
+        self.cores.get(address).map(|core| self.whole(address, core))
+    }
+
+    /// The account whose balance and nonce are `core`, with its counters.
+    fn whole(&self, address: &Address, core: &Core) -> Account {
+        let extra = self.extras.get(address).copied().unwrap_or(Extra::ZERO);
+        Account {
             balance: join(core.balance),
             nonce: Nonce(core.nonce),
             reserved: extra.reserved,
             arrears: extra.arrears,
             certificates: extra.certificates,
             retired: extra.retired,
-        })
+        }
     }
 
     /// Sets the account at `address`.
@@ -106,7 +106,7 @@ impl Accounts {
 
     /// Every account, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Address, Account)> {
-        self.cores.keys().filter_map(|address| Some((address, self.get(address)?)))
+        self.cores.iter().map(|(address, core)| (address, self.whole(address, core)))
     }
 }
 
